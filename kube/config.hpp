@@ -1,0 +1,52 @@
+#pragma once
+// Where the apiserver is and how to authenticate: kubeconfig files and
+// in-cluster service account config.
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "kube/http.hpp"
+
+namespace kube {
+
+// A kubeconfig or in-cluster file that cannot be used. The message names the
+// file and the field.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ClusterConfig {
+  std::string server;      // https://host:port
+  std::string namespace_;  // default namespace ("default" if unset)
+  TlsOptions tls;          // CA, client cert/key (PEM contents, not paths)
+  std::string token;       // static bearer token
+  std::string token_file;  // re-read on every request when set (rotation)
+  std::string source;      // "kubeconfig:/path (context X)" or "in-cluster"
+};
+
+// Parses kubeconfig YAML. `path` is used for error messages and to resolve
+// relative file references. `context` empty = current-context.
+ClusterConfig parse_kubeconfig(const std::string& yaml_text, const std::filesystem::path& path,
+                               const std::string& context = "");
+ClusterConfig load_kubeconfig(const std::filesystem::path& path, const std::string& context = "");
+
+struct InClusterPaths {
+  std::filesystem::path dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+};
+// Reads KUBERNETES_SERVICE_HOST/PORT from `getenv` and the mounted files.
+ClusterConfig load_in_cluster(const InClusterPaths& p = {},
+                              const std::function<const char*(const char*)>& getenv = ::getenv);
+
+// Resolution order: explicit path, $KUBECONFIG (first existing entry),
+// in-cluster (when KUBERNETES_SERVICE_HOST is set), ~/.kube/config.
+ClusterConfig load_default_config(const std::string& explicit_path = "",
+                                  const std::string& context = "");
+
+// HttpOptions for the config (bearer token callback re-reads token_file).
+HttpOptions http_options(const ClusterConfig& c);
+
+}  // namespace kube
