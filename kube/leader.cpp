@@ -1,0 +1,426 @@
+#include "kube/leader.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+#include "kube/errors.hpp"
+#include "kube/resource.hpp"
+
+namespace kube {
+
+using json = nlohmann::json;
+
+// --- MicroTime -----------------------------------------------------------------
+
+std::string format_micro_time(Clock::time_point t) {
+  using namespace std::chrono;
+  const auto us = floor<microseconds>(t);
+  const auto day = floor<days>(us);
+  const year_month_day ymd{day};
+  const hh_mm_ss<microseconds> hms{us - day};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()),
+                static_cast<long long>(hms.subseconds().count()));
+  return buf;
+}
+
+namespace {
+
+// Reads exactly n digits at s[pos]; advances pos.
+bool read_digits(std::string_view s, size_t& pos, size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  pos += n;
+  out = v;
+  return true;
+}
+
+bool expect(std::string_view s, size_t& pos, std::string_view chars) {
+  if (pos >= s.size() || chars.find(s[pos]) == std::string_view::npos) return false;
+  ++pos;
+  return true;
+}
+
+}  // namespace
+
+std::optional<Clock::time_point> parse_rfc3339(std::string_view s) {
+  using namespace std::chrono;
+  size_t pos = 0;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  if (!read_digits(s, pos, 4, y) || !expect(s, pos, "-") || !read_digits(s, pos, 2, mo) ||
+      !expect(s, pos, "-") || !read_digits(s, pos, 2, d) || !expect(s, pos, "Tt ") ||
+      !read_digits(s, pos, 2, h) || !expect(s, pos, ":") || !read_digits(s, pos, 2, mi) ||
+      !expect(s, pos, ":") || !read_digits(s, pos, 2, sec)) {
+    return std::nullopt;
+  }
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
+                           day{static_cast<unsigned>(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
+
+  nanoseconds frac{0};
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    size_t digits = 0;
+    int64_t value = 0;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      if (digits < 9) {  // beyond nanoseconds: ignored
+        value = value * 10 + (s[pos] - '0');
+        ++digits;
+      }
+      ++pos;
+    }
+    if (digits == 0) return std::nullopt;
+    for (size_t i = digits; i < 9; ++i) value *= 10;
+    frac = nanoseconds(value);
+  }
+
+  minutes offset{0};
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    const bool west = s[pos] == '-';
+    ++pos;
+    int oh = 0, om = 0;
+    if (!read_digits(s, pos, 2, oh) || !expect(s, pos, ":") || !read_digits(s, pos, 2, om) ||
+        oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset = minutes(oh * 60 + om);
+    if (west) offset = -offset;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) return std::nullopt;
+
+  const sys_time<nanoseconds> local = sys_days(ymd) + hours(h) + minutes(mi) + seconds(sec) + frac;
+  return time_point_cast<Clock::time_point::duration>(local - offset);
+}
+
+// --- Decision --------------------------------------------------------------------
+
+namespace {
+
+std::optional<Clock::time_point> time_field(const json& spec, const char* field) {
+  auto it = spec.find(field);
+  if (it == spec.end() || !it->is_string()) return std::nullopt;
+  return parse_rfc3339(it->get_ref<const std::string&>());
+}
+
+}  // namespace
+
+LeaseRecord LeaseRecord::from_json(const json& lease) {
+  LeaseRecord r;
+  if (!lease.is_object()) return r;
+  if (auto m = lease.find("metadata"); m != lease.end() && m->is_object()) {
+    if (auto rv = m->find("resourceVersion"); rv != m->end() && rv->is_string()) {
+      r.resource_version = rv->get<std::string>();
+    }
+  }
+  auto spec_it = lease.find("spec");
+  if (spec_it == lease.end() || !spec_it->is_object()) return r;
+  const json& spec = *spec_it;
+  if (auto h = spec.find("holderIdentity"); h != spec.end() && h->is_string()) {
+    r.holder = h->get<std::string>();
+  }
+  if (auto d = spec.find("leaseDurationSeconds"); d != spec.end() && d->is_number_integer()) {
+    r.lease_duration_seconds = d->get<int>();
+  }
+  if (auto t = spec.find("leaseTransitions"); t != spec.end() && t->is_number_integer()) {
+    r.transitions = t->get<int>();
+  }
+  r.acquire_time = time_field(spec, "acquireTime");
+  r.renew_time = time_field(spec, "renewTime");
+  return r;
+}
+
+const char* to_string(LeaseAction a) {
+  switch (a) {
+    case LeaseAction::Create:
+      return "Create";
+    case LeaseAction::Acquire:
+      return "Acquire";
+    case LeaseAction::Renew:
+      return "Renew";
+    case LeaseAction::Wait:
+      return "Wait";
+  }
+  return "?";
+}
+
+LeaseDecision decide_lease(const std::optional<json>& lease, Clock::time_point now,
+                           const std::string& identity, Clock::duration lease_duration,
+                           std::optional<Clock::time_point> observed_at) {
+  if (!lease) return {LeaseAction::Create, "", {}};
+  const LeaseRecord r = LeaseRecord::from_json(*lease);
+  if (r.holder.empty()) return {LeaseAction::Acquire, "", {}};
+  if (r.holder == identity) return {LeaseAction::Renew, r.holder, {}};
+
+  const Clock::duration duration =
+      r.lease_duration_seconds > 0 ? Clock::duration(std::chrono::seconds(r.lease_duration_seconds))
+                                   : lease_duration;
+  // A holder that never wrote a time has nothing to keep valid.
+  Clock::time_point expires{};
+  if (r.renew_time) {
+    expires = *r.renew_time + duration;
+  } else if (r.acquire_time) {
+    expires = *r.acquire_time + duration;
+  }
+  if (observed_at) expires = std::max(expires, *observed_at + duration);
+  if (now >= expires) return {LeaseAction::Acquire, r.holder, expires};
+  return {LeaseAction::Wait, r.holder, expires};
+}
+
+// --- ClientLeaseApi ----------------------------------------------------------------
+
+ClientLeaseApi::ClientLeaseApi(std::shared_ptr<Client> client, std::string ns, std::string name)
+    : client_(std::move(client)), ns_(std::move(ns)), name_(std::move(name)) {
+  if (!client_) throw std::invalid_argument("ClientLeaseApi: no client");
+}
+
+std::optional<json> ClientLeaseApi::get() {
+  try {
+    return client_->get(resources::leases(), ns_, name_);
+  } catch (const ApiError& e) {
+    if (e.is_not_found()) return std::nullopt;
+    throw;
+  }
+}
+
+json ClientLeaseApi::create(const json& lease) {
+  return client_->create(resources::leases(), ns_, lease);
+}
+
+json ClientLeaseApi::update(const json& lease) {
+  return client_->update(resources::leases(), ns_, lease);
+}
+
+// --- LeaderElector -----------------------------------------------------------------
+
+namespace {
+
+int64_t to_ns(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+LeaderElector::LeaderElector(std::shared_ptr<LeaseApi> api, LeaderElectionConfig config,
+                             std::shared_ptr<Clock> clock, Random random)
+    : api_(std::move(api)),
+      config_(std::move(config)),
+      clock_(std::move(clock)),
+      random_(std::move(random)) {
+  if (!api_ || !clock_ || !random_ || !config_.sleep) {
+    throw std::invalid_argument("LeaderElector: missing lease API, clock, random or sleep");
+  }
+  if (config_.identity.empty()) throw std::invalid_argument("LeaderElector: empty identity");
+  if (config_.lease_name.empty()) throw std::invalid_argument("LeaderElector: empty lease name");
+  if (!(config_.retry_period > Clock::duration::zero() &&
+        config_.renew_deadline > config_.retry_period &&
+        Clock::duration(config_.lease_duration) > config_.renew_deadline)) {
+    throw std::invalid_argument(
+        "LeaderElector: need lease_duration > renew_deadline > retry_period > 0");
+  }
+}
+
+LeaderElector::~LeaderElector() {
+  stop();
+}
+
+bool LeaderElector::is_leader() const {
+  return leading_.load() && to_ns(clock_->now()) < valid_until_ns_.load();
+}
+
+std::string LeaderElector::leader() const {
+  std::lock_guard lock(observed_mu_);
+  return observed_holder_;
+}
+
+void LeaderElector::log(const std::string& what) const {
+  if (config_.log) config_.log("leader election (" + config_.identity + "): " + what);
+}
+
+json LeaderElector::new_lease(Clock::time_point now) const {
+  const std::string t = format_micro_time(now);
+  return json{{"apiVersion", "coordination.k8s.io/v1"},
+              {"kind", "Lease"},
+              {"metadata", {{"name", config_.lease_name}, {"namespace", config_.lease_namespace}}},
+              {"spec",
+               {{"holderIdentity", config_.identity},
+                {"leaseDurationSeconds", config_.lease_duration.count()},
+                {"acquireTime", t},
+                {"renewTime", t},
+                {"leaseTransitions", 0}}}};
+}
+
+void LeaderElector::observe(const LeaseRecord& record, Clock::time_point now) {
+  bool new_holder = false;
+  {
+    std::lock_guard lock(observed_mu_);
+    if (record.resource_version != observed_version_) {
+      observed_version_ = record.resource_version;
+      observed_at_ = now;
+    }
+    if (record.holder != observed_holder_) {
+      observed_holder_ = record.holder;
+      new_holder = !record.holder.empty();
+    }
+  }
+  if (new_holder && config_.on_new_leader) config_.on_new_leader(record.holder);
+}
+
+LeaderElector::Attempt LeaderElector::attempt(Clock::time_point now) {
+  std::optional<json> current;
+  try {
+    current = api_->get();
+  } catch (const std::exception& e) {
+    log(std::string("reading the lease: ") + e.what());
+    return Attempt::Failed;
+  }
+
+  if (!current) {
+    try {
+      observe(LeaseRecord::from_json(api_->create(new_lease(now))), now);
+      return Attempt::Held;
+    } catch (const std::exception& e) {
+      // A 409 means another candidate created it first; the next round reads it.
+      log(std::string("creating the lease: ") + e.what());
+      return Attempt::Failed;
+    }
+  }
+
+  const LeaseRecord record = LeaseRecord::from_json(*current);
+  observe(record, now);
+  std::optional<Clock::time_point> seen;
+  if (config_.wait_observed_expiry) {
+    std::lock_guard lock(observed_mu_);
+    seen = observed_at_;
+  }
+  const LeaseDecision d =
+      decide_lease(current, now, config_.identity, config_.lease_duration, seen);
+  if (d.action == LeaseAction::Wait) return Attempt::HeldByOther;
+
+  json next = std::move(*current);
+  json& spec = next["spec"];
+  if (!spec.is_object()) spec = json::object();
+  const std::string t = format_micro_time(now);
+  spec["holderIdentity"] = config_.identity;
+  spec["leaseDurationSeconds"] = config_.lease_duration.count();
+  spec["renewTime"] = t;
+  if (d.action == LeaseAction::Acquire) {
+    spec["acquireTime"] = t;
+    spec["leaseTransitions"] = record.transitions + 1;
+  }
+  try {
+    observe(LeaseRecord::from_json(api_->update(next)), now);
+    return Attempt::Held;
+  } catch (const std::exception& e) {
+    // 409: the lease changed since we read it (another candidate won, or a
+    // renewal of ours raced); the next round reads the truth.
+    log(std::string(d.action == LeaseAction::Acquire ? "acquiring" : "renewing") +
+        " the lease: " + e.what());
+    return Attempt::Failed;
+  }
+}
+
+void LeaderElector::stop_leading(const std::string& why) {
+  if (!leading_.exchange(false)) return;
+  valid_until_ns_.store(0);
+  log("stopped leading: " + why);
+  if (config_.on_stopped_leading) config_.on_stopped_leading();
+}
+
+Clock::duration LeaderElector::candidate_wait() {
+  double u = random_();
+  if (!(u >= 0.0) || u > 1.0) u = 0.0;
+  const double factor = 1.0 + std::max(0.0, config_.retry_jitter) * u;
+  return std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double, Clock::duration::period>(
+          static_cast<double>(config_.retry_period.count()) * factor));
+}
+
+Clock::duration LeaderElector::step() {
+  const auto now = clock_->now();
+  // The previous round may have ended past the deadline (a slow request).
+  if (leading_.load() && !is_leader()) stop_leading("renew deadline passed");
+
+  const Attempt a = attempt(now);
+  if (a == Attempt::Held) {
+    // Others count the lease from the renewTime we wrote (now), so our
+    // leadership is measured from there too, not from when the answer came.
+    valid_until_ns_.store(to_ns(now + config_.renew_deadline));
+    if (!leading_.exchange(true)) {
+      log("started leading");
+      if (config_.on_started_leading) config_.on_started_leading();
+    }
+    return config_.retry_period;
+  }
+  if (leading_.load()) {
+    if (a == Attempt::HeldByOther) {
+      stop_leading("the lease is held by " + leader());
+    } else if (!is_leader()) {
+      stop_leading("renew deadline passed");
+    } else {
+      return config_.retry_period;
+    }
+  }
+  return candidate_wait();
+}
+
+void LeaderElector::release() {
+  const bool may_hold = leading_.load() || leader() == config_.identity;
+  stop_leading("releasing the lease");
+  if (!may_hold) return;
+  try {
+    auto current = api_->get();
+    if (!current || LeaseRecord::from_json(*current).holder != config_.identity) return;
+    json next = std::move(*current);
+    json& spec = next["spec"];
+    const std::string t = format_micro_time(clock_->now());
+    // What client-go writes on release: no holder, a 1 s lease, so the next
+    // candidate takes over on its next round.
+    spec["holderIdentity"] = "";
+    spec["leaseDurationSeconds"] = 1;
+    spec["acquireTime"] = t;
+    spec["renewTime"] = t;
+    observe(LeaseRecord::from_json(api_->update(next)), clock_->now());
+    log("released the lease");
+  } catch (const std::exception& e) {
+    log(std::string("releasing the lease: ") + e.what());
+  }
+}
+
+void LeaderElector::run(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    const auto wait = step();
+    if (!config_.sleep(wait, stop)) break;
+  }
+  if (config_.release_on_stop) {
+    release();
+  } else {
+    stop_leading("stopping");
+  }
+}
+
+void LeaderElector::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+}
+
+void LeaderElector::stop() {
+  if (!thread_.joinable()) return;
+  thread_.request_stop();
+  thread_.join();
+  thread_ = std::jthread();
+}
+
+}  // namespace kube

@@ -1,0 +1,328 @@
+#include "operator/app.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <condition_variable>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "kube/config.hpp"
+#include "kube/controller.hpp"
+#include "kube/leader.hpp"
+#include "kube/metrics.hpp"
+#include "kube/watcher.hpp"
+#include "operator/google.hpp"
+#include "operator/log.hpp"
+#include "operator/reconciler.hpp"
+
+namespace gtoken {
+
+namespace po = boost::program_options;
+using json = nlohmann::json;
+
+bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, std::string& error,
+                         std::string& help) {
+  int resync = static_cast<int>(o.resync.count());
+  int lease = static_cast<int>(o.lease_duration.count());
+  int renew = static_cast<int>(o.renew_deadline.count());
+  int retry = static_cast<int>(o.retry_period.count());
+  po::options_description desc("gtoken-operator options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help")
+    ("kubeconfig", po::value(&o.kubeconfig), "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+    ("namespace", po::value(&o.namespace_), "the operator's own namespace (default: in-cluster namespace, else gtoken-system)")
+    ("project", po::value(&o.project), "Workload Identity pool project: PROJECT.svc.id.goog (default: from the metadata server)")
+    ("iam-endpoint", po::value(&o.iam_endpoint)->default_value(o.iam_endpoint), "Google IAM API base URL")
+    ("default-audience", po::value(&o.default_audience)->default_value(o.default_audience), "ID token audience when a binding sets none")
+    ("resync-seconds", po::value(&resync)->default_value(resync), "re-check every binding this often (repairs drift made outside Kubernetes)")
+    ("workers", po::value(&o.workers)->default_value(o.workers), "concurrent reconciles")
+    ("leader-elect", po::value(&o.leader_elect)->default_value(o.leader_elect), "elect a leader through a Lease (run several replicas safely)")
+    ("lease-name", po::value(&o.lease_name)->default_value(o.lease_name), "name of the Lease in the operator's namespace")
+    ("identity", po::value(&o.identity), "leader election identity (default: hostname_pid)")
+    ("lease-duration-seconds", po::value(&lease)->default_value(lease), "how long a lease holds without renewal")
+    ("renew-deadline-seconds", po::value(&renew)->default_value(renew), "the leader stops writing when it could not renew for this long")
+    ("retry-period-seconds", po::value(&retry)->default_value(retry), "how often to try to acquire or renew")
+    ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warn or error")
+    ("controller", po::value(&o.controller)->default_value(o.controller), "run the AwsRoleBinding controller")
+    ("webhook", po::value(&o.webhook)->default_value(o.webhook), "run the admission webhook");
+  // clang-format on
+  std::ostringstream h;
+  h << "Usage: gtoken-operator [options]\n" << desc;
+  help = h.str();
+  try {
+    po::variables_map vm;
+    auto parsed = po::command_line_parser(argc, argv).options(desc).allow_unregistered().run();
+    po::store(parsed, vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      error.clear();
+      return false;
+    }
+    o.webhook_args = po::collect_unrecognized(parsed.options, po::include_positional);
+  } catch (const po::error& e) {
+    error = e.what();
+    help.clear();
+    return false;
+  }
+  o.resync = std::chrono::seconds(resync);
+  o.lease_duration = std::chrono::seconds(lease);
+  o.renew_deadline = std::chrono::seconds(renew);
+  o.retry_period = std::chrono::seconds(retry);
+  log::Level level;
+  if (!log::parse_level(o.log_level, level)) {
+    error = "--log-level must be debug, info, warn or error";
+    help.clear();
+    return false;
+  }
+  if (o.resync.count() <= 0 || o.workers <= 0) {
+    error = "--resync-seconds and --workers must be positive";
+    help.clear();
+    return false;
+  }
+  if (o.renew_deadline >= o.lease_duration) {
+    error = "--renew-deadline-seconds must be shorter than --lease-duration-seconds";
+    help.clear();
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+// Blocks SIGTERM/SIGINT in every thread and turns them into a flag.
+class SignalWatcher {
+ public:
+  SignalWatcher() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] {
+      int sig = 0;
+      sigwait(&set_, &sig);
+      if (exiting_) return;  // woken by the destructor, not by a person
+      log::info("signal received, shutting down", {{"signal", sig}});
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      cv_.notify_all();
+    });
+  }
+  ~SignalWatcher() {
+    exiting_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+  // Waits up to `d` for a stop; true when stopping.
+  bool wait_for(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, d, [this] { return stop_ || poke_; });
+    poke_ = false;
+    return stop_;
+  }
+  void poke() {
+    std::lock_guard lock(mu_);
+    poke_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> exiting_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool poke_ = false;
+};
+
+std::string default_identity() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "_" + std::to_string(getpid());
+}
+
+json strip_to_metadata(json obj) {
+  // ServiceAccounts are cached by every replica: keep what gtoken reads.
+  json m = obj.value("metadata", json::object());
+  json slim = {{"name", m.value("name", "")},
+               {"namespace", m.value("namespace", "")},
+               {"uid", m.value("uid", "")},
+               {"resourceVersion", m.value("resourceVersion", "")}};
+  if (m.contains("annotations")) slim["annotations"] = m["annotations"];
+  if (m.contains("deletionTimestamp")) slim["deletionTimestamp"] = m["deletionTimestamp"];
+  return {{"metadata", slim}};
+}
+
+}  // namespace
+
+int run_operator(const OperatorOptions& o) {
+  log::Level level = log::Level::Info;
+  log::parse_level(o.log_level, level);
+  log::set_level(level);
+  SignalWatcher signals;
+
+  kube::ClusterConfig cfg;
+  try {
+    cfg = kube::load_default_config(o.kubeconfig);
+  } catch (const std::exception& e) {
+    log::error("cannot load Kubernetes config", {{"error", e.what()}});
+    return 2;
+  }
+  std::string own_ns = o.namespace_.empty()
+                           ? (cfg.source == "in-cluster" ? cfg.namespace_ : "gtoken-system")
+                           : o.namespace_;
+  auto http = std::make_shared<kube::HttpClient>(kube::http_options(cfg));
+  auto client = std::make_shared<kube::Client>(http, "gtoken-operator");
+  auto metrics = std::make_shared<kube::Metrics>();
+  metrics->describe("gtoken_reconcile_total", "counter", "AwsRoleBinding reconciles by result");
+  metrics->describe_histogram("gtoken_reconcile_duration_seconds",
+                              "time to reconcile one AwsRoleBinding",
+                              {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  metrics->describe("gtoken_leader", "gauge", "1 while this replica leads");
+
+  std::string identity = o.identity.empty() ? default_identity() : o.identity;
+  log::info("starting gtoken-operator",
+            {{"kubernetes", cfg.source}, {"namespace", own_ns}, {"identity", identity}});
+
+  std::string project = o.project;
+  std::shared_ptr<IamClient> iam;
+  if (o.controller) {
+    try {
+      if (project.empty()) project = metadata_project_id();
+      iam = std::make_shared<IamClient>(o.iam_endpoint, default_access_token_source());
+    } catch (const std::exception& e) {
+      log::error("cannot set up Google access: pass --project, or run where the metadata "
+                 "server answers",
+                 {{"error", e.what()}});
+      return 2;
+    }
+  }
+
+  kube::InformerOptions binding_opts;
+  auto bindings = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::aws_role_bindings()),
+      binding_opts);
+
+  // The controller (and its queue) exists only while this replica leads.
+  std::mutex ctl_mu;
+  std::shared_ptr<kube::WorkQueue> queue;
+  std::unique_ptr<kube::Controller> controller;
+  auto enqueue = [&](const std::string& key) {
+    std::lock_guard lock(ctl_mu);
+    if (queue) queue->add(key);
+  };
+  bindings->on_change(enqueue);
+
+  kube::InformerOptions sa_opts;
+  sa_opts.transform = strip_to_metadata;
+  auto service_accounts = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::service_accounts()),
+      sa_opts);
+  service_accounts->on_change([&](const std::string& key) {
+    // A ServiceAccount changed: reconcile the bindings that name it.
+    auto slash = key.find('/');
+    std::string ns = key.substr(0, slash);
+    std::string name = key.substr(slash + 1);
+    for (const auto& b : bindings->store().list(ns)) {
+      if ((*b).contains("spec") && (*b)["spec"].value("serviceAccountName", "") == name) {
+        enqueue(ns + "/" + (*b)["metadata"].value("name", ""));
+      }
+    }
+  });
+
+  std::unique_ptr<kube::LeaderElector> elector;
+  std::atomic<bool> leading{!o.leader_elect};
+  auto is_leader = [&] { return elector ? elector->is_leader() : true; };
+
+  std::shared_ptr<Reconciler> reconciler;
+  if (o.controller) {
+    ReconcilerConfig rc;
+    rc.project = project;
+    rc.default_audience = o.default_audience;
+    rc.instance = identity;
+    rc.resync = o.resync;
+    reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), metrics,
+                                              is_leader);
+    bindings->start();
+    service_accounts->start();
+  }
+
+  if (o.controller && o.leader_elect) {
+    kube::LeaderElectionConfig lc;
+    lc.identity = identity;
+    lc.lease_name = o.lease_name;
+    lc.lease_namespace = own_ns;
+    lc.lease_duration = o.lease_duration;
+    lc.renew_deadline = o.renew_deadline;
+    lc.retry_period = o.retry_period;
+    lc.on_started_leading = [&] {
+      leading = true;
+      signals.poke();
+    };
+    lc.on_stopped_leading = [&] {
+      leading = false;
+      signals.poke();
+    };
+    lc.on_new_leader = [](const std::string& who) { log::info("leader is", {{"identity", who}}); };
+    lc.log = [](const std::string& m) { log::debug(m); };
+    elector = std::make_unique<kube::LeaderElector>(
+        std::make_shared<kube::ClientLeaseApi>(client, own_ns, o.lease_name), lc);
+    elector->start();
+  }
+
+  auto start_controller = [&] {
+    if (!bindings->wait_synced(std::chrono::seconds(60))) {
+      log::warn("AwsRoleBinding cache not synced yet; starting anyway");
+    }
+    std::lock_guard lock(ctl_mu);
+    queue = std::make_shared<kube::WorkQueue>();
+    kube::Controller::Options copts;
+    copts.workers = o.workers;
+    controller = std::make_unique<kube::Controller>(
+        queue, [reconciler](const std::string& key) { return reconciler->reconcile(key); }, copts);
+    for (const auto& key : bindings->store().keys()) queue->add(key);
+    controller->start();
+    metrics->set("gtoken_leader", 1);
+    log::info("controller started", {{"bindings", bindings->store().size()}});
+  };
+  auto stop_controller = [&] {
+    std::unique_ptr<kube::Controller> c;
+    {
+      std::lock_guard lock(ctl_mu);
+      c = std::move(controller);
+      queue.reset();
+    }
+    if (c) {
+      c->stop();
+      metrics->set("gtoken_leader", 0);
+      log::info("controller stopped");
+    }
+  };
+
+  bool running = false;
+  while (true) {
+    bool stop = signals.wait_for(std::chrono::milliseconds(500));
+    if (stop) break;
+    if (!o.controller) continue;
+    if (leading && !running) {
+      start_controller();
+      running = true;
+    } else if (!leading && running) {
+      stop_controller();
+      running = false;
+    }
+  }
+  stop_controller();
+  if (elector) elector->stop();
+  service_accounts->stop();
+  bindings->stop();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace gtoken

@@ -1,0 +1,41 @@
+#pragma once
+// gtoken-operator's process: informers, leader election, the AwsRoleBinding
+// controller (leader only) and, on every replica, the admission webhook.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gtoken {
+
+struct OperatorOptions {
+  std::string kubeconfig;        // "" = KUBECONFIG / in-cluster / ~/.kube/config
+  std::string namespace_;        // the operator's own namespace ("" = from config)
+  std::string project;           // Workload Identity pool project ("" = metadata server)
+  std::string iam_endpoint = "https://iam.googleapis.com";
+  std::string default_audience = "gtoken/sts/assume-role-with-web-identity";
+  std::chrono::seconds resync{300};
+  int workers = 4;
+  bool leader_elect = true;
+  std::string lease_name = "gtoken-operator";
+  std::string identity;  // "" = hostname + pid
+  std::chrono::seconds lease_duration{15};
+  std::chrono::seconds renew_deadline{10};
+  std::chrono::seconds retry_period{2};
+  std::string log_level = "info";
+  bool controller = true;  // run the AwsRoleBinding controller
+  bool webhook = true;     // run the admission webhook
+  std::vector<std::string> webhook_args;  // passed through to the webhook's own options
+};
+
+// Parses argv into options; returns false and fills `error` (or `help` when
+// --help was asked) when the process should not start.
+bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& out,
+                         std::string& error, std::string& help);
+
+// Runs until SIGTERM/SIGINT (or `stop` returns true). Returns the exit code.
+int run_operator(const OperatorOptions& options);
+
+}  // namespace gtoken

@@ -1,0 +1,127 @@
+#pragma once
+// The AwsRoleBinding reconciler: level-based and idempotent. Given a binding
+// key it reads the world (the binding, its ServiceAccount, the GSA's IAM
+// policy) and converges it, recording what it set up in the binding's status
+// before acting so a spec change or a delete can undo exactly that.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "kube/client.hpp"
+#include "kube/clock.hpp"
+#include "kube/controller.hpp"
+#include "kube/metrics.hpp"
+#include "kube/store.hpp"
+#include "operator/google.hpp"
+
+namespace gtoken {
+
+// Annotations and labels the controller writes. The webhook reads the
+// ServiceAccount ones (webhook/annotations.hpp has the same keys).
+namespace keys {
+inline constexpr const char* kGcpServiceAccount = "iam.gke.io/gcp-service-account";
+inline constexpr const char* kRoleArn = "amazonaws.com/role-arn";
+inline constexpr const char* kAudience = "gtoken.io/audience";
+inline constexpr const char* kRegion = "gtoken.io/region";
+inline constexpr const char* kContainers = "gtoken.io/containers";
+inline constexpr const char* kBinding = "gtoken.io/binding";        // which binding owns the KSA
+inline constexpr const char* kCreatedBy = "gtoken.io/created-by";   // binding that created it
+inline constexpr const char* kManagedByLabel = "app.kubernetes.io/managed-by";
+inline constexpr const char* kFinalizer = "gtoken.io/cleanup";
+}  // namespace keys
+
+struct ReconcilerConfig {
+  std::string project;  // Workload Identity pool project (PROJECT.svc.id.goog)
+  std::string default_audience = "gtoken/sts/assume-role-with-web-identity";
+  std::string instance = "gtoken-operator";  // reportingInstance of Events
+  std::chrono::seconds resync{300};
+  int iam_conflict_retries = 6;
+  std::chrono::milliseconds iam_backoff_base{200};
+  std::chrono::milliseconds iam_backoff_cap{5000};
+  std::string agent_container_name = "gtoken";  // how injected pods are recognised
+};
+
+// One setup the controller made for a binding.
+struct Target {
+  std::string ksa;
+  std::string gsa;
+  std::string role_arn;
+  std::string project;
+  bool created_sa = false;
+  bool same_as(const Target& o) const {
+    return ksa == o.ksa && gsa == o.gsa && role_arn == o.role_arn && project == o.project;
+  }
+  nlohmann::json to_json() const;
+  static Target from_json(const nlohmann::json& j);
+};
+
+// metav1.Condition upsert: lastTransitionTime changes only with status.
+// Returns true when status, reason or message changed.
+bool set_condition(nlohmann::json& conditions, const std::string& type, const std::string& status,
+                   const std::string& reason, const std::string& message, int64_t generation,
+                   const std::string& now);
+
+// RFC 3339 with seconds (metav1.Time) and with microseconds (MicroTime).
+std::string rfc3339(std::chrono::system_clock::time_point t);
+std::string rfc3339_micro(std::chrono::system_clock::time_point t);
+
+class Reconciler {
+ public:
+  Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
+             ReconcilerConfig config, std::shared_ptr<const kube::Store> bindings,
+             std::shared_ptr<kube::Metrics> metrics,
+             std::function<bool()> is_leader = [] { return true; },
+             std::shared_ptr<kube::Clock> clock = kube::system_clock(),
+             kube::Random random = kube::default_random());
+
+  kube::Result reconcile(const std::string& key);
+
+ private:
+  struct WiResult {
+    bool ok = false;
+    std::string reason;
+    std::string message;
+    std::string unique_id;
+  };
+
+  kube::Result reconcile_live(const std::string& ns, const std::string& name, nlohmann::json b);
+  kube::Result finalize(const std::string& ns, const std::string& name, nlohmann::json b);
+  nlohmann::json add_finalizer(const std::string& ns, const std::string& name,
+                               const nlohmann::json& b);
+  std::string ksa_owner(const std::string& ns, const std::string& ksa,
+                        const nlohmann::json& sa_annotations) const;
+  bool other_binding_uses(const std::string& ns, const std::string& self, const Target& t) const;
+  // Returns a message when the ServiceAccount could not be set up.
+  std::string ensure_service_account(const std::string& ns, const std::string& name,
+                                     const nlohmann::json& spec, Target& t);
+  void cleanup_target(const std::string& ns, const std::string& name, const Target& t);
+  WiResult ensure_member(const Target& t, const std::string& ns);
+  void remove_member(const Target& t, const std::string& ns);
+  int count_missed_pods(const std::string& ns, const std::string& ksa,
+                        std::vector<std::string>& names);
+  void event(const nlohmann::json& b, const std::string& type, const std::string& reason,
+             const std::string& note);
+  nlohmann::json write_status(const std::string& ns, nlohmann::json b);
+  void check_leader() const;
+  std::string audience_of(const nlohmann::json& spec) const;
+
+  std::shared_ptr<kube::Client> client_;
+  std::shared_ptr<IamClient> iam_;
+  ReconcilerConfig config_;
+  std::shared_ptr<const kube::Store> bindings_;
+  std::shared_ptr<kube::Metrics> metrics_;
+  std::function<bool()> is_leader_;
+  std::shared_ptr<kube::Clock> clock_;
+  kube::Random random_;
+};
+
+// Thrown when a write is attempted by a replica that no longer holds the lease.
+class NotLeader : public std::runtime_error {
+ public:
+  NotLeader() : std::runtime_error("not the leader") {}
+};
+
+}  // namespace gtoken
