@@ -11,7 +11,9 @@ namespace kube {
 namespace {
 
 double clamp_unit(double u) {
-  if (!(u >= 0.0)) return 0.0;  // also catches NaN
+  if (!(u >= 0.0)) {
+    return 0.0;  // also catches NaN
+  }
   return std::min(u, 1.0);
 }
 
@@ -24,7 +26,9 @@ Clock::duration backoff_delay(const BackoffPolicy& p, unsigned attempt, double u
   // In double: base * factor^attempt overflows to inf for large attempts,
   // which the comparison below turns into the cap (NaN too).
   double d = base * std::pow(factor, static_cast<double>(attempt));
-  if (!(d < cap)) d = cap;
+  if (!(d < cap)) {
+    d = cap;
+  }
   u = clamp_unit(u);
   switch (p.jitter) {
     case Jitter::None:
@@ -41,18 +45,24 @@ Clock::duration backoff_delay(const BackoffPolicy& p, unsigned attempt, double u
 }
 
 Backoff::Backoff(BackoffPolicy p, Random random) : policy_(p), random_(std::move(random)) {
-  if (!random_) throw std::invalid_argument("Backoff: no random source");
+  if (!random_) {
+    throw std::invalid_argument("Backoff: no random source");
+  }
 }
 
 Clock::duration Backoff::next() {
   auto d = backoff_delay(policy_, attempts_, random_());
-  if (attempts_ < std::numeric_limits<unsigned>::max()) ++attempts_;
+  if (attempts_ < std::numeric_limits<unsigned>::max()) {
+    ++attempts_;
+  }
   return d;
 }
 
 BackoffRateLimiter::BackoffRateLimiter(BackoffPolicy p, Random random)
     : policy_(p), random_(std::move(random)) {
-  if (!random_) throw std::invalid_argument("BackoffRateLimiter: no random source");
+  if (!random_) {
+    throw std::invalid_argument("BackoffRateLimiter: no random source");
+  }
 }
 
 Clock::duration BackoffRateLimiter::when(const std::string& key) {
@@ -61,7 +71,9 @@ Clock::duration BackoffRateLimiter::when(const std::string& key) {
     std::lock_guard lock(mu_);
     unsigned& n = failures_[key];
     attempt = n;
-    if (n < std::numeric_limits<unsigned>::max()) ++n;
+    if (n < std::numeric_limits<unsigned>::max()) {
+      ++n;
+    }
   }
   // Random may take its own lock; call it outside ours.
   return backoff_delay(policy_, attempt, random_());
@@ -83,7 +95,9 @@ BucketRateLimiter::BucketRateLimiter(double qps, double burst, std::shared_ptr<C
   if (!(qps > 0) || !(burst >= 1)) {
     throw std::invalid_argument("BucketRateLimiter: qps must be > 0 and burst >= 1");
   }
-  if (!clock_) throw std::invalid_argument("BucketRateLimiter: no clock");
+  if (!clock_) {
+    throw std::invalid_argument("BucketRateLimiter: no clock");
+  }
   last_ = clock_->now();
 }
 
@@ -98,7 +112,9 @@ Clock::duration BucketRateLimiter::when(const std::string&) {
   }
   // Reserve a token now; a negative balance is the queue of waiting retries.
   tokens_ -= 1;
-  if (tokens_ >= 0) return Clock::duration::zero();
+  if (tokens_ >= 0) {
+    return Clock::duration::zero();
+  }
   return std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(-tokens_ / qps_));
 }
@@ -106,23 +122,31 @@ Clock::duration BucketRateLimiter::when(const std::string&) {
 MaxOfRateLimiter::MaxOfRateLimiter(std::vector<std::shared_ptr<RateLimiter>> limiters)
     : limiters_(std::move(limiters)) {
   for (const auto& l : limiters_) {
-    if (!l) throw std::invalid_argument("MaxOfRateLimiter: null limiter");
+    if (!l) {
+      throw std::invalid_argument("MaxOfRateLimiter: null limiter");
+    }
   }
 }
 
 Clock::duration MaxOfRateLimiter::when(const std::string& key) {
   auto d = Clock::duration::zero();
-  for (const auto& l : limiters_) d = std::max(d, l->when(key));
+  for (const auto& l : limiters_) {
+    d = std::max(d, l->when(key));
+  }
   return d;
 }
 
 void MaxOfRateLimiter::forget(const std::string& key) {
-  for (const auto& l : limiters_) l->forget(key);
+  for (const auto& l : limiters_) {
+    l->forget(key);
+  }
 }
 
 unsigned MaxOfRateLimiter::failures(const std::string& key) const {
   unsigned n = 0;
-  for (const auto& l : limiters_) n = std::max(n, l->failures(key));
+  for (const auto& l : limiters_) {
+    n = std::max(n, l->failures(key));
+  }
   return n;
 }
 
@@ -135,9 +159,13 @@ std::shared_ptr<RateLimiter> default_controller_rate_limiter(std::shared_ptr<Clo
       std::make_shared<BucketRateLimiter>(10.0, 100.0, std::move(clock))});
 }
 
-bool interruptible_sleep(Clock::duration d, std::stop_token stop) {
-  if (stop.stop_requested()) return false;
-  if (d <= Clock::duration::zero()) return true;
+bool interruptible_sleep(Clock::duration d, const std::stop_token& stop) {
+  if (stop.stop_requested()) {
+    return false;
+  }
+  if (d <= Clock::duration::zero()) {
+    return true;
+  }
   // wait_for adds d to steady_clock::now(); keep the sum far from overflow.
   d = std::min<Clock::duration>(d, std::chrono::hours(24 * 365));
   std::mutex mu;

@@ -118,7 +118,7 @@ std::shared_ptr<RateLimiter> default_controller_rate_limiter(
 // Waits `d` of real time or until `stop` is requested; returns false when
 // stopped. The run loops use it between retries; tests substitute a function
 // that advances a FakeClock instead.
-bool interruptible_sleep(Clock::duration d, std::stop_token stop);
-using SleepFn = std::function<bool(Clock::duration, std::stop_token)>;
+bool interruptible_sleep(Clock::duration d, const std::stop_token& stop);
+using SleepFn = std::function<bool(Clock::duration, const std::stop_token&)>;
 
 }  // namespace kube

@@ -30,9 +30,15 @@ void apply_result(WorkQueue& queue, const std::string& key, const Result& result
 
 Controller::Controller(std::shared_ptr<WorkQueue> queue, Reconcile reconcile, Options options)
     : queue_(std::move(queue)), reconcile_(std::move(reconcile)), options_(std::move(options)) {
-  if (!queue_) throw std::invalid_argument("Controller: no queue");
-  if (!reconcile_) throw std::invalid_argument("Controller: no reconcile function");
-  if (options_.workers < 1) throw std::invalid_argument("Controller: workers must be >= 1");
+  if (!queue_) {
+    throw std::invalid_argument("Controller: no queue");
+  }
+  if (!reconcile_) {
+    throw std::invalid_argument("Controller: no reconcile function");
+  }
+  if (options_.workers < 1) {
+    throw std::invalid_argument("Controller: workers must be >= 1");
+  }
 }
 
 Controller::~Controller() {
@@ -40,7 +46,9 @@ Controller::~Controller() {
 }
 
 void Controller::start() {
-  if (!workers_.empty()) return;
+  if (!workers_.empty()) {
+    return;
+  }
   workers_.reserve(static_cast<size_t>(options_.workers));
   for (int i = 0; i < options_.workers; ++i) {
     // Shutting the queue down is what ends a worker; the stop token is unused.
@@ -58,14 +66,18 @@ void Controller::stop() {
 
 bool Controller::process_next() {
   auto key = queue_->get();
-  if (!key) return false;
+  if (!key) {
+    return false;
+  }
   process(*key);
   return true;
 }
 
 bool Controller::process_ready() {
   auto key = queue_->try_get();
-  if (!key) return false;
+  if (!key) {
+    return false;
+  }
   process(*key);
   return true;
 }
@@ -81,7 +93,9 @@ void Controller::process(const std::string& key) {
   }
   apply_result(*queue_, key, result);
   queue_->done(key);
-  if (options_.on_result) options_.on_result(key, result);
+  if (options_.on_result) {
+    options_.on_result(key, result);
+  }
 }
 
 }  // namespace kube

@@ -382,7 +382,7 @@ HttpResponse HttpClient::stream_lines(const HttpRequest& req,
     parser.get().body().size = sizeof chunk;
     c->tcp().expires_after(ok ? idle_timeout : opts_.request_timeout);
     ec = Impl::with_stream(*c, [&](auto& s) {
-      return Impl::run(*c, [&](auto h) { http::async_read(s, c->buffer, parser, h); });
+      return Impl::run(*c, [&](auto h) { http::async_read_some(s, c->buffer, parser, h); });
     });
     if (ec == http::error::need_buffer) ec = {};
     size_t n = sizeof chunk - parser.get().body().size;

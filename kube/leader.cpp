@@ -32,11 +32,15 @@ namespace {
 
 // Reads exactly n digits at s[pos]; advances pos.
 bool read_digits(std::string_view s, size_t& pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
+  if (pos + n > s.size()) {
+    return false;
+  }
   int v = 0;
   for (size_t i = 0; i < n; ++i) {
     char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9') {
+      return false;
+    }
     v = v * 10 + (c - '0');
   }
   pos += n;
@@ -45,7 +49,9 @@ bool read_digits(std::string_view s, size_t& pos, size_t n, int& out) {
 }
 
 bool expect(std::string_view s, size_t& pos, std::string_view chars) {
-  if (pos >= s.size() || chars.find(s[pos]) == std::string_view::npos) return false;
+  if (pos >= s.size() || chars.find(s[pos]) == std::string_view::npos) {
+    return false;
+  }
   ++pos;
   return true;
 }
@@ -64,7 +70,9 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view s) {
   }
   const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
                            day{static_cast<unsigned>(d)}};
-  if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return std::nullopt;
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) {
+    return std::nullopt;
+  }
 
   nanoseconds frac{0};
   if (pos < s.size() && s[pos] == '.') {
@@ -78,8 +86,12 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view s) {
       }
       ++pos;
     }
-    if (digits == 0) return std::nullopt;
-    for (size_t i = digits; i < 9; ++i) value *= 10;
+    if (digits == 0) {
+      return std::nullopt;
+    }
+    for (size_t i = digits; i < 9; ++i) {
+      value *= 10;
+    }
     frac = nanoseconds(value);
   }
 
@@ -95,11 +107,15 @@ std::optional<Clock::time_point> parse_rfc3339(std::string_view s) {
       return std::nullopt;
     }
     offset = minutes(oh * 60 + om);
-    if (west) offset = -offset;
+    if (west) {
+      offset = -offset;
+    }
   } else {
     return std::nullopt;
   }
-  if (pos != s.size()) return std::nullopt;
+  if (pos != s.size()) {
+    return std::nullopt;
+  }
 
   const sys_time<nanoseconds> local = sys_days(ymd) + hours(h) + minutes(mi) + seconds(sec) + frac;
   return time_point_cast<Clock::time_point::duration>(local - offset);
@@ -111,7 +127,9 @@ namespace {
 
 std::optional<Clock::time_point> time_field(const json& spec, const char* field) {
   auto it = spec.find(field);
-  if (it == spec.end() || !it->is_string()) return std::nullopt;
+  if (it == spec.end() || !it->is_string()) {
+    return std::nullopt;
+  }
   return parse_rfc3339(it->get_ref<const std::string&>());
 }
 
@@ -119,14 +137,18 @@ std::optional<Clock::time_point> time_field(const json& spec, const char* field)
 
 LeaseRecord LeaseRecord::from_json(const json& lease) {
   LeaseRecord r;
-  if (!lease.is_object()) return r;
+  if (!lease.is_object()) {
+    return r;
+  }
   if (auto m = lease.find("metadata"); m != lease.end() && m->is_object()) {
     if (auto rv = m->find("resourceVersion"); rv != m->end() && rv->is_string()) {
       r.resource_version = rv->get<std::string>();
     }
   }
   auto spec_it = lease.find("spec");
-  if (spec_it == lease.end() || !spec_it->is_object()) return r;
+  if (spec_it == lease.end() || !spec_it->is_object()) {
+    return r;
+  }
   const json& spec = *spec_it;
   if (auto h = spec.find("holderIdentity"); h != spec.end() && h->is_string()) {
     r.holder = h->get<std::string>();
@@ -159,10 +181,16 @@ const char* to_string(LeaseAction a) {
 LeaseDecision decide_lease(const std::optional<json>& lease, Clock::time_point now,
                            const std::string& identity, Clock::duration lease_duration,
                            std::optional<Clock::time_point> observed_at) {
-  if (!lease) return {LeaseAction::Create, "", {}};
+  if (!lease) {
+    return {LeaseAction::Create, "", {}};
+  }
   const LeaseRecord r = LeaseRecord::from_json(*lease);
-  if (r.holder.empty()) return {LeaseAction::Acquire, "", {}};
-  if (r.holder == identity) return {LeaseAction::Renew, r.holder, {}};
+  if (r.holder.empty()) {
+    return {LeaseAction::Acquire, "", {}};
+  }
+  if (r.holder == identity) {
+    return {LeaseAction::Renew, r.holder, {}};
+  }
 
   const Clock::duration duration =
       r.lease_duration_seconds > 0 ? Clock::duration(std::chrono::seconds(r.lease_duration_seconds))
@@ -174,8 +202,12 @@ LeaseDecision decide_lease(const std::optional<json>& lease, Clock::time_point n
   } else if (r.acquire_time) {
     expires = *r.acquire_time + duration;
   }
-  if (observed_at) expires = std::max(expires, *observed_at + duration);
-  if (now >= expires) return {LeaseAction::Acquire, r.holder, expires};
+  if (observed_at) {
+    expires = std::max(expires, *observed_at + duration);
+  }
+  if (now >= expires) {
+    return {LeaseAction::Acquire, r.holder, expires};
+  }
   return {LeaseAction::Wait, r.holder, expires};
 }
 
@@ -183,14 +215,18 @@ LeaseDecision decide_lease(const std::optional<json>& lease, Clock::time_point n
 
 ClientLeaseApi::ClientLeaseApi(std::shared_ptr<Client> client, std::string ns, std::string name)
     : client_(std::move(client)), ns_(std::move(ns)), name_(std::move(name)) {
-  if (!client_) throw std::invalid_argument("ClientLeaseApi: no client");
+  if (!client_) {
+    throw std::invalid_argument("ClientLeaseApi: no client");
+  }
 }
 
 std::optional<json> ClientLeaseApi::get() {
   try {
     return client_->get(resources::leases(), ns_, name_);
   } catch (const ApiError& e) {
-    if (e.is_not_found()) return std::nullopt;
+    if (e.is_not_found()) {
+      return std::nullopt;
+    }
     throw;
   }
 }
@@ -222,8 +258,12 @@ LeaderElector::LeaderElector(std::shared_ptr<LeaseApi> api, LeaderElectionConfig
   if (!api_ || !clock_ || !random_ || !config_.sleep) {
     throw std::invalid_argument("LeaderElector: missing lease API, clock, random or sleep");
   }
-  if (config_.identity.empty()) throw std::invalid_argument("LeaderElector: empty identity");
-  if (config_.lease_name.empty()) throw std::invalid_argument("LeaderElector: empty lease name");
+  if (config_.identity.empty()) {
+    throw std::invalid_argument("LeaderElector: empty identity");
+  }
+  if (config_.lease_name.empty()) {
+    throw std::invalid_argument("LeaderElector: empty lease name");
+  }
   if (!(config_.retry_period > Clock::duration::zero() &&
         config_.renew_deadline > config_.retry_period &&
         Clock::duration(config_.lease_duration) > config_.renew_deadline)) {
@@ -237,7 +277,16 @@ LeaderElector::~LeaderElector() {
 }
 
 bool LeaderElector::is_leader() const {
-  return leading_.load() && to_ns(clock_->now()) < valid_until_ns_.load();
+  if (!leading_.load()) {
+    return false;
+  }
+  const int64_t now = to_ns(clock_->now());
+  const int64_t renewed = renewed_at_ns_.load();
+  // Before the renewal means the wall clock stepped back: the deadline can no
+  // longer be trusted, so stop until the next renewal re-anchors it.
+  return renewed <= now &&
+         now - renewed <
+             std::chrono::duration_cast<std::chrono::nanoseconds>(config_.renew_deadline).count();
 }
 
 std::string LeaderElector::leader() const {
@@ -246,7 +295,9 @@ std::string LeaderElector::leader() const {
 }
 
 void LeaderElector::log(const std::string& what) const {
-  if (config_.log) config_.log("leader election (" + config_.identity + "): " + what);
+  if (config_.log) {
+    config_.log("leader election (" + config_.identity + "): " + what);
+  }
 }
 
 json LeaderElector::new_lease(Clock::time_point now) const {
@@ -275,7 +326,9 @@ void LeaderElector::observe(const LeaseRecord& record, Clock::time_point now) {
       new_holder = !record.holder.empty();
     }
   }
-  if (new_holder && config_.on_new_leader) config_.on_new_leader(record.holder);
+  if (new_holder && config_.on_new_leader) {
+    config_.on_new_leader(record.holder);
+  }
 }
 
 LeaderElector::Attempt LeaderElector::attempt(Clock::time_point now) {
@@ -307,11 +360,15 @@ LeaderElector::Attempt LeaderElector::attempt(Clock::time_point now) {
   }
   const LeaseDecision d =
       decide_lease(current, now, config_.identity, config_.lease_duration, seen);
-  if (d.action == LeaseAction::Wait) return Attempt::HeldByOther;
+  if (d.action == LeaseAction::Wait) {
+    return Attempt::HeldByOther;
+  }
 
   json next = std::move(*current);
   json& spec = next["spec"];
-  if (!spec.is_object()) spec = json::object();
+  if (!spec.is_object()) {
+    spec = json::object();
+  }
   const std::string t = format_micro_time(now);
   spec["holderIdentity"] = config_.identity;
   spec["leaseDurationSeconds"] = config_.lease_duration.count();
@@ -333,15 +390,20 @@ LeaderElector::Attempt LeaderElector::attempt(Clock::time_point now) {
 }
 
 void LeaderElector::stop_leading(const std::string& why) {
-  if (!leading_.exchange(false)) return;
-  valid_until_ns_.store(0);
+  if (!leading_.exchange(false)) {
+    return;
+  }
   log("stopped leading: " + why);
-  if (config_.on_stopped_leading) config_.on_stopped_leading();
+  if (config_.on_stopped_leading) {
+    config_.on_stopped_leading();
+  }
 }
 
 Clock::duration LeaderElector::candidate_wait() {
   double u = random_();
-  if (!(u >= 0.0) || u > 1.0) u = 0.0;
+  if (!(u >= 0.0) || u > 1.0) {
+    u = 0.0;
+  }
   const double factor = 1.0 + std::max(0.0, config_.retry_jitter) * u;
   return std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double, Clock::duration::period>(
@@ -351,16 +413,20 @@ Clock::duration LeaderElector::candidate_wait() {
 Clock::duration LeaderElector::step() {
   const auto now = clock_->now();
   // The previous round may have ended past the deadline (a slow request).
-  if (leading_.load() && !is_leader()) stop_leading("renew deadline passed");
+  if (leading_.load() && !is_leader()) {
+    stop_leading("renew deadline passed");
+  }
 
   const Attempt a = attempt(now);
   if (a == Attempt::Held) {
     // Others count the lease from the renewTime we wrote (now), so our
     // leadership is measured from there too, not from when the answer came.
-    valid_until_ns_.store(to_ns(now + config_.renew_deadline));
+    renewed_at_ns_.store(to_ns(now));
     if (!leading_.exchange(true)) {
       log("started leading");
-      if (config_.on_started_leading) config_.on_started_leading();
+      if (config_.on_started_leading) {
+        config_.on_started_leading();
+      }
     }
     return config_.retry_period;
   }
@@ -379,10 +445,14 @@ Clock::duration LeaderElector::step() {
 void LeaderElector::release() {
   const bool may_hold = leading_.load() || leader() == config_.identity;
   stop_leading("releasing the lease");
-  if (!may_hold) return;
+  if (!may_hold) {
+    return;
+  }
   try {
     auto current = api_->get();
-    if (!current || LeaseRecord::from_json(*current).holder != config_.identity) return;
+    if (!current || LeaseRecord::from_json(*current).holder != config_.identity) {
+      return;
+    }
     json next = std::move(*current);
     json& spec = next["spec"];
     const std::string t = format_micro_time(clock_->now());
@@ -399,10 +469,12 @@ void LeaderElector::release() {
   }
 }
 
-void LeaderElector::run(std::stop_token stop) {
+void LeaderElector::run(const std::stop_token& stop) {
   while (!stop.stop_requested()) {
     const auto wait = step();
-    if (!config_.sleep(wait, stop)) break;
+    if (!config_.sleep(wait, stop)) {
+      break;
+    }
   }
   if (config_.release_on_stop) {
     release();
@@ -412,12 +484,16 @@ void LeaderElector::run(std::stop_token stop) {
 }
 
 void LeaderElector::start() {
-  if (thread_.joinable()) return;
-  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+  if (thread_.joinable()) {
+    return;
+  }
+  thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
 }
 
 void LeaderElector::stop() {
-  if (!thread_.joinable()) return;
+  if (!thread_.joinable()) {
+    return;
+  }
   thread_.request_stop();
   thread_.join();
   thread_ = std::jthread();

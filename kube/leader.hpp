@@ -122,7 +122,8 @@ class LeaderElector {
   LeaderElector& operator=(const LeaderElector&) = delete;
 
   // True while leading and the last successful renewal is younger than the
-  // renew deadline. Any thread.
+  // renew deadline (and not in the future: a wall clock stepped back ends
+  // leadership until the next renewal). Any thread.
   bool is_leader() const;
   // The holder last seen in the lease ("" = none seen).
   std::string leader() const;
@@ -136,7 +137,7 @@ class LeaderElector {
   void release();
 
   // Rounds until `stop`; then stops leading and releases (if configured).
-  void run(std::stop_token stop);
+  void run(const std::stop_token& stop);
   void start();  // run() on an owned thread
   void stop();
 
@@ -155,8 +156,9 @@ class LeaderElector {
   Random random_;
 
   std::atomic<bool> leading_{false};
-  // Nanoseconds since the clock's epoch until which leadership is valid.
-  std::atomic<int64_t> valid_until_ns_{0};
+  // When the lease was last written by us (ns since the clock's epoch):
+  // leadership is valid for renew_deadline from there.
+  std::atomic<int64_t> renewed_at_ns_{0};
 
   mutable std::mutex observed_mu_;
   std::string observed_holder_;

@@ -9,9 +9,13 @@ namespace {
 const std::string& string_at(const json& obj, const char* field) {
   static const std::string empty;
   auto m = obj.find("metadata");
-  if (m == obj.end() || !m->is_object()) return empty;
+  if (m == obj.end() || !m->is_object()) {
+    return empty;
+  }
   auto f = m->find(field);
-  if (f == m->end() || !f->is_string()) return empty;
+  if (f == m->end() || !f->is_string()) {
+    return empty;
+  }
   return f->get_ref<const std::string&>();
 }
 
@@ -25,17 +29,23 @@ std::string namespace_of_key(const std::string& key) {
 
 std::string object_key(const json& obj) {
   const std::string& name = string_at(obj, "name");
-  if (name.empty()) return {};
+  if (name.empty()) {
+    return {};
+  }
   const std::string& ns = string_at(obj, "namespace");
   return ns.empty() ? name : ns + "/" + name;
 }
 
 json keep_metadata_only(json obj) {
   json out = json::object();
-  if (!obj.is_object()) return out;
+  if (!obj.is_object()) {
+    return out;
+  }
   for (const char* field : {"apiVersion", "kind", "metadata"}) {
     auto it = obj.find(field);
-    if (it != obj.end()) out[field] = std::move(*it);
+    if (it != obj.end()) {
+      out[field] = std::move(*it);
+    }
   }
   return strip_managed_fields(std::move(out));
 }
@@ -43,7 +53,9 @@ json keep_metadata_only(json obj) {
 json strip_managed_fields(json obj) {
   if (obj.is_object()) {
     auto m = obj.find("metadata");
-    if (m != obj.end() && m->is_object()) m->erase("managedFields");
+    if (m != obj.end() && m->is_object()) {
+      m->erase("managedFields");
+    }
   }
   return obj;
 }
@@ -51,7 +63,9 @@ json strip_managed_fields(json obj) {
 Store::Store(Transform transform) : transform_(std::move(transform)) {}
 
 ObjectPtr Store::prepare(json obj) const {
-  if (transform_) obj = transform_(std::move(obj));
+  if (transform_) {
+    obj = transform_(std::move(obj));
+  }
   return std::make_shared<const json>(std::move(obj));
 }
 
@@ -69,7 +83,9 @@ std::vector<ObjectPtr> Store::list() const {
   std::shared_lock lock(mu_);
   std::vector<ObjectPtr> out;
   out.reserve(objects_.size());
-  for (const auto& [key, obj] : objects_) out.push_back(obj);
+  for (const auto& [key, obj] : objects_) {
+    out.push_back(obj);
+  }
   return out;
 }
 
@@ -77,9 +93,13 @@ std::vector<ObjectPtr> Store::list(const std::string& ns) const {
   std::shared_lock lock(mu_);
   std::vector<ObjectPtr> out;
   auto idx = by_namespace_.find(ns);
-  if (idx == by_namespace_.end()) return out;
+  if (idx == by_namespace_.end()) {
+    return out;
+  }
   out.reserve(idx->second.size());
-  for (const auto& key : idx->second) out.push_back(objects_.at(key));
+  for (const auto& key : idx->second) {
+    out.push_back(objects_.at(key));
+  }
   return out;
 }
 
@@ -87,7 +107,9 @@ std::vector<std::string> Store::keys() const {
   std::shared_lock lock(mu_);
   std::vector<std::string> out;
   out.reserve(objects_.size());
-  for (const auto& [key, obj] : objects_) out.push_back(key);
+  for (const auto& [key, obj] : objects_) {
+    out.push_back(key);
+  }
   return out;
 }
 
@@ -117,14 +139,20 @@ void Store::index_add_locked(const std::string& key) {
 
 void Store::index_remove_locked(const std::string& key) {
   auto idx = by_namespace_.find(namespace_of_key(key));
-  if (idx == by_namespace_.end()) return;
+  if (idx == by_namespace_.end()) {
+    return;
+  }
   idx->second.erase(key);
-  if (idx->second.empty()) by_namespace_.erase(idx);
+  if (idx->second.empty()) {
+    by_namespace_.erase(idx);
+  }
 }
 
 void Store::notify(const std::vector<StoreChange>& changes) {
   for (const auto& change : changes) {
-    for (const auto& h : handlers_) h(change);
+    for (const auto& h : handlers_) {
+      h(change);
+    }
   }
 }
 
@@ -133,16 +161,24 @@ void Store::notify(const std::vector<StoreChange>& changes) {
 
 void Store::apply(json obj) {
   std::string key = object_key(obj);
-  if (key.empty()) return;
+  if (key.empty()) {
+    return;
+  }
   ObjectPtr next = prepare(std::move(obj));
   std::lock_guard write(write_mu_);
   ObjectPtr old;
-  if (auto it = objects_.find(key); it != objects_.end()) old = it->second;
-  if (old && *old == *next) return;
+  if (auto it = objects_.find(key); it != objects_.end()) {
+    old = it->second;
+  }
+  if (old && *old == *next) {
+    return;
+  }
   {
     std::unique_lock lock(mu_);
     objects_[key] = next;
-    if (!old) index_add_locked(key);
+    if (!old) {
+      index_add_locked(key);
+    }
   }
   StoreChange change{old ? StoreChange::Type::Updated : StoreChange::Type::Added, key, old, next};
   notify({change});
@@ -150,11 +186,15 @@ void Store::apply(json obj) {
 
 void Store::remove(const json& obj) {
   std::string key = object_key(obj);
-  if (key.empty()) return;
+  if (key.empty()) {
+    return;
+  }
   ObjectPtr last = prepare(obj);
   std::lock_guard write(write_mu_);
   auto it = objects_.find(key);
-  if (it == objects_.end()) return;
+  if (it == objects_.end()) {
+    return;
+  }
   ObjectPtr old = it->second;
   {
     std::unique_lock lock(mu_);
@@ -171,7 +211,9 @@ void Store::begin_relist() {
 
 void Store::relist_add(json obj) {
   std::string key = object_key(obj);
-  if (key.empty()) return;
+  if (key.empty()) {
+    return;
+  }
   ObjectPtr next = prepare(std::move(obj));
   std::lock_guard write(write_mu_);
   staging_[std::move(key)] = std::move(next);
@@ -205,7 +247,9 @@ void Store::end_relist() {
     }
   }
   std::map<std::string, std::set<std::string>> index;
-  for (const auto& [key, obj] : staging_) index[namespace_of_key(key)].insert(key);
+  for (const auto& [key, obj] : staging_) {
+    index[namespace_of_key(key)].insert(key);
+  }
   {
     std::unique_lock lock(mu_);
     objects_.swap(staging_);
@@ -222,7 +266,9 @@ void Store::end_relist() {
 
 void Store::replace(std::vector<json> objects) {
   begin_relist();
-  for (auto& obj : objects) relist_add(std::move(obj));
+  for (auto& obj : objects) {
+    relist_add(std::move(obj));
+  }
   end_relist();
 }
 

@@ -36,7 +36,9 @@ ClientListWatch::ClientListWatch(std::shared_ptr<Client> client, Resource resour
       ns_(std::move(ns)),
       label_selector_(std::move(label_selector)),
       field_selector_(std::move(field_selector)) {
-  if (!client_) throw std::invalid_argument("ClientListWatch: no client");
+  if (!client_) {
+    throw std::invalid_argument("ClientListWatch: no client");
+  }
 }
 
 json ClientListWatch::list_page(const ListOptions& options) {
@@ -62,9 +64,13 @@ namespace {
 const std::string& metadata_string(const json& obj, const char* field) {
   static const std::string empty;
   auto m = obj.find("metadata");
-  if (m == obj.end() || !m->is_object()) return empty;
+  if (m == obj.end() || !m->is_object()) {
+    return empty;
+  }
   auto f = m->find(field);
-  if (f == m->end() || !f->is_string()) return empty;
+  if (f == m->end() || !f->is_string()) {
+    return empty;
+  }
   return f->get_ref<const std::string&>();
 }
 
@@ -82,13 +88,21 @@ Watcher::Watcher(std::shared_ptr<ListWatchSource> source, WatcherOptions options
       clock_(std::move(clock)),
       random_(std::move(random)),
       backoff_(options_.backoff, random_) {
-  if (!source_) throw std::invalid_argument("Watcher: no source");
-  if (!clock_) throw std::invalid_argument("Watcher: no clock");
-  if (options_.page_size < 0) throw std::invalid_argument("Watcher: negative page size");
+  if (!source_) {
+    throw std::invalid_argument("Watcher: no source");
+  }
+  if (!clock_) {
+    throw std::invalid_argument("Watcher: no clock");
+  }
+  if (options_.page_size < 0) {
+    throw std::invalid_argument("Watcher: negative page size");
+  }
 }
 
 void Watcher::log(const std::string& what) const {
-  if (options_.log) options_.log(what);
+  if (options_.log) {
+    options_.log(what);
+  }
 }
 
 Clock::duration Watcher::fail(const std::string& what) {
@@ -100,7 +114,9 @@ Clock::duration Watcher::fail(const std::string& what) {
 
 void Watcher::note_resource_version(const json& obj) {
   const std::string& rv = metadata_string(obj, "resourceVersion");
-  if (!rv.empty()) resource_version_ = rv;
+  if (!rv.empty()) {
+    resource_version_ = rv;
+  }
 }
 
 Clock::duration Watcher::step(const Emit& emit, CancelToken* cancel) {
@@ -137,27 +153,41 @@ Clock::duration Watcher::step_list(const Emit& emit) {
   } catch (const std::exception& e) {  // NetworkError, undecodable body
     return fail(std::string("list: ") + e.what());
   }
-  if (!page.is_object()) return fail("list: answer is not an object");
+  if (!page.is_object()) {
+    return fail("list: answer is not an object");
+  }
 
   // List items lack apiVersion/kind on the wire; handlers expect them.
   std::string api_version = string_field(page, "apiVersion");
   std::string kind = string_field(page, "kind");
-  if (kind.size() > 4 && kind.ends_with("List")) kind.resize(kind.size() - 4);
+  if (kind.size() > 4 && kind.ends_with("List")) {
+    kind.resize(kind.size() - 4);
+  }
 
   auto items = page.find("items");
   if (items != page.end() && items->is_array()) {
     for (auto& item : *items) {
-      if (!item.is_object()) continue;
-      if (!api_version.empty() && !item.contains("apiVersion")) item["apiVersion"] = api_version;
-      if (!kind.empty() && !item.contains("kind")) item["kind"] = kind;
+      if (!item.is_object()) {
+        continue;
+      }
+      if (!api_version.empty() && !item.contains("apiVersion")) {
+        item["apiVersion"] = api_version;
+      }
+      if (!kind.empty() && !item.contains("kind")) {
+        item["kind"] = kind;
+      }
       emit(WatcherEvent{WatcherEvent::Type::InitApply, std::move(item)});
     }
   }
   backoff_.reset();
   const std::string& page_version = metadata_string(page, "resourceVersion");
-  if (!page_version.empty()) list_version_ = page_version;
+  if (!page_version.empty()) {
+    list_version_ = page_version;
+  }
   continue_token_ = metadata_string(page, "continue");
-  if (!continue_token_.empty()) return Clock::duration::zero();
+  if (!continue_token_.empty()) {
+    return Clock::duration::zero();
+  }
 
   emit(WatcherEvent{WatcherEvent::Type::InitDone, nullptr});
   state_ = State::Watching;
@@ -171,7 +201,9 @@ Clock::duration Watcher::step_watch(const Emit& emit, CancelToken* cancel) {
   wo.resource_version = resource_version_;
   wo.allow_bookmarks = true;
   double u = random_();
-  if (!(u >= 0.0) || u > 1.0) u = 0.0;
+  if (!(u >= 0.0) || u > 1.0) {
+    u = 0.0;
+  }
   const double seconds = static_cast<double>(options_.watch_timeout.count()) *
                          (1.0 + std::max(0.0, options_.watch_timeout_jitter) * u);
   wo.timeout_seconds = static_cast<int>(std::lround(seconds));
@@ -219,7 +251,9 @@ Clock::duration Watcher::step_watch(const Emit& emit, CancelToken* cancel) {
   try {
     source_->watch(wo, on_event, cancel);
   } catch (const ApiError& e) {
-    if (emit_error) std::rethrow_exception(emit_error);
+    if (emit_error) {
+      std::rethrow_exception(emit_error);
+    }
     if (e.is_gone()) {
       log(std::string("watch: ") + e.what() + "; relisting");
       state_ = State::Empty;
@@ -227,18 +261,28 @@ Clock::duration Watcher::step_watch(const Emit& emit, CancelToken* cancel) {
     }
     return fail(std::string("watch: ") + e.what());
   } catch (const std::exception& e) {  // NetworkError: resume from resource_version_
-    if (emit_error) std::rethrow_exception(emit_error);
+    if (emit_error) {
+      std::rethrow_exception(emit_error);
+    }
     return fail(std::string("watch: ") + e.what());
   }
-  if (emit_error) std::rethrow_exception(emit_error);
-  if (any_event) backoff_.reset();
+  if (emit_error) {
+    std::rethrow_exception(emit_error);
+  }
+  if (any_event) {
+    backoff_.reset();
+  }
   if (gone) {
     log("watch: resourceVersion " + resource_version_ + " expired; relisting");
     state_ = State::Empty;
     return Clock::duration::zero();
   }
-  if (!error_event.empty()) return fail("watch: ERROR event: " + error_event);
-  if (cancel != nullptr && cancel->cancelled()) return Clock::duration::zero();
+  if (!error_event.empty()) {
+    return fail("watch: ERROR event: " + error_event);
+  }
+  if (cancel != nullptr && cancel->cancelled()) {
+    return Clock::duration::zero();
+  }
   if (!any_event && clock_->now() - started < options_.min_watch_duration) {
     return fail("watch: stream closed at once without events");
   }
@@ -273,7 +317,9 @@ Informer::Informer(std::shared_ptr<ListWatchSource> source, InformerOptions opti
     : store_(std::make_shared<Store>(options.transform)),
       options_(std::move(options)),
       watcher_(std::move(source), options_.watcher, options_.clock, options_.random) {
-  if (!options_.sleep) throw std::invalid_argument("Informer: no sleep function");
+  if (!options_.sleep) {
+    throw std::invalid_argument("Informer: no sleep function");
+  }
 }
 
 Informer::~Informer() {
@@ -284,15 +330,21 @@ void Informer::guarded(const char* what, const std::function<void()>& f) const {
   try {
     f();
   } catch (const std::exception& e) {
-    if (options_.watcher.log) options_.watcher.log(std::string(what) + " handler: " + e.what());
+    if (options_.watcher.log) {
+      options_.watcher.log(std::string(what) + " handler: " + e.what());
+    }
   } catch (...) {
-    if (options_.watcher.log) options_.watcher.log(std::string(what) + " handler threw");
+    if (options_.watcher.log) {
+      options_.watcher.log(std::string(what) + " handler threw");
+    }
   }
 }
 
 void Informer::on_add(std::function<void(const json&)> f) {
   store_->subscribe([this, f = std::move(f)](const StoreChange& c) {
-    if (c.type == StoreChange::Type::Added) guarded("add", [&] { f(*c.object); });
+    if (c.type == StoreChange::Type::Added) {
+      guarded("add", [&] { f(*c.object); });
+    }
   });
 }
 
@@ -306,7 +358,9 @@ void Informer::on_update(std::function<void(const json&, const json&)> f) {
 
 void Informer::on_delete(std::function<void(const json&)> f) {
   store_->subscribe([this, f = std::move(f)](const StoreChange& c) {
-    if (c.type == StoreChange::Type::Deleted) guarded("delete", [&] { f(*c.object); });
+    if (c.type == StoreChange::Type::Deleted) {
+      guarded("delete", [&] { f(*c.object); });
+    }
   });
 }
 
@@ -316,20 +370,24 @@ void Informer::on_change(std::function<void(const std::string&)> f) {
 }
 
 void Informer::start() {
-  if (thread_.joinable()) return;
+  if (thread_.joinable()) {
+    return;
+  }
   // A CancelToken is one-shot: each run gets its own.
   cancel_ = std::make_unique<CancelToken>();
-  thread_ = std::jthread([this](std::stop_token stop) { run(std::move(stop)); });
+  thread_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
 }
 
 void Informer::stop() {
-  if (!thread_.joinable()) return;
+  if (!thread_.joinable()) {
+    return;
+  }
   thread_.request_stop();  // the stop callback in run() cancels the stream
   thread_.join();
   thread_ = std::jthread();
 }
 
-void Informer::run(std::stop_token stop) {
+void Informer::run(const std::stop_token& stop) {
   CancelToken* cancel = cancel_.get();
   std::stop_callback on_stop(stop, [cancel] { cancel->cancel(); });
   auto emit = [this](const WatcherEvent& ev) { apply_to_store(*store_, ev); };
@@ -340,10 +398,14 @@ void Informer::run(std::stop_token stop) {
     } catch (const std::exception& e) {
       // Only the store can throw here (handlers are guarded): out of memory
       // or a bug. Back off rather than spin.
-      if (options_.watcher.log) options_.watcher.log(std::string("informer: ") + e.what());
+      if (options_.watcher.log) {
+        options_.watcher.log(std::string("informer: ") + e.what());
+      }
       wait = options_.watcher.backoff.cap;
     }
-    if (wait > Clock::duration::zero() && !options_.sleep(wait, stop)) break;
+    if (wait > Clock::duration::zero() && !options_.sleep(wait, stop)) {
+      break;
+    }
   }
 }
 

@@ -176,7 +176,7 @@ class Informer {
   bool wait_synced(std::chrono::milliseconds timeout) const { return store_->wait_synced(timeout); }
 
  private:
-  void run(std::stop_token stop);
+  void run(const std::stop_token& stop);
   void guarded(const char* what, const std::function<void()>& f) const;
 
   std::shared_ptr<Store> store_;

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "kube/client.hpp"
 #include "kube/config.hpp"
@@ -24,6 +26,22 @@ bool eventually(const std::function<bool()>& pred,
 // Runs a command through /bin/sh; returns its exit status. Output captured
 // into `out` when given.
 int run(const std::string& cmd, std::string* out = nullptr);
+
+// A child process with its stdout piped to us; killed (SIGKILL) on destruction.
+class Process {
+ public:
+  explicit Process(const std::vector<std::string>& argv);
+  ~Process();
+  // Next stdout line, or nullopt on EOF or after `timeout`.
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+  void kill(int sig);
+  int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int fd_ = -1;
+  std::string buffer_;
+};
 
 std::string source_dir();
 std::string binary_dir();

@@ -1,0 +1,40 @@
+#pragma once
+// Reads the timing claims of a JWT without verifying its signature.
+//
+// The agent only needs to know when a token it was handed expires, to decide
+// when to fetch the next one and to refuse writing something that is not a
+// token at all. Trust is decided by AWS STS, which verifies the signature.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gtoken::agent {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+struct JwtTimes {
+  TimePoint exp;
+  std::optional<TimePoint> iat;
+};
+
+// STS accepts WebIdentityToken values of at most 20000 characters.
+inline constexpr size_t kMaxTokenSize = 20000;
+
+// Unpadded base64url (RFC 4648 section 5), as used in JWTs.
+std::string base64url_encode(std::string_view in);
+
+// Decodes unpadded or padded base64url; nullopt on any other character.
+std::optional<std::string> base64url_decode(std::string_view in);
+
+// Parses `header.payload.signature` (compact JWS, three non-empty segments,
+// base64url JSON objects) and returns its numeric `exp` and, if present and
+// numeric, `iat`. On failure returns nullopt and sets *error to a short reason
+// that never quotes the token.
+std::optional<JwtTimes> parse_jwt_times(std::string_view token, std::string* error = nullptr);
+
+// RFC 3339 UTC with seconds ("2024-05-01T12:00:00Z"), for logs and messages.
+std::string format_time(TimePoint t);
+
+}  // namespace gtoken::agent

@@ -1,0 +1,52 @@
+#pragma once
+// Command line of the gtoken agent. Hand-parsed (a dozen flags), accepting
+// --name value, --name=value and the single-dash Go forms (-file) of the
+// seed tool. Flags win over environment variables.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/log.hpp"
+#include "agent/schedule.hpp"
+
+namespace gtoken::agent {
+
+enum class Mode { once, refresh, probe, version, help };
+
+struct Options {
+  Mode mode = Mode::once;
+  std::string file;  // empty: stdout
+  std::string audience;
+  std::string gcp_service_account;  // empty: metadata identity endpoint
+  std::string metadata_host;        // host[:port] to connect to
+  std::string iam_endpoint;         // scheme://host[:port]
+  mode_t file_mode = 0644;
+  std::chrono::milliseconds once_timeout{60000};
+  std::chrono::milliseconds min_validity{10000};
+  std::chrono::milliseconds request_timeout{10000};
+  Level log_level = Level::info;
+  RefreshPolicy policy;
+};
+
+struct ParseResult {
+  std::optional<Options> options;
+  std::string error;  // set when options is empty
+};
+
+using GetEnv = std::function<std::optional<std::string>(const std::string& name)>;
+
+// args excludes argv[0].
+ParseResult parse_options(const std::vector<std::string>& args, const GetEnv& env);
+
+// Reads the process environment (empty values count as unset).
+GetEnv process_env();
+
+std::string usage();
+std::string version_string();
+
+}  // namespace gtoken::agent

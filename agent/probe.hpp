@@ -1,0 +1,22 @@
+#pragma once
+// `gtoken probe`: the native sidecar's startupProbe. Passes iff the token
+// file exists, is non-empty, parses as a JWT, and its exp is more than
+// min_validity ahead. The file is read byte for byte as the SDKs read it (no
+// trimming), so a stray newline fails the probe.
+
+#include <chrono>
+#include <string>
+
+#include "agent/jwt.hpp"
+
+namespace gtoken::agent {
+
+struct ProbeResult {
+  bool ok = false;
+  std::string reason;  // why it failed, or the token's exp when it passed
+};
+
+ProbeResult probe_token_file(const std::string& path, TimePoint now,
+                             std::chrono::milliseconds min_validity);
+
+}  // namespace gtoken::agent

@@ -1,0 +1,163 @@
+#include "agent/refresher.hpp"
+
+#include <algorithm>
+
+#include "agent/duration.hpp"
+
+namespace gtoken::agent {
+
+namespace {
+
+using Dur = kube::Clock::duration;
+
+bool slow_kind(ErrorKind k) {
+  return k == ErrorKind::config || k == ErrorKind::invalid_token;
+}
+
+// Failures at the fast pace are expected now and then (a metadata server
+// restart): they become errors only when there is no valid token to fall
+// back on and they keep coming.
+constexpr int kTransientErrorAfter = 3;
+
+}  // namespace
+
+Refresher::Refresher(TokenSource& source, TokenSink& sink, kube::Clock& clock, kube::Random random,
+                     Logger& log, RefresherOptions opts)
+    : source_(source),
+      sink_(sink),
+      clock_(clock),
+      random_(std::move(random)),
+      log_(log),
+      opts_(opts) {}
+
+StepResult Refresher::step() {
+  FetchResult res = source_.fetch();
+  const auto now = clock_.now();
+  if (!res.ok()) {
+    return fail(now, std::move(*res.error));
+  }
+
+  std::string why;
+  auto times = parse_jwt_times(res.token, &why);
+  if (!times) {
+    return fail(now, {ErrorKind::invalid_token,
+                      200,
+                      source_.describe() + " returned something that is not a JWT with exp: " + why,
+                      {}});
+  }
+  if (times->exp <= now) {
+    return fail(now, {ErrorKind::invalid_token, 200,
+                      source_.describe() + " returned a token that expired at " +
+                          format_time(times->exp) + " by the local clock",
+                      "check the node's clock"});
+  }
+  try {
+    sink_.write(res.token, *times);
+  } catch (const std::exception& ex) {
+    return fail(now, {ErrorKind::write, 0, ex.what(), {}});
+  }
+
+  const int recovered_after = failures_;
+  failures_ = 0;
+  current_ = times;
+  StepResult out;
+  out.ok = true;
+  out.next = next_refresh(now, times->iat, times->exp, random_, opts_.policy);
+  out.delay = out.next - now;
+
+  nlohmann::json fields = {{"sink", sink_.describe()},
+                           {"source", source_.describe()},
+                           {"exp", format_time(times->exp)},
+                           {"valid_for_s", seconds(times->exp - now)}};
+  if (!once_) {
+    fields["next_refresh_in_s"] = seconds(out.delay);
+  }
+  if (recovered_after > 0) {
+    fields["recovered_after_failures"] = recovered_after;
+  }
+  log_.info("token written", fields);
+  return out;
+}
+
+StepResult Refresher::fail(kube::Clock::time_point now, FetchError err) {
+  ++failures_;
+  const Backoff& backoff = slow_kind(err.kind) ? opts_.config_backoff : opts_.transient_backoff;
+  const double r = random_ ? random_() : 0.0;
+  StepResult out;
+  out.ok = false;
+  out.delay = backoff.delay(failures_, r);
+  out.next = now + out.delay;
+
+  const bool have_valid = current_ && current_->exp > now;
+  Level level = Level::warn;
+  if (slow_kind(err.kind) || (!have_valid && failures_ >= kTransientErrorAfter)) {
+    level = Level::error;
+  }
+  const bool final_attempt = once_deadline_ && now >= *once_deadline_;
+  const char* msg = final_attempt ? "token fetch failed"
+                    : have_valid  ? "token refresh failed; keeping the current token"
+                    : current_    ? "token refresh failed and the token file has expired; retrying"
+                                  : "token fetch failed; no token written yet; retrying";
+  nlohmann::json fields = {{"source", source_.describe()},
+                           {"kind", kind_name(err.kind)},
+                           {"error", err.message},
+                           {"attempt", failures_}};
+  if (final_attempt) {
+    fields["final"] = true;  // run_once gives up after this attempt
+  } else {
+    fields["retry_in_s"] = seconds(out.delay);
+  }
+  if (err.http_status) {
+    fields["http_status"] = err.http_status;
+  }
+  if (!err.hint.empty()) {
+    fields["hint"] = err.hint;
+  }
+  if (current_) {
+    fields["current_exp"] = format_time(current_->exp);
+  }
+  log_.log(level, msg, fields);
+
+  out.error = std::move(err);
+  return out;
+}
+
+void Refresher::run(const WaitFn& wait) {
+  auto next = clock_.now();
+  for (;;) {
+    const auto now = clock_.now();
+    if (now < next) {
+      if (!wait(std::min<Dur>(next - now, opts_.max_wait_slice))) {
+        return;
+      }
+      continue;
+    }
+    if (!wait(Dur::zero())) {
+      return;
+    }
+    next = step().next;
+  }
+}
+
+OnceResult Refresher::run_once(std::chrono::milliseconds timeout, const WaitFn& wait) {
+  once_ = true;
+  const auto deadline = clock_.now() + timeout;
+  once_deadline_ = deadline;
+  for (;;) {
+    StepResult r = step();
+    if (r.ok) {
+      return OnceResult::written;
+    }
+    if (clock_.now() >= deadline) {
+      return OnceResult::timed_out;
+    }
+    const auto until = std::min(r.next, deadline);
+    for (auto now = clock_.now(); now < until; now = clock_.now()) {
+      if (!wait(std::min<Dur>(until - now, opts_.max_wait_slice))) {
+        return OnceResult::stopped;
+      }
+    }
+  }
+}
+
+}  // namespace gtoken::agent

@@ -1,0 +1,63 @@
+#include "agent/schedule.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace gtoken::agent {
+
+namespace {
+
+using Dur = TimePoint::duration;
+
+Dur scale(Dur d, double f) {
+  return Dur(static_cast<Dur::rep>(std::llround(static_cast<double>(d.count()) * f)));
+}
+
+double clamp01(double r) {
+  return std::isfinite(r) ? std::clamp(r, 0.0, 0.999999) : 0.0;
+}
+
+}  // namespace
+
+TimePoint next_refresh(TimePoint now, std::optional<TimePoint> iat, TimePoint exp,
+                       const kube::Random& random, const RefreshPolicy& policy) {
+  const Dur min_delay = std::chrono::duration_cast<Dur>(policy.min_delay);
+  const double r = clamp01(random ? random() : 0.0);
+  const TimePoint earliest = now + min_delay;
+  if (exp <= now) {
+    return earliest;
+  }
+
+  TimePoint start = now;
+  if (iat && *iat < exp && *iat <= now + kMaxIatSkew) {
+    start = *iat;
+  }
+  const Dur lifetime = exp - start;
+
+  Dur keep = policy.keep_duration.count() > 0
+                 ? std::chrono::duration_cast<Dur>(policy.keep_duration)
+                 : scale(lifetime, std::clamp(policy.keep_fraction, 0.0, 1.0));
+  Dur jitter = scale(lifetime, std::clamp(policy.jitter_fraction, 0.0, 1.0) * r);
+  TimePoint at = (keep + jitter >= lifetime) ? start : exp - keep - jitter;
+  if (at >= earliest) {
+    return at;
+  }
+
+  // Late path: the planned point has passed (cached or short-lived token).
+  Dur left = exp - now;
+  TimePoint late = now + scale(left, 0.5 - 0.1 * r);
+  return std::max(late, earliest);
+}
+
+std::chrono::milliseconds Backoff::delay(int attempt, double r) const {
+  using ms = std::chrono::milliseconds;
+  if (attempt < 1) {
+    attempt = 1;
+  }
+  double raw = static_cast<double>(initial.count()) * std::pow(2.0, std::min(attempt - 1, 40));
+  raw = std::min(raw, static_cast<double>(cap.count()));
+  double j = std::clamp(jitter, 0.0, 1.0) * clamp01(r);
+  return ms(static_cast<ms::rep>(std::llround(raw * (1.0 - j))));
+}
+
+}  // namespace gtoken::agent

@@ -1,0 +1,394 @@
+"""Start/stop the stand-ins (in-process or as subprocesses) and drive their
+admin APIs. Used by the stand-ins' own tests; e2e tests may use it too.
+
+    from standins.harness import GoogleStandin, StsStandin, google_trust_policy
+
+    with GoogleStandin(project="p") as g, StsStandin(jwks_url=g.jwks_url) as s:
+        gsa = g.create_sa("app")
+        g.bind_workload(gsa["email"], "ns/ksa")
+        ...
+
+Only the standard library is needed here.
+"""
+
+from __future__ import annotations
+
+import http.client as httpclient
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WI_ROLE = "roles/iam.workloadIdentityUser"
+
+
+class HttpResult:
+    def __init__(self, status: int, headers: dict, body: bytes):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<HttpResult {self.status} {self.text[:200]!r}>"
+
+
+def http(method: str, url: str, body: Any = None, headers: dict | None = None,
+         timeout: float = 30) -> HttpResult:
+    """One HTTP request; dict/list bodies are sent as JSON, str/bytes as is."""
+    parts = urlsplit(url)
+    conn = httpclient.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    hdrs = dict(headers or {})
+    data = None
+    if isinstance(body, (dict, list)):
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    elif isinstance(body, str):
+        data = body.encode()
+    elif isinstance(body, bytes):
+        data = body
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    try:
+        conn.request(method, target, body=data, headers=hdrs)
+        r = conn.getresponse()
+        return HttpResult(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
+
+
+class AdminError(RuntimeError):
+    pass
+
+
+class _Standin:
+    module = ""
+    name = ""
+
+    def __init__(self, in_process: bool = True, state_dir: str | None = None,
+                 extra_args: list[str] | None = None):
+        self.in_process = in_process
+        self.state_dir = state_dir
+        self.extra_args = extra_args or []
+        self.server = None
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.info: dict = {}
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _make_server(self):
+        raise NotImplementedError
+
+    def _cli_args(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self):
+        if self.in_process:
+            self.server = self._make_server().start()
+            self.port = self.server.port
+            return self
+        if self.state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"standin-{self.name}-")
+            self.state_dir = self._tmp.name
+        env = dict(os.environ)
+        env["PYTHONPATH"] = TESTS_DIR + os.pathsep + env.get("PYTHONPATH", "")
+        cmd = [sys.executable, "-m", self.module, "--port", "0",
+               "--state-dir", self.state_dir] + self._cli_args() + self.extra_args
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=TESTS_DIR,
+                                     text=True)
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            self.proc.wait(10)
+            raise RuntimeError(f"{self.module} exited with {self.proc.returncode} before "
+                               "reporting its port")
+        self.info = json.loads(line)
+        self.port = int(self.info["port"])
+        return self
+
+    def stop(self) -> int | None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+            return 0
+        rc = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    rc = self.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    rc = self.proc.wait(5)
+            else:
+                rc = self.proc.returncode
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            self.proc = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        return rc
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- admin ----------------------------------------------------------------
+
+    def admin(self, method: str, path: str, body: Any = None, ok=(200, 201)) -> Any:
+        r = http(method, self.url + "/_admin" + path, body)
+        if r.status not in ok:
+            raise AdminError(f"{method} /_admin{path}: {r.status} {r.text}")
+        return r.json() if r.body else None
+
+    def reset(self, **kw):
+        return self.admin("POST", "/reset", kw)
+
+    def config(self, **kw) -> dict:
+        return self.admin("POST", "/config", kw) if kw else self.admin("GET", "/config")
+
+    def state(self) -> dict:
+        return self.admin("GET", "/state")
+
+    def fault(self, prefix: str, status: int = 503, count: int | None = 1, **kw) -> dict:
+        spec = {"prefix": prefix, "status": status, "count": count, **kw}
+        return self.admin("POST", "/faults", spec)
+
+    def latency(self, prefix: str, latency_ms: int, count: int | None = None,
+                seconds: float | None = None) -> dict:
+        spec: dict = {"prefix": prefix, "latency_ms": latency_ms, "action": "delay"}
+        if count is not None:
+            spec["count"] = count
+        if seconds is not None:
+            spec["seconds"] = seconds
+        if count is None and seconds is None:
+            spec["seconds"] = 3600
+        return self.admin("POST", "/faults", spec)
+
+    def clear_faults(self):
+        return self.admin("DELETE", "/faults")
+
+    def counters(self) -> dict:
+        return self.admin("GET", "/counters")
+
+    def count(self, endpoint: str, resource: str | None = None) -> int:
+        c = self.counters()
+        if resource is None:
+            return c["counters"].get(endpoint, 0)
+        return c["by_resource"].get(endpoint, {}).get(resource, 0)
+
+    def calls(self, since: int = 0, endpoint: str | None = None) -> list[dict]:
+        q = f"?since={since}" + (f"&endpoint={endpoint}" if endpoint else "")
+        return self.admin("GET", "/calls" + q)["calls"]
+
+    def clear_calls(self):
+        return self.admin("DELETE", "/calls")
+
+
+class GoogleStandin(_Standin):
+    module = "standins.google"
+    name = "google"
+
+    def __init__(self, project: str = "gtoken-test", **kw):
+        super().__init__(**kw)
+        self.project = project
+
+    def _make_server(self):
+        from standins import google
+        return google.make_server(self.project)
+
+    def _cli_args(self):
+        return ["--project", self.project]
+
+    @property
+    def metadata_host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.url + "/oauth2/v3/certs"
+
+    def create_sa(self, account_id: str, **kw) -> dict:
+        spec = {"account_id": account_id} if "@" not in account_id else {"email": account_id}
+        spec.update(kw)
+        return self.admin("POST", "/service-accounts", spec)
+
+    def sa(self, email: str) -> dict:
+        return self.admin("GET", f"/service-accounts/{email}")
+
+    def patch_sa(self, email: str, **kw) -> dict:
+        return self.admin("PATCH", f"/service-accounts/{email}", kw)
+
+    def delete_sa(self, email: str):
+        return self.admin("DELETE", f"/service-accounts/{email}")
+
+    def policy(self, email: str) -> dict:
+        return self.admin("GET", f"/service-accounts/{email}/policy")
+
+    def put_policy(self, email: str, policy: dict) -> dict:
+        return self.admin("PUT", f"/service-accounts/{email}/policy", {"policy": policy})
+
+    def key_file(self, email: str, path: str | None = None) -> dict:
+        return self.admin("POST", f"/service-accounts/{email}/keys",
+                          {"path": path} if path else {})
+
+    def wi_member(self, workload: str) -> str:
+        return f"serviceAccount:{self.project}.svc.id.goog[{workload}]"
+
+    def bind_workload(self, email: str, workload: str, role: str = WI_ROLE) -> dict:
+        """Grant NS/KSA the role on the GSA, as another writer would."""
+        return self.add_member(email, role, self.wi_member(workload))
+
+    def add_member(self, email: str, role: str, member: str) -> dict:
+        pol = self.policy(email)
+        bindings = pol.get("bindings", [])
+        for b in bindings:
+            if b["role"] == role and "condition" not in b:
+                if member not in b["members"]:
+                    b["members"].append(member)
+                break
+        else:
+            bindings.append({"role": role, "members": [member]})
+        pol["bindings"] = bindings
+        pol["version"] = 3
+        return self.put_policy(email, pol)
+
+    def unbind_workload(self, email: str, workload: str, role: str = WI_ROLE) -> dict:
+        pol = self.policy(email)
+        member = self.wi_member(workload)
+        for b in pol.get("bindings", []):
+            if b["role"] == role:
+                b["members"] = [m for m in b["members"] if m != member]
+        pol["version"] = 3
+        return self.put_policy(email, pol)
+
+    def annotate(self, workload: str, gsa: str | None):
+        return self.admin("POST", "/annotations", {"workload": workload, "gsa": gsa})
+
+    def set_default_workload(self, workload: str | None):
+        return self.admin("POST", "/workload", {"workload": workload})
+
+    def add_listener(self, workload: str, gsa: str | None = None) -> dict:
+        body = {"workload": workload}
+        if gsa:
+            body["gsa"] = gsa
+        return self.admin("POST", "/listeners", body)
+
+    def rotate_keys(self, keep: int = 2) -> dict:
+        return self.admin("POST", "/keys/rotate", {"keep": keep})
+
+    def access_token(self, email: str) -> str:
+        return self.admin("POST", "/tokens/access", {"email": email})["access_token"]
+
+    def id_token(self, email: str, audience: str, include_email: bool = True) -> str:
+        return self.admin("POST", "/tokens/id", {"email": email, "audience": audience,
+                                                 "include_email": include_email})["token"]
+
+    def outage(self, seconds: float, status: int = 503, **kw) -> dict:
+        return self.admin("POST", "/outage", {"seconds": seconds, "status": status, **kw})
+
+    def conflicts(self, count: int) -> dict:
+        return self.admin("POST", "/iam/conflicts", {"count": count})
+
+    def stale_reads(self, count: int) -> dict:
+        return self.admin("POST", "/iam/stale-reads", {"count": count})
+
+    # -- plain calls, as a client would make them --------------------------------
+
+    def metadata(self, path: str, workload: str | None = None, flavor: bool = True,
+                 port: int | None = None, headers: dict | None = None) -> HttpResult:
+        hdrs = dict(headers or {})
+        if flavor:
+            hdrs["Metadata-Flavor"] = "Google"
+        if workload:
+            hdrs["X-Gtoken-Test-Workload"] = workload
+        base = f"http://127.0.0.1:{port or self.port}"
+        return http("GET", base + "/computeMetadata/v1/" + path.lstrip("/"), headers=hdrs)
+
+    def identity(self, audience: str, workload: str | None = None, full: bool = True,
+                 **kw) -> HttpResult:
+        from urllib.parse import quote
+        q = f"audience={quote(audience, safe='')}" + ("&format=full" if full else "")
+        return self.metadata(f"instance/service-accounts/default/identity?{q}", workload, **kw)
+
+    def iam(self, method: str, path: str, token: str | None, body: Any = None) -> HttpResult:
+        hdrs = {"Authorization": f"Bearer {token}"} if token else {}
+        if method == "POST" and body is None:
+            body = b""
+        return http(method, self.url + path, body, hdrs)
+
+
+class StsStandin(_Standin):
+    module = "standins.sts"
+    name = "sts"
+
+    def __init__(self, jwks_url: str | None = None, account_id: str = "123456789012", **kw):
+        super().__init__(**kw)
+        self.jwks_url = jwks_url
+        self.account_id = account_id
+
+    def _make_server(self):
+        from standins import sts
+        return sts.make_server(self.jwks_url, account_id=self.account_id)
+
+    def _cli_args(self):
+        args = ["--account-id", self.account_id]
+        if self.jwks_url:
+            args += ["--jwks-url", self.jwks_url]
+        return args
+
+    def add_role(self, arn: str, trust_policy: dict, max_session_duration: int = 3600) -> dict:
+        return self.admin("POST", "/roles", {"arn": arn, "trust_policy": trust_policy,
+                                             "max_session_duration": max_session_duration})
+
+    def sessions(self) -> list[dict]:
+        return self.admin("GET", "/sessions")["sessions"]
+
+    def expire_sessions(self, access_key_id: str | None = None) -> dict:
+        return self.admin("POST", "/sessions/expire",
+                          {"access_key_id": access_key_id} if access_key_id else {})
+
+
+def google_trust_policy(sub: str, oaud: str | None = None, aud: str | None = None,
+                        like: bool = False) -> dict:
+    """A trust policy for Google tokens pinning sub (and oaud, aud if given)."""
+    cond = {"accounts.google.com:sub": sub}
+    if oaud is not None:
+        cond["accounts.google.com:oaud"] = oaud
+    if aud is not None:
+        cond["accounts.google.com:aud"] = aud
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow",
+                           "Principal": {"Federated": "accounts.google.com"},
+                           "Action": "sts:AssumeRoleWithWebIdentity",
+                           "Condition": {"StringLike" if like else "StringEquals": cond}}]}
+
+
+def wait_for(pred, timeout: float = 10.0, interval: float = 0.05):
+    end = time.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.time() > end:
+            raise TimeoutError("condition not met in time")
+        time.sleep(interval)

@@ -1,0 +1,757 @@
+"""AWS STS stand-in: AssumeRoleWithWebIdentity and GetCallerIdentity.
+
+    python -m standins.sts --port 0 --state-dir DIR \
+        --jwks-url http://127.0.0.1:GPORT/oauth2/v3/certs [--role ARN=POLICY.json]
+
+Web identity tokens are verified independently of gtoken: RS256 with PyJWT
+against the JWKS fetched over HTTP from --jwks-url (cached; fetched again
+when a token names an unknown kid), then `exp`, then `iss`. The role's trust
+policy is evaluated for Principal {"Federated": "accounts.google.com"},
+Action sts:AssumeRoleWithWebIdentity and String* conditions on
+accounts.google.com:sub / :aud (azp) / :oaud (aud). Answers are the XML
+shapes of the Query API, as botocore and aws-sdk-go-v2 parse them.
+
+GetCallerIdentity must be SigV4-signed (header or query string) with issued
+session credentials; the signature is recomputed with the stored secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import string
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl, quote
+from xml.sax.saxutils import escape
+
+import jwt
+
+from .common import App, Fault, HttpError, Request, Response, Server, as_bool, serve_cli
+
+NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+VERSION = "2011-06-15"
+GOOGLE_PROVIDER = "accounts.google.com"
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+ACTION_WI = "sts:AssumeRoleWithWebIdentity"
+DENIED_MSG = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+INVALID_TOKEN_MSG = ("The web identity token that was passed could not be validated by AWS. "
+                     "Get a new identity token from the identity provider and then retry the "
+                     "request.")
+IDP_MSG = ("The request could not be fulfilled because the identity provider (IDP) that was "
+           "asked to verify the incoming identity token could not be reached. Retry the request "
+           "a few times; if it still fails, contact the administrator of the identity provider.")
+SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]*$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]+)$")
+DEFAULT_CODES = {400: "InvalidParameterValue", 403: "AccessDenied", 429: "Throttling",
+                 500: "InternalFailure", 503: "ServiceUnavailable"}
+DEFAULT_FAULT_MSGS = {"Throttling": "Rate exceeded", "InternalFailure": "An internal error occurred.",
+                      "ServiceUnavailable": "Service is unavailable.",
+                      "AccessDenied": DENIED_MSG,
+                      "IDPCommunicationError": IDP_MSG}
+
+
+def _rand(alphabet: str, n: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def iso8601(t: float) -> str:
+    return dt.datetime.fromtimestamp(int(t), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _as_list(v: Any) -> list:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+# ---------------------------------------------------------------------------
+# Trust policy evaluation
+
+
+def _str_match(op: str, actual: list[str], expected: list[str]) -> bool:
+    base = op
+    ignore_case = base.endswith("IgnoreCase")
+    if ignore_case:
+        base = base[: -len("IgnoreCase")]
+        actual = [a.lower() for a in actual]
+        expected = [e.lower() for e in expected]
+    if base == "StringEquals":
+        return any(a == e for a in actual for e in expected)
+    if base == "StringNotEquals":
+        return not any(a == e for a in actual for e in expected)
+    if base == "StringLike":
+        return any(_like(a, e) for a in actual for e in expected)
+    if base == "StringNotLike":
+        return not any(_like(a, e) for a in actual for e in expected)
+    raise ValueError(op)
+
+
+def _like(value: str, pattern: str) -> bool:
+    # IAM wildcards: * any run, ? one char; nothing else is special
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, value, re.S) is not None
+
+
+SUPPORTED_OPS = {"StringEquals", "StringNotEquals", "StringLike", "StringNotLike",
+                 "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"}
+
+
+def condition_holds(conditions: dict, context: dict[str, list[str]]) -> tuple[bool, str]:
+    """All operators and all keys must hold; a key's values are ORed."""
+    ctx = {k.lower(): v for k, v in context.items()}
+    for op, block in (conditions or {}).items():
+        if_exists = op.endswith("IfExists")
+        base_op = op[: -len("IfExists")] if if_exists else op
+        if base_op == "Null":
+            for key, want in block.items():
+                is_null = key.lower() not in ctx
+                if is_null != as_bool(_as_list(want)[0]):
+                    return False, f"Null {key}"
+            continue
+        if base_op not in SUPPORTED_OPS:
+            return False, f"unsupported condition operator {op}"
+        for key, expected in block.items():
+            actual = ctx.get(key.lower())
+            if actual is None:
+                if if_exists or base_op.startswith("StringNot"):
+                    continue
+                return False, f"{op} {key}: key absent"
+            if not _str_match(base_op, actual, [str(e) for e in _as_list(expected)]):
+                return False, f"{op} {key}: {actual} vs {expected}"
+    return True, "ok"
+
+
+def _action_matches(patterns: list[str], action: str) -> bool:
+    return any(_like(action.lower(), p.lower()) for p in patterns)
+
+
+def _principal_matches(principal: Any, provider: str) -> bool:
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    if principal.get("AWS") == "*":
+        return True
+    return provider in _as_list(principal.get("Federated"))
+
+
+def evaluate_trust(policy: dict, provider: str, context: dict[str, list[str]]) -> tuple[bool, list[str]]:
+    """(allowed, reasons). Explicit Deny wins; otherwise some Allow must match."""
+    allowed = False
+    why = []
+    for i, st in enumerate(_as_list(policy.get("Statement"))):
+        effect = st.get("Effect")
+        if "NotPrincipal" in st or "NotAction" in st:
+            why.append(f"statement {i}: NotPrincipal/NotAction unsupported")
+            continue
+        if not _principal_matches(st.get("Principal"), provider):
+            why.append(f"statement {i}: principal does not match")
+            continue
+        if not _action_matches(_as_list(st.get("Action")), ACTION_WI):
+            why.append(f"statement {i}: action does not match")
+            continue
+        ok, reason = condition_holds(st.get("Condition") or {}, context)
+        if not ok:
+            why.append(f"statement {i}: {reason}")
+            continue
+        if effect == "Deny":
+            return False, why + [f"statement {i}: explicit deny"]
+        if effect == "Allow":
+            allowed = True
+            why.append(f"statement {i}: allow")
+    return allowed, why
+
+
+# ---------------------------------------------------------------------------
+# JWKS cache
+
+
+class JwksCache:
+    def __init__(self, url: str | None, max_age: float = 3600.0):
+        self.url = url
+        self.max_age = max_age
+        self.keys: dict[str, Any] = {}
+        self.fetched_at = 0.0
+        self.fetches = 0
+        self.lock = threading.Lock()
+
+    def _fetch(self):
+        if not self.url:
+            raise HttpError(400, IDP_MSG, "IDPCommunicationError")
+        self.fetches += 1
+        try:
+            with urllib.request.urlopen(self.url, timeout=5) as r:
+                doc = json.loads(r.read())
+            keys = {}
+            for k in doc.get("keys", []):
+                if k.get("kty") == "RSA" and k.get("kid"):
+                    keys[k["kid"]] = jwt.PyJWK(k, algorithm="RS256").key
+        except (urllib.error.URLError, OSError, ValueError, KeyError, jwt.PyJWTError):
+            raise HttpError(400, IDP_MSG, "IDPCommunicationError") from None
+        self.keys = keys
+        self.fetched_at = time.time()
+
+    def key(self, kid: str):
+        with self.lock:
+            fetched = False
+            if not self.keys or time.time() - self.fetched_at > self.max_age:
+                self._fetch()
+                fetched = True
+            if kid not in self.keys and not fetched:
+                self._fetch()  # unknown kid: the IdP may have rotated
+            return self.keys.get(kid)
+
+    def clear(self):
+        with self.lock:
+            self.keys = {}
+            self.fetched_at = 0.0
+
+
+# ---------------------------------------------------------------------------
+
+
+class Role:
+    def __init__(self, arn: str, trust_policy: dict, max_session_duration: int = 3600):
+        m = ROLE_ARN_RE.match(arn)
+        if not m:
+            raise HttpError(400, f"invalid role ARN {arn!r}", "ValidationError")
+        self.arn = arn
+        self.account = m.group(1)
+        self.name = m.group(2)
+        self.trust_policy = trust_policy
+        self.max_session_duration = max_session_duration
+        self.role_id = "AROA" + _rand(string.ascii_uppercase + string.digits, 17)
+
+    def describe(self) -> dict:
+        return {"arn": self.arn, "name": self.name, "account": self.account,
+                "role_id": self.role_id, "max_session_duration": self.max_session_duration,
+                "trust_policy": self.trust_policy}
+
+
+class StsApp(App):
+    name = "sts"
+
+    def __init__(self, jwks_url: str | None = None, account_id: str = "123456789012"):
+        super().__init__()
+        self.default_account = account_id
+        self.jwks = JwksCache(jwks_url)
+        self._reset_state()
+        self.add("POST", "/", self.query_api, "sts")
+        self.add("GET", "/", self.query_api, "sts")
+        A = lambda m, p, h, n: self.add(m, p, h, "admin." + n, True)  # noqa: E731
+        A("GET", "/_admin/state", self.adm_state, "state")
+        A("POST", "/_admin/reset", self.adm_reset, "reset")
+        A("GET", "/_admin/config", self.adm_config_get, "config")
+        A("POST", "/_admin/config", self.adm_config_set, "config")
+        A("GET", "/_admin/roles", self.adm_roles_get, "roles")
+        A("POST", "/_admin/roles", self.adm_roles_add, "roles")
+        A("DELETE", "/_admin/roles", self.adm_roles_del, "roles")
+        A("GET", "/_admin/sessions", self.adm_sessions, "sessions")
+        A("POST", "/_admin/sessions/expire", self.adm_sessions_expire, "sessions")
+        A("POST", "/_admin/jwks/flush", self.adm_jwks_flush, "jwks")
+
+    def _reset_state(self):
+        self.roles: dict[str, Role] = {}
+        self.sessions: dict[str, dict] = {}
+        self.config = {
+            "max_credential_seconds": 0,  # >0 caps the lifetime of issued credentials
+            "leeway_seconds": 0,          # clock skew allowed on exp/iat
+            "verify_signature_v4": True,  # GetCallerIdentity signature check
+            "max_request_skew_seconds": 900,
+        }
+
+    # -- error shape ---------------------------------------------------------
+
+    def error(self, req: Request, err: HttpError) -> Response:
+        code = err.code or DEFAULT_CODES.get(err.status, "InternalFailure")
+        rid = str(uuid.uuid4())
+        req.note["error_code"] = code
+        kind = "Receiver" if err.status >= 500 else "Sender"
+        body = (f'<ErrorResponse xmlns="{NS}">\n  <Error>\n    <Type>{kind}</Type>\n'
+                f"    <Code>{escape(code)}</Code>\n    <Message>{escape(err.message)}</Message>\n"
+                f"  </Error>\n  <RequestId>{rid}</RequestId>\n</ErrorResponse>\n")
+        return Response(err.status, body, "text/xml", {"x-amzn-RequestId": rid})
+
+    def fault_error(self, req: Request, fault: Fault) -> HttpError:
+        code = fault.code or DEFAULT_CODES.get(fault.status, "InternalFailure")
+        return HttpError(fault.status, fault.message or DEFAULT_FAULT_MSGS.get(code, code), code)
+
+    def not_found(self, req: Request) -> HttpError:
+        return HttpError(404, f"Unknown path {req.path}", "NotFound")
+
+    def ok(self, action: str, inner: str) -> Response:
+        rid = str(uuid.uuid4())
+        body = (f'<{action}Response xmlns="{NS}">\n  <{action}Result>\n{inner}'
+                f"  </{action}Result>\n  <ResponseMetadata>\n    <RequestId>{rid}</RequestId>\n"
+                f"  </ResponseMetadata>\n</{action}Response>\n")
+        return Response(200, body, "text/xml", {"x-amzn-RequestId": rid})
+
+    # -- dispatch --------------------------------------------------------------
+
+    def query_api(self, req: Request) -> Response:
+        form = req.form()
+        action = form.get("Action")
+        req.note["action"] = action
+        if not action:
+            raise HttpError(400, "Missing Action", "MissingAction")
+        version = form.get("Version")
+        if version and version != VERSION:
+            raise HttpError(400, f"Could not find operation {action} for version {version}",
+                            "InvalidAction")
+        req.endpoint = f"sts.{action}"
+        if action == "AssumeRoleWithWebIdentity":
+            return self.assume_role_wi(req, form)
+        if action == "GetCallerIdentity":
+            return self.get_caller_identity(req, form)
+        raise HttpError(400, f"Could not find operation {action} for version {VERSION}",
+                        "InvalidAction")
+
+    # -- AssumeRoleWithWebIdentity --------------------------------------------
+
+    @staticmethod
+    def validate(form: dict) -> list[str]:
+        errs = []
+
+        def length(name, field, lo, hi, show=True):
+            v = form.get(name)
+            if v is None:
+                errs.append(f"Value null at '{field}' failed to satisfy constraint: "
+                            "Member must not be null")
+                return None
+            shown = f"'{v}'" if show else "'***'"
+            if len(v) < lo:
+                errs.append(f"Value {shown} at '{field}' failed to satisfy constraint: "
+                            f"Member must have length greater than or equal to {lo}")
+            elif len(v) > hi:
+                errs.append(f"Value {shown} at '{field}' failed to satisfy constraint: "
+                            f"Member must have length less than or equal to {hi}")
+            return v
+
+        length("RoleArn", "roleArn", 20, 2048)
+        sn = length("RoleSessionName", "roleSessionName", 2, 64)
+        if sn is not None and not SESSION_NAME_RE.match(sn):
+            errs.append(f"Value '{sn}' at 'roleSessionName' failed to satisfy constraint: "
+                        r"Member must satisfy regular expression pattern: [\w+=,.@-]*")
+        length("WebIdentityToken", "webIdentityToken", 4, 20000, show=False)
+        ds = form.get("DurationSeconds")
+        if ds is not None:
+            try:
+                n = int(ds)
+            except ValueError:
+                errs.append(f"Value '{ds}' at 'durationSeconds' failed to satisfy constraint: "
+                            "Member must be an integer")
+            else:
+                if n < 900:
+                    errs.append(f"Value '{n}' at 'durationSeconds' failed to satisfy "
+                                "constraint: Member must have value greater than or equal to 900")
+                elif n > 43200:
+                    errs.append(f"Value '{n}' at 'durationSeconds' failed to satisfy "
+                                "constraint: Member must have value less than or equal to 43200")
+        pol = form.get("Policy")
+        if pol is not None and not (1 <= len(pol) <= 2048):
+            errs.append("Value at 'policy' failed to satisfy constraint: Member must have "
+                        "length less than or equal to 2048")
+        return errs
+
+    def verify_token(self, token: str, req: Request) -> dict:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken") from None
+        iss = unverified.get("iss")
+        req.note["token_iss"] = iss
+        req.note["token_sha256"] = hashlib.sha256(token.encode()).hexdigest()[:16]
+        req.note["token_kid"] = header.get("kid")
+        req.note["token_sub"] = unverified.get("sub")
+        if not isinstance(iss, str) or iss not in GOOGLE_ISSUERS:
+            raise HttpError(400, f"No OpenIDConnect provider found in your account for {iss}",
+                            "InvalidIdentityToken")
+        if header.get("alg") != "RS256":
+            raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken")
+        key = self.jwks.key(str(header.get("kid", "")))
+        if key is None:
+            raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken")
+        leeway = int(self.config["leeway_seconds"])
+        try:
+            claims = jwt.decode(token, key, algorithms=["RS256"], leeway=leeway,
+                                options={"verify_aud": False,
+                                         "require": ["exp", "iat", "iss", "sub", "aud"]})
+        except jwt.ExpiredSignatureError:
+            exp = unverified.get("exp")
+            raise HttpError(400, f"Token expired: current date/time {int(time.time())} must be "
+                                 f"before the expiration date/time{exp}",
+                            "ExpiredTokenException") from None
+        except jwt.PyJWTError:
+            raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken") from None
+        return claims
+
+    def assume_role_wi(self, req: Request, form: dict) -> Response:
+        errs = self.validate(form)
+        if errs:
+            n = len(errs)
+            raise HttpError(400, f"{n} validation error{'s' if n > 1 else ''} detected: "
+                                 + "; ".join(errs), "ValidationError")
+        arn = form["RoleArn"]
+        session_name = form["RoleSessionName"]
+        req.resource = arn
+        req.note["session_name"] = session_name
+        if not ROLE_ARN_RE.match(arn):
+            raise HttpError(400, "Request ARN is invalid", "ValidationError")
+        claims = self.verify_token(form["WebIdentityToken"], req)
+        aud = claims.get("aud")
+        auds = [str(a) for a in _as_list(aud)]
+        azp = claims.get("azp")
+        sub = str(claims["sub"])
+        context = {f"{GOOGLE_PROVIDER}:sub": [sub],
+                   f"{GOOGLE_PROVIDER}:aud": [str(azp)] if azp else auds,
+                   f"{GOOGLE_PROVIDER}:oaud": auds}
+        req.note["token_aud"] = aud
+        req.note["token_azp"] = azp
+        with self.lock:
+            role = self.roles.get(arn)
+        if role is None:
+            req.note["deny"] = ["no such role"]
+            raise HttpError(403, DENIED_MSG, "AccessDenied")
+        allowed, why = evaluate_trust(role.trust_policy, GOOGLE_PROVIDER, context)
+        req.note["trust"] = why
+        if not allowed:
+            raise HttpError(403, DENIED_MSG, "AccessDenied")
+        duration = int(form.get("DurationSeconds") or 3600)
+        if duration > role.max_session_duration:
+            raise HttpError(400, "The requested DurationSeconds exceeds the MaxSessionDuration "
+                                 "set for this role.", "ValidationError")
+        granted = duration
+        cap = int(self.config["max_credential_seconds"] or 0)
+        if cap > 0:
+            granted = min(granted, cap)
+        now = time.time()
+        akid = "ASIA" + _rand(string.ascii_uppercase + string.digits, 16)
+        secret = _rand(string.ascii_letters + string.digits + "+/", 40)
+        token = "IQoJb3JpZ2luX2VjE" + secrets.token_urlsafe(300).replace("-", "+").replace("_", "/")
+        assumed_arn = f"arn:aws:sts::{role.account}:assumed-role/{role.name}/{session_name}"
+        assumed_id = f"{role.role_id}:{session_name}"
+        audience = str(azp) if azp else (auds[0] if auds else "")
+        with self.lock:
+            expired = [k for k, s in self.sessions.items() if s["expires"] < now - 3600]
+            for k in expired:
+                del self.sessions[k]
+            self.sessions[akid] = {"access_key_id": akid, "secret": secret, "token": token,
+                                   "expires": now + granted, "issued": now, "arn": assumed_arn,
+                                   "user_id": assumed_id, "account": role.account,
+                                   "role_arn": arn, "session_name": session_name,
+                                   "subject": sub, "audience": audience}
+        req.note["access_key_id"] = akid
+        req.note["duration_requested"] = duration
+        req.note["duration_granted"] = granted
+        inner = (f"    <SubjectFromWebIdentityToken>{escape(sub)}</SubjectFromWebIdentityToken>\n"
+                 f"    <Audience>{escape(audience)}</Audience>\n"
+                 f"    <AssumedRoleUser>\n      <Arn>{escape(assumed_arn)}</Arn>\n"
+                 f"      <AssumedRoleId>{escape(assumed_id)}</AssumedRoleId>\n"
+                 f"    </AssumedRoleUser>\n"
+                 f"    <Credentials>\n      <SessionToken>{escape(token)}</SessionToken>\n"
+                 f"      <SecretAccessKey>{escape(secret)}</SecretAccessKey>\n"
+                 f"      <Expiration>{iso8601(now + granted)}</Expiration>\n"
+                 f"      <AccessKeyId>{akid}</AccessKeyId>\n    </Credentials>\n"
+                 f"    <Provider>{GOOGLE_PROVIDER}</Provider>\n")
+        return self.ok("AssumeRoleWithWebIdentity", inner)
+
+    # -- GetCallerIdentity (SigV4) --------------------------------------------
+
+    def get_caller_identity(self, req: Request, form: dict) -> Response:
+        sess = self.authenticate(req)
+        req.resource = sess["arn"]
+        inner = (f"    <Arn>{escape(sess['arn'])}</Arn>\n"
+                 f"    <UserId>{escape(sess['user_id'])}</UserId>\n"
+                 f"    <Account>{sess['account']}</Account>\n")
+        return self.ok("GetCallerIdentity", inner)
+
+    def authenticate(self, req: Request) -> dict:
+        q = dict(parse_qsl(req.raw_query, keep_blank_values=True))
+        auth = req.header("Authorization")
+        presigned = auth is None and "X-Amz-Signature" in q
+        if presigned:
+            if q.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256":
+                raise HttpError(400, "Unsupported signing algorithm", "IncompleteSignature")
+            credential = q.get("X-Amz-Credential", "")
+            signed_headers = q.get("X-Amz-SignedHeaders", "")
+            signature = q.get("X-Amz-Signature", "")
+            amz_date = q.get("X-Amz-Date", "")
+            token = q.get("X-Amz-Security-Token")
+        elif auth:
+            m = re.match(r"^AWS4-HMAC-SHA256\s+(.*)$", auth.strip())
+            if not m:
+                raise HttpError(400, "Authorization header requires 'Credential', "
+                                     "'SignedHeaders' and 'Signature'", "IncompleteSignature")
+            parts = {}
+            for piece in m.group(1).split(","):
+                k, _, v = piece.strip().partition("=")
+                parts[k] = v
+            if not {"Credential", "SignedHeaders", "Signature"} <= parts.keys():
+                raise HttpError(400, "Authorization header requires 'Credential', "
+                                     "'SignedHeaders' and 'Signature'", "IncompleteSignature")
+            credential = parts["Credential"]
+            signed_headers = parts["SignedHeaders"]
+            signature = parts["Signature"]
+            amz_date = req.header("X-Amz-Date") or ""
+            token = req.header("X-Amz-Security-Token")
+        else:
+            raise HttpError(403, "Request is missing Authentication Token",
+                            "MissingAuthenticationToken")
+        scope = credential.split("/")
+        if len(scope) != 5 or scope[4] != "aws4_request":
+            raise HttpError(400, "Credential should be scoped to a valid region.",
+                            "IncompleteSignature")
+        akid, date, region, service = scope[:4]
+        req.note["access_key_id"] = akid
+        with self.lock:
+            sess = self.sessions.get(akid)
+        if sess is None or token != sess["token"]:
+            raise HttpError(403, "The security token included in the request is invalid.",
+                            "InvalidClientTokenId")
+        if service != "sts":
+            raise HttpError(403, "Credential should be scoped to correct service: 'sts'.",
+                            "SignatureDoesNotMatch")
+        if time.time() >= sess["expires"]:
+            raise HttpError(403, "The security token included in the request is expired",
+                            "ExpiredToken")
+        try:
+            t = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            raise HttpError(400, "Authorization header requires existence of either a "
+                                 "'X-Amz-Date' or a 'Date' header.", "IncompleteSignature") from None
+        if not amz_date.startswith(date):
+            raise HttpError(403, "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
+                                 "version of date from HTTP", "SignatureDoesNotMatch")
+        skew = abs(time.time() - t.timestamp())
+        if not presigned and skew > float(self.config["max_request_skew_seconds"]):
+            raise HttpError(403, f"Signature expired: {amz_date} is now earlier than the "
+                                 "allowed window", "SignatureDoesNotMatch")
+        if presigned:
+            expires = int(q.get("X-Amz-Expires", "0") or 0)
+            if time.time() > t.timestamp() + expires:
+                raise HttpError(403, "Request has expired", "AccessDenied")
+        if self.config["verify_signature_v4"]:
+            want = self.signatures(req, sess["secret"], amz_date, "/".join(scope[1:]),
+                                   signed_headers, presigned)
+            if not any(hmac.compare_digest(w, signature) for w in want):
+                raise HttpError(403, "The request signature we calculated does not match the "
+                                     "signature you provided. Check your AWS Secret Access Key "
+                                     "and signing method. Consult the service documentation for "
+                                     "details.", "SignatureDoesNotMatch")
+        return sess
+
+    @staticmethod
+    def _canonical_query(raw: str, drop_signature: bool) -> str:
+        pairs = []
+        for k, v in parse_qsl(raw, keep_blank_values=True):
+            if drop_signature and k == "X-Amz-Signature":
+                continue
+            pairs.append((quote(k, safe="-_.~"), quote(v, safe="-_.~")))
+        pairs.sort()
+        return "&".join(f"{k}={v}" for k, v in pairs)
+
+    def signatures(self, req: Request, secret: str, amz_date: str, scope_tail: str,
+                   signed_headers: str, presigned: bool) -> list[str]:
+        raw_path = req.target.split("?", 1)[0] or "/"
+        path = quote(raw_path, safe="/~")
+        query = self._canonical_query(req.raw_query, presigned)
+        lines = []
+        for name in signed_headers.split(";"):
+            values = req.headers.get_all(name) or []
+            joined = ",".join(" ".join(v.split()) for v in values)
+            lines.append(f"{name}:{joined}\n")
+        canonical_headers = "".join(lines)
+        payloads = []
+        sent = req.header("X-Amz-Content-SHA256")
+        if sent:
+            payloads.append(sent)
+        payloads.append(hashlib.sha256(req.body).hexdigest())
+        payloads.append("UNSIGNED-PAYLOAD")
+        date, region, service = scope_tail.split("/")[:3]
+
+        def h(key: bytes, msg: str) -> bytes:
+            return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+        k = h(h(h(h(("AWS4" + secret).encode(), date), region), service), "aws4_request")
+        out = []
+        for payload in dict.fromkeys(payloads):
+            creq = "\n".join([req.method, path, query, canonical_headers, signed_headers, payload])
+            sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope_tail,
+                             hashlib.sha256(creq.encode()).hexdigest()])
+            out.append(hmac.new(k, sts.encode(), hashlib.sha256).hexdigest())
+        return out
+
+    # -- admin --------------------------------------------------------------------
+
+    def add_role(self, spec: dict) -> Role:
+        arn = spec.get("arn")
+        if not arn:
+            raise HttpError(400, "arn is required", "ValidationError")
+        tp = spec.get("trust_policy")
+        if isinstance(tp, str):
+            try:
+                tp = json.loads(tp)
+            except ValueError:
+                raise HttpError(400, "trust_policy is not valid JSON", "MalformedPolicyDocument") from None
+        if not isinstance(tp, dict) or "Statement" not in tp:
+            raise HttpError(400, "trust_policy must be a policy document with Statement",
+                            "MalformedPolicyDocument")
+        msd = int(spec.get("max_session_duration", 3600))
+        if not 3600 <= msd <= 43200:
+            raise HttpError(400, "max_session_duration must be 3600..43200", "ValidationError")
+        role = Role(arn, tp, msd)
+        with self.lock:
+            old = self.roles.get(arn)
+            if old is not None:
+                role.role_id = old.role_id  # updating the trust policy keeps the role
+            self.roles[arn] = role
+        return role
+
+    def adm_state(self, req):
+        with self.lock:
+            return Response.json({"config": dict(self.config), "jwks_url": self.jwks.url,
+                                  "jwks_fetches": self.jwks.fetches,
+                                  "jwks_kids": sorted(self.jwks.keys),
+                                  "default_account": self.default_account,
+                                  "roles": [r.describe() for r in self.roles.values()],
+                                  "sessions": self._sessions_public(),
+                                  "faults": [f.describe() for f in self.faults]})
+
+    def _sessions_public(self) -> list:
+        now = time.time()
+        return [{k: v for k, v in s.items() if k not in ("secret", "token")}
+                | {"expired": now >= s["expires"], "expiration": iso8601(s["expires"])}
+                for s in self.sessions.values()]
+
+    def adm_reset(self, req):
+        with self.lock:
+            self._reset_state()
+            self.reset_common()
+            self.jwks.clear()
+            self.jwks.fetches = 0
+        return Response.json({})
+
+    def adm_config_get(self, req):
+        with self.lock:
+            return Response.json(dict(self.config) | {"jwks_url": self.jwks.url})
+
+    def adm_config_set(self, req):
+        body = req.json()
+        with self.lock:
+            for k, v in body.items():
+                if k == "jwks_url":
+                    self.jwks.url = v
+                    self.jwks.clear()
+                elif k == "verify_signature_v4":
+                    self.config[k] = as_bool(v)
+                elif k in self.config:
+                    self.config[k] = int(v)
+                else:
+                    raise HttpError(400, f"unknown config key {k!r}", "ValidationError")
+            return Response.json(dict(self.config) | {"jwks_url": self.jwks.url})
+
+    def adm_roles_get(self, req):
+        with self.lock:
+            return Response.json({"roles": [r.describe() for r in self.roles.values()]})
+
+    def adm_roles_add(self, req):
+        body = req.json()
+        specs = body if isinstance(body, list) else [body]
+        out = [self.add_role(s).describe() for s in specs]
+        return Response.json(out if isinstance(body, list) else out[0], 201)
+
+    def adm_roles_del(self, req):
+        arn = req.q("arn")
+        with self.lock:
+            if arn is None:
+                self.roles.clear()
+            elif self.roles.pop(arn, None) is None:
+                raise HttpError(404, "no such role", "NoSuchEntity")
+        return Response.json({})
+
+    def adm_sessions(self, req):
+        with self.lock:
+            return Response.json({"sessions": self._sessions_public()})
+
+    def adm_sessions_expire(self, req):
+        body = req.json(required=False) or {}
+        akid = body.get("access_key_id")
+        n = 0
+        with self.lock:
+            for k, s in self.sessions.items():
+                if akid is None or k == akid:
+                    s["expires"] = min(s["expires"], time.time() - 1)
+                    n += 1
+        return Response.json({"expired": n})
+
+    def adm_jwks_flush(self, req):
+        self.jwks.clear()
+        return Response.json({})
+
+
+def make_server(jwks_url: str | None = None, host: str = "127.0.0.1", port: int = 0,
+                account_id: str = "123456789012") -> Server:
+    return Server(StsApp(jwks_url, account_id), host, port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m standins.sts", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (loopback only)")
+    p.add_argument("--port", type=int, default=0, help="port, 0 picks a free one")
+    p.add_argument("--state-dir", default=None, help="writes sts.port and sts.json here")
+    p.add_argument("--jwks-url", default=None,
+                   help="JWKS of the Google stand-in, e.g. http://127.0.0.1:P/oauth2/v3/certs")
+    p.add_argument("--google-url", default=None,
+                   help="shorthand: JWKS at GOOGLE_URL/oauth2/v3/certs")
+    p.add_argument("--account-id", default="123456789012",
+                   help="account of roles given by name only")
+    p.add_argument("--role", action="append", default=[], metavar="ARN=POLICY_FILE",
+                   help="register a role with the trust policy in POLICY_FILE; repeatable")
+    p.add_argument("--roles", default=None,
+                   help='JSON file: [{"arn":..., "trust_policy":{...}, "max_session_duration":N}]')
+    p.add_argument("--max-credential-seconds", type=int, default=0,
+                   help="cap the lifetime of issued credentials (0: DurationSeconds)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
+    a = p.parse_args(argv)
+    if a.host not in ("127.0.0.1", "localhost", "::1"):
+        p.error("--host must be a loopback address")
+    jwks_url = a.jwks_url or (a.google_url.rstrip("/") + "/oauth2/v3/certs" if a.google_url else None)
+    server = make_server(jwks_url, a.host, a.port, a.account_id)
+    app: StsApp = server.app  # type: ignore[assignment]
+    app.verbose = app.verbose or a.verbose
+    app.config["max_credential_seconds"] = a.max_credential_seconds
+    specs = []
+    if a.roles:
+        with open(a.roles) as f:
+            loaded = json.load(f)
+        specs.extend(loaded if isinstance(loaded, list) else loaded.get("roles", []))
+    for v in a.role:
+        arn, sep, path = v.partition("=")
+        if not sep:
+            p.error("--role wants ARN=POLICY_FILE")
+        with open(path) as f:
+            specs.append({"arn": arn, "trust_policy": json.load(f)})
+    for s in specs:
+        try:
+            app.add_role(s)
+        except HttpError as e:
+            p.error(e.message)
+    return serve_cli(server, a.state_dir, "sts", {"jwks_url": jwks_url,
+                                                   "endpoint_url": server.url})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

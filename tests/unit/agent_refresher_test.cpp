@@ -1,0 +1,351 @@
+#include <doctest/doctest.h>
+
+#include "agent/refresher.hpp"
+#include "agent/testing/fakes.hpp"
+
+using namespace gtoken::agent;
+using namespace gtoken::agent::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A refresher on a FakeClock with a scripted source, a recording sink and
+// captured logs; r = 0 makes every delay the documented maximum.
+struct Harness {
+  kube::FakeClock clock{TimePoint{} + std::chrono::seconds(1700000000)};
+  ScriptedSource source;
+  RecordingSink sink;
+  LogCapture logs;
+  double r = 0.0;
+  Refresher refresher{source, sink, clock, [this] { return r; }, logs.logger};
+
+  // A fresh one-hour token issued now.
+  std::string fresh(std::chrono::seconds lifetime = 3600s) {
+    return make_jwt(clock.now(), clock.now() + lifetime);
+  }
+  FetchResult ok(std::chrono::seconds lifetime = 3600s) {
+    return FetchResult::success(fresh(lifetime));
+  }
+  // Steps once and advances the clock to the next attempt.
+  StepResult step_and_wait() {
+    StepResult s = refresher.step();
+    clock.set(s.next);
+    return s;
+  }
+  nlohmann::json last_log() const { return logs.parsed().back(); }
+};
+
+}  // namespace
+
+TEST_CASE("success writes the token and schedules at 50-60% of its lifetime") {
+  Harness h;
+  const auto t0 = h.clock.now();
+  const std::string tok = h.fresh();
+  h.source.script.push_back(FetchResult::success(tok));
+  StepResult s = h.refresher.step();
+  CHECK(s.ok);
+  CHECK(s.next == t0 + 36min);  // r = 0: latest point of the window
+  CHECK(h.sink.written == std::vector<std::string>{tok});
+  REQUIRE(h.refresher.current());
+  CHECK(h.refresher.current()->exp == t0 + 1h);
+  CHECK(h.refresher.consecutive_failures() == 0);
+  auto log = h.last_log();
+  CHECK(log["level"] == "info");
+  CHECK(log["msg"] == "token written");
+  CHECK(log["exp"] == format_time(t0 + 1h));
+  CHECK(log["next_refresh_in_s"] == doctest::Approx(2160));
+}
+
+TEST_CASE("transient errors back off 1s, 2s, 4s ... capped at 30s, and keep the old token") {
+  Harness h;
+  const auto t0 = h.clock.now();
+  const std::string tok = h.fresh();
+  h.source.script.push_back(FetchResult::success(tok));
+  h.step_and_wait();  // now at t0 + 36 min
+
+  std::vector<std::chrono::milliseconds> delays;
+  for (int i = 0; i < 8; ++i) {
+    h.source.script.push_back(i % 2 ? network_failure() : http_failure(503));
+    StepResult s = h.step_and_wait();
+    CHECK_FALSE(s.ok);
+    REQUIRE(s.error);
+    CHECK(s.error->kind == ErrorKind::transient);
+    delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(s.delay));
+  }
+  CHECK(delays == std::vector<std::chrono::milliseconds>{1s, 2s, 4s, 8s, 16s, 30s, 30s, 30s});
+  CHECK(h.refresher.consecutive_failures() == 8);
+  // The file was never touched; the token is still valid, so these are warnings.
+  CHECK(h.sink.written == std::vector<std::string>{tok});
+  CHECK(h.refresher.current()->exp == t0 + 1h);
+  auto log = h.last_log();
+  CHECK(log["level"] == "warn");
+  CHECK(log["msg"] == "token refresh failed; keeping the current token");
+  CHECK(log["current_exp"] == format_time(t0 + 1h));
+  CHECK(log["attempt"] == 8);
+  CHECK(log["retry_in_s"] == doctest::Approx(30));
+}
+
+TEST_CASE("every retryable status is transient; jitter shortens the wait by up to 20%") {
+  for (int status : {408, 429, 500, 502, 503, 504}) {
+    Harness h;
+    h.r = 0.5;
+    h.source.script.push_back(http_failure(status));
+    StepResult s = h.refresher.step();
+    CHECK(s.error->kind == ErrorKind::transient);
+    CHECK(s.delay == 900ms);
+  }
+}
+
+TEST_CASE("recovery resets the backoff and is logged") {
+  Harness h;
+  for (int i = 0; i < 4; ++i) {
+    h.source.script.push_back(network_failure());
+  }
+  h.source.fallback = [&] { return h.ok(); };
+  for (int i = 0; i < 4; ++i) {
+    CHECK_FALSE(h.step_and_wait().ok);
+  }
+  StepResult s = h.step_and_wait();
+  CHECK(s.ok);
+  CHECK(h.refresher.consecutive_failures() == 0);
+  CHECK(h.sink.written.size() == 1);
+  CHECK(h.logs.parsed().back()["recovered_after_failures"] == 4);
+  // The next failure starts again at 1s.
+  h.source.script.push_back(network_failure());
+  CHECK(h.refresher.step().delay == 1s);
+}
+
+TEST_CASE("404 is reported with the binding hint and retried at the slow pace") {
+  Harness h;
+  std::vector<std::chrono::milliseconds> delays;
+  for (int i = 0; i < 7; ++i) {
+    h.source.script.push_back(http_failure(
+        404, "this pod's KSA is not bound to a GSA: check iam.gke.io/gcp-service-account"));
+    StepResult s = h.step_and_wait();
+    REQUIRE(s.error);
+    CHECK(s.error->kind == ErrorKind::config);
+    delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(s.delay));
+  }
+  CHECK(delays == std::vector<std::chrono::milliseconds>{5s, 10s, 20s, 40s, 80s, 120s, 120s});
+  auto log = h.last_log();
+  CHECK(log["level"] == "error");
+  CHECK(log["msg"] == "token fetch failed; no token written yet; retrying");
+  CHECK(log["http_status"] == 404);
+  CHECK(log["kind"] == "config");
+  CHECK(log["hint"].get<std::string>().find("iam.gke.io/gcp-service-account") != std::string::npos);
+  CHECK(h.sink.written.empty());
+
+  // The operator fixes the binding: the next attempt succeeds.
+  h.source.script.push_back(h.ok());
+  CHECK(h.step_and_wait().ok);
+  CHECK(h.sink.written.size() == 1);
+}
+
+TEST_CASE("400 and 403 are config errors too") {
+  for (int status : {400, 401, 403}) {
+    Harness h;
+    h.source.script.push_back(http_failure(status));
+    StepResult s = h.refresher.step();
+    CHECK(s.error->kind == ErrorKind::config);
+    CHECK(s.delay == 5s);
+    CHECK(h.last_log()["level"] == "error");
+  }
+}
+
+TEST_CASE("a 200 that is not a JWT with exp is never written") {
+  Harness h;
+  h.source.script.push_back(FetchResult::success("<html>captive portal</html>"));
+  h.source.script.push_back(FetchResult::success(make_jwt({{"iat", 1700000000}, {"aud", "x"}})));
+  for (int i = 0; i < 2; ++i) {
+    StepResult s = h.step_and_wait();
+    CHECK(s.error->kind == ErrorKind::invalid_token);
+  }
+  CHECK(h.sink.written.empty());
+  CHECK(h.logs.contains("not a JWT"));
+  CHECK(h.logs.contains("JWT has no exp claim"));
+  CHECK_FALSE(h.logs.contains("captive portal"));
+}
+
+TEST_CASE("an already expired token is refused (local clock check)") {
+  Harness h;
+  const auto now = h.clock.now();
+  h.source.script.push_back(FetchResult::success(make_jwt(now - 2h, now - 1h)));
+  StepResult s = h.refresher.step();
+  CHECK(s.error->kind == ErrorKind::invalid_token);
+  CHECK(h.sink.written.empty());
+  CHECK(h.last_log()["hint"] == "check the node's clock");
+}
+
+TEST_CASE("write failures back off at the transient pace and keep the old token") {
+  Harness h;
+  h.source.fallback = [&] { return h.ok(); };
+  h.step_and_wait();
+  h.sink.fail_next = 2;
+  StepResult a = h.step_and_wait();
+  StepResult b = h.step_and_wait();
+  CHECK(a.error->kind == ErrorKind::write);
+  CHECK(a.delay == 1s);
+  CHECK(b.delay == 2s);
+  CHECK(h.logs.contains("disk on fire"));
+  CHECK(h.step_and_wait().ok);
+  CHECK(h.sink.written.size() == 2);
+}
+
+TEST_CASE("when the kept token expires, failures are logged as errors and retries continue") {
+  Harness h;
+  const auto t0 = h.clock.now();
+  h.source.script.push_back(h.ok());
+  h.step_and_wait();
+  h.source.fallback = [] { return network_failure(); };
+  // Fail until well past expiry.
+  int attempts = 0;
+  while (h.clock.now() < t0 + 1h + 5min) {
+    CHECK_FALSE(h.step_and_wait().ok);
+    ++attempts;
+  }
+  CHECK(attempts > 50);  // 24+ minutes at <= 30 s apart
+  auto log = h.last_log();
+  CHECK(log["level"] == "error");
+  CHECK(log["msg"] == "token refresh failed and the token file has expired; retrying");
+  CHECK(log["retry_in_s"] == doctest::Approx(30));
+  // Recovers.
+  h.source.fallback = [&] { return h.ok(); };
+  CHECK(h.step_and_wait().ok);
+}
+
+TEST_CASE("without any token, transient failures become errors from the third attempt") {
+  Harness h;
+  h.source.fallback = [] { return network_failure(); };
+  h.step_and_wait();
+  h.step_and_wait();
+  CHECK(h.last_log()["level"] == "warn");
+  h.step_and_wait();
+  CHECK(h.last_log()["level"] == "error");
+}
+
+TEST_CASE("logs never contain the token") {
+  Harness h;
+  std::vector<std::string> tokens;
+  h.source.fallback = [&] {
+    tokens.push_back(h.fresh());
+    return FetchResult::success(tokens.back());
+  };
+  h.source.script = {network_failure(), http_failure(404, "hint"), http_failure(503)};
+  h.sink.fail_next = 0;
+  for (int i = 0; i < 10; ++i) {
+    h.step_and_wait();
+  }
+  h.sink.fail_next = 1;
+  h.step_and_wait();
+  REQUIRE(tokens.size() >= 7);
+  REQUIRE(h.logs.lines.size() >= 10);
+  for (const auto& t : tokens) {
+    CHECK_FALSE(h.logs.contains(t));
+    // Not even a segment of it (the payload would reveal the claims).
+    CHECK_FALSE(h.logs.contains(t.substr(t.find('.') + 1, 20)));
+    CHECK_FALSE(h.logs.contains(t.substr(t.rfind('.') + 1)));
+  }
+  for (const auto& j : h.logs.parsed()) {
+    CHECK(j.contains("ts"));
+    CHECK(j.contains("level"));
+    CHECK(j.contains("msg"));
+  }
+}
+
+TEST_CASE("run() refreshes on schedule until the wait says stop") {
+  Harness h;
+  const auto t0 = h.clock.now();
+  h.source.fallback = [&] { return h.ok(); };
+  int waits = 0;
+  std::vector<kube::Clock::duration> slept;
+  h.refresher.run([&](kube::Clock::duration d) {
+    ++waits;
+    if (d > kube::Clock::duration::zero()) {
+      slept.push_back(d);
+    }
+    h.clock.advance(d);
+    return h.clock.now() < t0 + 5h;
+  });
+  // One fetch at start, then every 36 min (r = 0) for 5 h.
+  CHECK(h.source.calls == 1 + 300 / 36);
+  CHECK(h.sink.written.size() == h.source.calls);
+  // Sleeps are sliced to at most 30 s so a clock jump is noticed.
+  for (auto d : slept) {
+    CHECK(d <= 30s);
+  }
+}
+
+TEST_CASE("run() returns at once when stopped before the first fetch") {
+  Harness h;
+  h.refresher.run([](kube::Clock::duration) { return false; });
+  CHECK(h.source.calls == 0);
+}
+
+TEST_CASE("run() never stops on errors") {
+  Harness h;
+  const auto t0 = h.clock.now();
+  h.source.fallback = [] { return http_failure(404); };
+  h.refresher.run([&](kube::Clock::duration d) {
+    h.clock.advance(d);
+    return h.clock.now() < t0 + 1h;
+  });
+  // Attempts at 0, 5, 15, 35, 75, 155 s, then every 120 s up to 3515 s.
+  CHECK(h.source.calls == 34);
+  CHECK(h.sink.written.empty());
+}
+
+TEST_CASE("run_once: success on the first try, no refresh announced") {
+  Harness h;
+  h.source.script.push_back(h.ok());
+  int waits = 0;
+  auto r = h.refresher.run_once(60s, [&](kube::Clock::duration) {
+    ++waits;
+    return true;
+  });
+  CHECK(r == OnceResult::written);
+  CHECK(waits == 0);
+  CHECK_FALSE(h.last_log().contains("next_refresh_in_s"));
+}
+
+TEST_CASE("run_once: retries transient errors and succeeds") {
+  Harness h;
+  h.source.script = {network_failure(), http_failure(503), http_failure(429)};
+  h.source.fallback = [&] { return h.ok(); };
+  const auto t0 = h.clock.now();
+  auto r = h.refresher.run_once(60s, [&](kube::Clock::duration d) {
+    h.clock.advance(d);
+    return true;
+  });
+  CHECK(r == OnceResult::written);
+  CHECK(h.source.calls == 4);
+  CHECK(h.clock.now() - t0 == 7s);  // 1 + 2 + 4
+}
+
+TEST_CASE("run_once: gives up at the deadline after a last attempt") {
+  Harness h;
+  h.source.fallback = [] { return http_failure(404); };
+  const auto t0 = h.clock.now();
+  auto r = h.refresher.run_once(60s, [&](kube::Clock::duration d) {
+    h.clock.advance(d);
+    return true;
+  });
+  CHECK(r == OnceResult::timed_out);
+  CHECK(h.clock.now() - t0 == 60s);
+  // Attempts at 0, 5, 15, 35 and the last one at the deadline (60).
+  CHECK(h.source.calls == 5);
+  CHECK(h.last_log()["final"] == true);
+  CHECK(h.last_log()["msg"] == "token fetch failed");
+  CHECK_FALSE(h.last_log().contains("retry_in_s"));
+}
+
+TEST_CASE("run_once: a stop request ends the wait") {
+  Harness h;
+  h.source.fallback = [] { return network_failure(); };
+  int waits = 0;
+  auto r = h.refresher.run_once(60s, [&](kube::Clock::duration d) {
+    h.clock.advance(d);
+    return ++waits < 3;
+  });
+  CHECK(r == OnceResult::stopped);
+  CHECK(h.sink.written.empty());
+}

@@ -1,0 +1,213 @@
+// Golden-file tests of mutate_pod. Each case is tests/golden/webhook/<case>.in.yaml
+// (pod, namespace, ServiceAccount, optional binding and config overrides, an
+// optional randomSeed, and the expected skip reason and warnings) beside <case>.patch.json (the
+// exact expected patch) and <case>.out.yaml (the pod after the patch).
+//
+// GTOKEN_UPDATE_GOLDEN=1 rewrites the .patch.json and .out.yaml files from the
+// current code; review every changed file by eye before keeping it.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/unit/webhook_yaml.hpp"
+#include "webhook/mutate.hpp"
+
+namespace {
+
+using gtoken::webhook::MutationConfig;
+using gtoken::webhook::MutationResult;
+using gtoken::webhook::RandomSource;
+using gtoken::webhook::SaSettings;
+using gtoken::webhook::to_string;
+using nlohmann::json;
+namespace fs = std::filesystem;
+namespace testing = gtoken::webhook::testing;
+
+fs::path golden_dir() {
+  return fs::path(GTOKEN_SOURCE_DIR) / "tests" / "golden" / "webhook";
+}
+
+// A fixed linear congruential sequence: reproducible "random" suffixes.
+RandomSource counter_random(std::uint32_t seed) {
+  return [state = seed]() mutable {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+}
+
+SaSettings settings_for(const json& input, std::vector<std::string>& warnings) {
+  SaSettings sa = gtoken::webhook::settings_from_service_account(
+      input.value("serviceAccount", json::object()), &warnings);
+  // The AwsRoleBinding, when the case has one, wins over the annotations.
+  const json binding = input.value("binding", json::object());
+  if (binding.contains("roleArn")) sa.role_arn = binding["roleArn"].get<std::string>();
+  if (binding.contains("audience")) sa.audience = binding["audience"].get<std::string>();
+  if (binding.contains("region")) sa.region = binding["region"].get<std::string>();
+  if (binding.contains("containers")) {
+    sa.containers = binding["containers"].get<std::vector<std::string>>();
+  }
+  if (binding.contains("tokenExpirationSeconds")) {
+    sa.token_expiration_seconds = binding["tokenExpirationSeconds"].get<std::int64_t>();
+  }
+  return sa;
+}
+
+MutationConfig config_for(const json& input) {
+  MutationConfig cfg;
+  const json overrides = input.value("config", json::object());
+  for (const auto& [key, value] : overrides.items()) {
+    if (key == "nativeSidecars") {
+      cfg.native_sidecars = value.get<bool>();
+    } else if (key == "agentImage") {
+      cfg.agent_image = value.get<std::string>();
+    } else if (key == "imagePullPolicy") {
+      cfg.image_pull_policy = value.get<std::string>();
+    } else if (key == "tokenMountPath") {
+      cfg.token_mount_path = value.get<std::string>();
+    } else if (key == "volumeName") {
+      cfg.volume_name = value.get<std::string>();
+    } else if (key == "defaultAudience") {
+      cfg.default_audience = value.get<std::string>();
+    } else {
+      FAIL("unknown config key in golden input: " << key);
+    }
+  }
+  return cfg;
+}
+
+// What the apiserver's validation would reject, or what would make the pod
+// unable to start, checked on every patched pod.
+void check_pod_invariants(const json& pod, const MutationConfig& cfg) {
+  const json& spec = pod.at("spec");
+  std::set<std::string> container_names;
+  std::set<std::string> volume_names;
+  for (const auto& v : spec.value("volumes", json::array())) {
+    CHECK_MESSAGE(volume_names.insert(v.at("name").get<std::string>()).second,
+                  "duplicate volume " << v.at("name"));
+  }
+  int agents = 0;
+  for (const char* list : {"initContainers", "containers"}) {
+    for (const auto& c : spec.value(list, json::array())) {
+      const auto name = c.at("name").get<std::string>();
+      CHECK_MESSAGE(container_names.insert(name).second, "duplicate container " << name);
+      if (name == cfg.agent_container_name) ++agents;
+      std::set<std::string> paths;
+      for (const auto& m : c.value("volumeMounts", json::array())) {
+        CHECK_MESSAGE(paths.insert(m.at("mountPath").get<std::string>()).second,
+                      "duplicate mountPath in " << name);
+        CHECK_MESSAGE(volume_names.count(m.at("name").get<std::string>()) == 1,
+                      "mount of unknown volume in " << name);
+      }
+      std::set<std::string> env_names;
+      for (const auto& e : c.value("env", json::array())) {
+        const auto env_name = e.at("name").get<std::string>();
+        if (env_name.starts_with("AWS_") || env_name == cfg.pod_name_env) {
+          CHECK_MESSAGE(env_names.insert(env_name).second,
+                        "duplicate " << env_name << " in " << name);
+        }
+        if (env_name == "AWS_ROLE_SESSION_NAME" && e.contains("value")) {
+          const auto value = e["value"].get<std::string>();
+          const std::string runtime = "$(" + cfg.pod_name_env + ")";
+          if (value.ends_with(runtime)) {
+            // The name the apiserver will generate: generateName cut to 58, plus 5.
+            const auto prefix = value.substr(0, value.size() - runtime.size());
+            const auto generate_name =
+                pod.at("metadata").value("generateName", std::string{}).substr(0, 58);
+            CHECK(gtoken::webhook::is_valid_session_name(prefix + generate_name + "xxxxx"));
+          } else {
+            CHECK_MESSAGE(gtoken::webhook::is_valid_session_name(value),
+                          "invalid session name " << value);
+          }
+        }
+      }
+    }
+  }
+  CHECK(agents <= 1);
+}
+
+std::vector<std::string> case_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(golden_dir())) {
+    const std::string file = entry.path().filename().string();
+    constexpr std::string_view kSuffix = ".in.yaml";
+    if (file.ends_with(kSuffix)) names.push_back(file.substr(0, file.size() - kSuffix.size()));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void run_case(const std::string& name, bool update) {
+  const json input = testing::load_yaml_file((golden_dir() / (name + ".in.yaml")).string());
+  const fs::path patch_path = golden_dir() / (name + ".patch.json");
+  const fs::path out_path = golden_dir() / (name + ".out.yaml");
+
+  std::vector<std::string> warnings;
+  const SaSettings sa = settings_for(input, warnings);
+  const MutationConfig cfg = config_for(input);
+  const json& pod = input.at("pod");
+  const std::string ns = input.at("namespace").get<std::string>();
+
+  const auto seed = input.value("randomSeed", std::uint32_t{1});
+  MutationResult result = gtoken::webhook::mutate_pod(pod, ns, sa, cfg, counter_random(seed));
+  warnings.insert(warnings.end(), result.warnings.begin(), result.warnings.end());
+  const json patched = pod.patch(result.patch);
+
+  if (update) {
+    testing::write_file(patch_path.string(), result.patch.dump(2) + "\n");
+    testing::write_file(out_path.string(), testing::to_yaml(patched));
+  }
+
+  const json golden_patch = json::parse(testing::read_file(patch_path.string()));
+  CHECK_MESSAGE(result.patch == golden_patch, "patch differs from golden; diff golden->actual: "
+                                                  << json::diff(golden_patch, result.patch).dump());
+  const json golden_out = testing::load_yaml_file(out_path.string());
+  CHECK_MESSAGE(patched == golden_out, "patched pod differs from golden; diff golden->actual: "
+                                           << json::diff(golden_out, patched).dump());
+
+  const json expect = input.value("expect", json::object());
+  const std::string expected_skip = expect.value("skip", std::string{});
+  const std::string actual_skip = result.skip ? std::string(to_string(*result.skip)) : "";
+  CHECK(actual_skip == expected_skip);
+  CHECK_EQ(result.patch.empty(), result.skip.has_value());
+
+  const json expected_warnings = expect.value("warnings", json::array());
+  CHECK_MESSAGE(warnings.size() == expected_warnings.size(), "warnings: " << json(warnings).dump());
+  for (const auto& fragment : expected_warnings) {
+    const auto text = fragment.get<std::string>();
+    CHECK_MESSAGE(std::any_of(warnings.begin(), warnings.end(),
+                              [&](const std::string& w) { return w.find(text) != w.npos; }),
+                  "no warning contains \"" << text << "\"; got " << json(warnings).dump());
+  }
+
+  check_pod_invariants(patched, cfg);
+
+  // Reinvocation: a different random source shows no new random name is drawn.
+  const MutationResult again =
+      gtoken::webhook::mutate_pod(patched, ns, sa, cfg, counter_random(99));
+  CHECK_MESSAGE(again.patch.empty(), "second mutation not empty: " << again.patch.dump());
+  if (result.patch.empty()) {
+    CHECK(again.skip == result.skip);
+  } else {
+    CHECK(again.skip == gtoken::webhook::SkipReason::AlreadyInjected);
+  }
+}
+
+TEST_CASE("webhook golden cases") {
+  const char* env =
+      std::getenv("GTOKEN_UPDATE_GOLDEN");  // NOLINT(concurrency-mt-unsafe): one thread
+  const bool update = env != nullptr && std::string(env) == "1";
+  const auto names = case_names();
+  REQUIRE(names.size() >= 16);
+  for (const auto& name : names) {
+    INFO("golden case: ", name);
+    run_case(name, update);
+  }
+}
+
+}  // namespace

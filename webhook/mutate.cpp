@@ -1,0 +1,554 @@
+#include "webhook/mutate.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "webhook/annotations.hpp"
+#include "webhook/json_patch.hpp"
+#include "webhook/text.hpp"
+
+namespace gtoken::webhook {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kInitContainers = "initContainers";
+constexpr std::string_view kContainers = "containers";
+
+const json* member(const json& object, std::string_view key) {
+  if (!object.is_object()) return nullptr;
+  const auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+const std::string* string_member(const json& object, std::string_view key) {
+  const json* value = member(object, key);
+  return value != nullptr && value->is_string() ? &value->get_ref<const std::string&>() : nullptr;
+}
+
+// Kubernetes omits empty lists, and clients may send null: both mean "none".
+bool absent(const json* value) {
+  return value == nullptr || value->is_null();
+}
+
+const json& empty_array() {
+  static const json kEmpty = json::array();
+  return kEmpty;
+}
+
+const json& list_or_empty(const json& object, std::string_view key) {
+  const json* value = member(object, key);
+  return value != nullptr && value->is_array() ? *value : empty_array();
+}
+
+// Every entry an object with a string `key`.
+bool is_list_of_named(const json* list, std::string_view key) {
+  if (absent(list)) return true;
+  if (!list->is_array()) return false;
+  return std::all_of(list->begin(), list->end(),
+                     [key](const json& item) { return string_member(item, key) != nullptr; });
+}
+
+bool is_valid_container(const json& container) {
+  const std::string* name = string_member(container, "name");
+  return name != nullptr && !name->empty() && is_list_of_named(member(container, "env"), "name") &&
+         is_list_of_named(member(container, "volumeMounts"), "mountPath") &&
+         is_list_of_named(member(container, "volumeMounts"), "name");
+}
+
+// Validation proper runs after mutating admission, so the pod can be anything
+// a client sent; only what the mutation reads or appends to is checked here.
+bool is_mutable_pod(const json& pod) {
+  if (!pod.is_object()) return false;
+  const json* metadata = member(pod, "metadata");
+  if (!absent(metadata) && !metadata->is_object()) return false;
+  if (!absent(metadata)) {
+    const json* annotations = member(*metadata, "annotations");
+    if (!absent(annotations) && !annotations->is_object()) return false;
+  }
+  const json* spec = member(pod, "spec");
+  if (spec == nullptr || !spec->is_object()) return false;
+  for (const auto key : {kInitContainers, kContainers}) {
+    const json* list = member(*spec, key);
+    if (absent(list)) continue;
+    if (!list->is_array()) return false;
+    if (!std::all_of(list->begin(), list->end(), is_valid_container)) return false;
+  }
+  return is_list_of_named(member(*spec, "volumes"), "name");
+}
+
+std::string annotation(const json& pod, std::string_view key) {
+  const json* metadata = member(pod, "metadata");
+  if (metadata == nullptr) return {};
+  const json* annotations = member(*metadata, "annotations");
+  if (annotations == nullptr) return {};
+  const std::string* value = string_member(*annotations, key);
+  return value == nullptr ? std::string{} : std::string(trim(*value));
+}
+
+std::string metadata_string(const json& pod, std::string_view key) {
+  const json* metadata = member(pod, "metadata");
+  if (metadata == nullptr) return {};
+  const std::string* value = string_member(*metadata, key);
+  return value == nullptr ? std::string{} : *value;
+}
+
+bool targets_windows(const json& spec) {
+  if (const json* selector = member(spec, "nodeSelector")) {
+    const std::string* os = string_member(*selector, "kubernetes.io/os");
+    if (os != nullptr && *os == "windows") return true;
+  }
+  if (const json* os = member(spec, "os")) {
+    const std::string* name = string_member(*os, "name");
+    if (name != nullptr && *name == "windows") return true;
+  }
+  return false;
+}
+
+const json* find_named(const json& list, std::string_view key, std::string_view value) {
+  for (const json& item : list) {
+    const std::string* v = string_member(item, key);
+    if (v != nullptr && *v == value) return &item;
+  }
+  return nullptr;
+}
+
+const json* find_env(const json& container, std::string_view name) {
+  return find_named(list_or_empty(container, "env"), "name", name);
+}
+
+const json* mount_at(const json& container, std::string_view path) {
+  return find_named(list_or_empty(container, "volumeMounts"), "mountPath", path);
+}
+
+json env_value(std::string_view name, std::string_view value) {
+  return json{{"name", name}, {"value", value}};
+}
+
+bool is_pod_name_field_ref(const json& env) {
+  const json* from = member(env, "valueFrom");
+  const json* ref = from == nullptr ? nullptr : member(*from, "fieldRef");
+  const std::string* path = ref == nullptr ? nullptr : string_member(*ref, "fieldPath");
+  return path != nullptr && *path == "metadata.name";
+}
+
+std::string token_file(const MutationConfig& cfg) {
+  std::string path = cfg.token_mount_path;
+  if (path.empty() || path.back() != '/') path += '/';
+  return path + cfg.token_file_name;
+}
+
+json resource_amounts(const ResourceAmounts& amounts) {
+  json out = json::object();
+  if (!amounts.cpu.empty()) out["cpu"] = amounts.cpu;
+  if (!amounts.memory.empty()) out["memory"] = amounts.memory;
+  return out;
+}
+
+// When the pod sets fsGroup the kubelet makes the emptyDir group-owned by it
+// (setgid), and every container gets it as a supplementary group; running the
+// agent with it as primary group keeps the token file's group the same on
+// every rewrite. The file is 0644 either way: only containers that mount the
+// volume can reach it, and those are exactly the intended readers.
+std::int64_t agent_group(const json& spec, const MutationConfig& cfg) {
+  const json* context = member(spec, "securityContext");
+  const json* fs_group = context == nullptr ? nullptr : member(*context, "fsGroup");
+  if (fs_group != nullptr && fs_group->is_number_integer() && fs_group->get<std::int64_t>() >= 0) {
+    return fs_group->get<std::int64_t>();
+  }
+  return cfg.agent_run_as_group;
+}
+
+struct AgentSpec {
+  const MutationConfig& cfg;
+  std::string volume;
+  std::string audience;
+  std::optional<std::int64_t> token_expiration_seconds;
+  std::int64_t group = 0;
+};
+
+json agent_container(const AgentSpec& agent, std::string_view name, bool once) {
+  const MutationConfig& cfg = agent.cfg;
+  json args = json::array({"--file=" + token_file(cfg)});
+  if (once) {
+    args.push_back("--audience=" + agent.audience);
+    args.push_back("--once");
+    args.push_back("--once-timeout=" + std::to_string(cfg.first_token_timeout_seconds) + "s");
+  } else {
+    args.push_back("--refresh");
+    args.push_back("--audience=" + agent.audience);
+    // The agent refreshes --refresh-before ahead of exp (less some jitter),
+    // so the token is at most (lifetime - refresh-before) old when replaced.
+    if (agent.token_expiration_seconds &&
+        *agent.token_expiration_seconds < kGoogleIdTokenLifetimeSeconds) {
+      args.push_back(
+          "--refresh-before=" +
+          std::to_string(kGoogleIdTokenLifetimeSeconds - *agent.token_expiration_seconds) + "s");
+    }
+  }
+  json container{
+      {"name", name},
+      {"image", cfg.agent_image},
+      {"imagePullPolicy", cfg.image_pull_policy},
+      {"command", json::array({cfg.agent_command})},
+      {"args", std::move(args)},
+      {"securityContext",
+       {{"allowPrivilegeEscalation", false},
+        {"capabilities", {{"drop", json::array({"ALL"})}}},
+        {"readOnlyRootFilesystem", true},
+        {"runAsNonRoot", true},
+        {"runAsUser", cfg.agent_run_as_user},
+        {"runAsGroup", agent.group},
+        {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
+      // The agent's last log lines then show in the pod status when it fails.
+      {"terminationMessagePolicy", "FallbackToLogsOnError"},
+      // Read-write: the agent replaces the file by rename within this directory.
+      {"volumeMounts",
+       json::array({{{"name", agent.volume}, {"mountPath", cfg.token_mount_path}}})},
+  };
+  json resources = json::object();
+  if (json requests = resource_amounts(cfg.agent_resources.requests); !requests.empty()) {
+    resources["requests"] = std::move(requests);
+  }
+  if (json limits = resource_amounts(cfg.agent_resources.limits); !limits.empty()) {
+    resources["limits"] = std::move(limits);
+  }
+  if (!resources.empty()) container["resources"] = std::move(resources);
+  return container;
+}
+
+json native_sidecar(const AgentSpec& agent) {
+  json container = agent_container(agent, agent.cfg.agent_container_name, false);
+  container["restartPolicy"] = "Always";
+  const int period = std::max(agent.cfg.startup_probe_period_seconds, 1);
+  // App containers start only once this passes, so they never see a missing token.
+  container["startupProbe"] = {
+      {"exec",
+       {{"command",
+         json::array({agent.cfg.agent_command, "probe", "--file", token_file(agent.cfg)})}}},
+      {"periodSeconds", period},
+      {"timeoutSeconds", agent.cfg.startup_probe_timeout_seconds},
+      {"failureThreshold",
+       (std::max(agent.cfg.first_token_timeout_seconds, 1) + period - 1) / period},
+  };
+  return container;
+}
+
+std::string choose_volume_name(const json& volumes, const std::string& wanted) {
+  std::string candidate = wanted;
+  for (int n = 2; find_named(volumes, "name", candidate) != nullptr; ++n) {
+    candidate = wanted + "-" + std::to_string(n);
+  }
+  return candidate;
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+class Mutation {
+ public:
+  Mutation(const json& pod, const std::string& ns, const SaSettings& sa, const MutationConfig& cfg,
+           const RandomSource& random)
+      : pod_(pod), spec_(pod.at("spec")), namespace_(ns), sa_(sa), cfg_(cfg), random_(random) {}
+
+  MutationResult run();
+
+ private:
+  MutationResult skip(SkipReason reason, std::string warning = {}) {
+    result_.patch = json::array();
+    result_.skip = reason;
+    if (!warning.empty()) result_.warnings.push_back("gtoken: " + std::move(warning));
+    return std::move(result_);
+  }
+  void warn(std::string warning) { result_.warnings.push_back("gtoken: " + std::move(warning)); }
+
+  bool is_agent(std::string_view name) const {
+    return name == cfg_.agent_container_name || name == cfg_.agent_init_container_name;
+  }
+  bool selected(std::string_view name) const {
+    if (contains(skip_list_, name)) return false;
+    return sa_.containers.empty() || contains(sa_.containers, name);
+  }
+
+  void plan_settings();
+  void mutate_container(std::string_view list, std::size_t index, const json& container);
+  std::vector<json> missing_env(const json& container);
+  std::string random_session_name();
+  void add_agent();
+
+  const json& pod_;
+  const json& spec_;
+  const std::string& namespace_;
+  const SaSettings& sa_;
+  const MutationConfig& cfg_;
+  const RandomSource& random_;
+
+  MutationResult result_;
+  std::vector<std::string> skip_list_;
+  bool agent_present_ = false;
+  std::string volume_;
+  std::string audience_;
+  std::optional<std::string> region_;
+  std::optional<std::int64_t> token_expiration_;
+  SessionNamePlan session_;
+  std::optional<std::string> random_session_;
+  bool any_selected_ = false;
+  std::vector<json> container_ops_;
+};
+
+MutationResult Mutation::run() {
+  if (!is_valid_role_arn(sa_.role_arn)) {
+    return skip(SkipReason::InvalidRoleArn,
+                "\"" + sa_.role_arn + "\" is not an IAM role ARN; no AWS credentials injected");
+  }
+  if (const std::string inject = annotation(pod_, cfg_.inject_annotation); !inject.empty()) {
+    const auto enabled = parse_bool(inject);
+    if (enabled.has_value() && !*enabled) return skip(SkipReason::PodOptOut);
+    if (!enabled.has_value()) {
+      warn("ignoring " + cfg_.inject_annotation + "=\"" + inject + "\": not a boolean");
+    }
+  }
+  if (targets_windows(spec_)) {
+    return skip(SkipReason::WindowsNotSupported,
+                "Windows pods are not supported; no AWS credentials injected");
+  }
+  if (const json* host = member(spec_, "hostNetwork"); host != nullptr && *host == true) {
+    // Workload Identity does not apply to host-network pods: the agent would
+    // fetch the node's identity, which the role's trust policy must not accept.
+    return skip(SkipReason::HostNetworkNotSupported,
+                "hostNetwork pods cannot use Workload Identity; no AWS credentials injected");
+  }
+
+  const json& init_containers = list_or_empty(spec_, kInitContainers);
+  const json& containers = list_or_empty(spec_, kContainers);
+  const json& volumes = list_or_empty(spec_, "volumes");
+
+  for (const json* list : {&init_containers, &containers}) {
+    for (const json& c : *list) {
+      const std::string& name = c.at("name").get_ref<const std::string&>();
+      if (!is_agent(name)) continue;
+      agent_present_ = true;
+      const json* mount = mount_at(c, cfg_.token_mount_path);
+      if (mount == nullptr) {
+        return skip(SkipReason::ContainerNameConflict,
+                    "container \"" + name + "\" does not mount " + cfg_.token_mount_path +
+                        "; no AWS credentials injected");
+      }
+      volume_ = mount->at("name").get<std::string>();
+    }
+  }
+  if (volume_.empty()) volume_ = choose_volume_name(volumes, cfg_.volume_name);
+
+  plan_settings();
+
+  for (std::size_t i = 0; i < init_containers.size(); ++i) {
+    mutate_container(kInitContainers, i, init_containers[i]);
+  }
+  for (std::size_t i = 0; i < containers.size(); ++i) {
+    mutate_container(kContainers, i, containers[i]);
+  }
+  if (!agent_present_ && !any_selected_) {
+    return skip(SkipReason::NoContainerSelected,
+                "no container selected for AWS credentials (skip list or binding's containers)");
+  }
+
+  json patch = json::array();
+  if (find_named(volumes, "name", volume_) == nullptr) {
+    json volume{{"name", volume_}, {"emptyDir", {{"medium", "Memory"}}}};
+    if (!cfg_.volume_size_limit.empty()) volume["emptyDir"]["sizeLimit"] = cfg_.volume_size_limit;
+    patch.push_back(absent(member(spec_, "volumes"))
+                        ? add_op(pointer({"spec", "volumes"}), json::array({std::move(volume)}))
+                        : add_op(pointer({"spec", "volumes", "-"}), std::move(volume)));
+  }
+  for (json& op : container_ops_) patch.push_back(std::move(op));
+  result_.patch = std::move(patch);
+  // Last, so the container indexes used above still point at the original containers.
+  if (!agent_present_) add_agent();
+
+  if (result_.patch.empty()) return skip(SkipReason::AlreadyInjected);
+  return std::move(result_);
+}
+
+void Mutation::plan_settings() {
+  skip_list_ = split_list(annotation(pod_, cfg_.skip_containers_annotation));
+  audience_ = sa_.audience.value_or(cfg_.default_audience);
+  if (audience_.empty()) audience_ = cfg_.default_audience;
+  if (sa_.region) {
+    if (is_valid_region(*sa_.region)) {
+      region_ = sa_.region;
+    } else {
+      warn("ignoring region \"" + *sa_.region + "\": not an AWS region name");
+    }
+  }
+  if (sa_.token_expiration_seconds) {
+    token_expiration_ = std::clamp(*sa_.token_expiration_seconds, kMinTokenExpirationSeconds,
+                                   kMaxTokenExpirationSeconds);
+  }
+  session_ = plan_session_name(namespace_, metadata_string(pod_, "name"),
+                               metadata_string(pod_, "generateName"));
+}
+
+void Mutation::mutate_container(std::string_view list, std::size_t index, const json& container) {
+  const std::string& name = container.at("name").get_ref<const std::string&>();
+  if (is_agent(name) || !selected(name)) return;
+  const json* mount = mount_at(container, cfg_.token_mount_path);
+  if (mount != nullptr && mount->at("name") != volume_) {
+    warn("container \"" + name + "\" already mounts " + cfg_.token_mount_path +
+         "; left without AWS credentials");
+    return;
+  }
+  any_selected_ = true;
+
+  if (mount == nullptr) {
+    json volume_mount{{"name", volume_}, {"mountPath", cfg_.token_mount_path}, {"readOnly", true}};
+    if (absent(member(container, "volumeMounts"))) {
+      container_ops_.push_back(add_op(pointer({"spec", list, index, "volumeMounts"}),
+                                      json::array({std::move(volume_mount)})));
+    } else {
+      container_ops_.push_back(
+          add_op(pointer({"spec", list, index, "volumeMounts", "-"}), std::move(volume_mount)));
+    }
+  }
+
+  std::vector<json> env = missing_env(container);
+  if (env.empty()) return;
+  if (absent(member(container, "env"))) {
+    container_ops_.push_back(add_op(pointer({"spec", list, index, "env"}), json(std::move(env))));
+  } else {
+    for (json& var : env) {
+      container_ops_.push_back(add_op(pointer({"spec", list, index, "env", "-"}), std::move(var)));
+    }
+  }
+}
+
+// In this order, so $(pod_name_env) is defined before the session name that
+// expands it (the kubelet expands only earlier entries).
+std::vector<json> Mutation::missing_env(const json& container) {
+  std::vector<json> out;
+  const auto add = [&](std::string_view name, std::string_view value) {
+    if (find_env(container, name) == nullptr) out.push_back(env_value(name, value));
+  };
+  add("AWS_WEB_IDENTITY_TOKEN_FILE", token_file(cfg_));
+  add("AWS_ROLE_ARN", sa_.role_arn);
+  if (find_env(container, "AWS_ROLE_SESSION_NAME") == nullptr) {
+    switch (session_.kind) {
+      case SessionNamePlan::Kind::Literal:
+        out.push_back(env_value("AWS_ROLE_SESSION_NAME", session_.text));
+        break;
+      case SessionNamePlan::Kind::RandomSuffix:
+        out.push_back(env_value("AWS_ROLE_SESSION_NAME", random_session_name()));
+        break;
+      case SessionNamePlan::Kind::PodNameAtRuntime: {
+        const json* pod_name = find_env(container, cfg_.pod_name_env);
+        if (pod_name == nullptr) {
+          out.push_back({{"name", cfg_.pod_name_env},
+                         {"valueFrom",
+                          {{"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "metadata.name"}}}}}});
+        }
+        if (pod_name == nullptr || is_pod_name_field_ref(*pod_name)) {
+          out.push_back(
+              env_value("AWS_ROLE_SESSION_NAME", session_.text + "$(" + cfg_.pod_name_env + ")"));
+        } else {
+          // The container's own variable of that name would end up in the session name.
+          out.push_back(env_value("AWS_ROLE_SESSION_NAME", random_session_name()));
+        }
+        break;
+      }
+    }
+  }
+  if (region_) {
+    // botocore reads AWS_DEFAULT_REGION, the other SDKs AWS_REGION. When the
+    // container already sets one, the other follows it, not the ServiceAccount:
+    // two SDKs in one container must not talk to two regions.
+    const bool has_region = find_env(container, "AWS_REGION") != nullptr;
+    const bool has_default = find_env(container, "AWS_DEFAULT_REGION") != nullptr;
+    add("AWS_REGION", has_default ? "$(AWS_DEFAULT_REGION)" : *region_);
+    add("AWS_DEFAULT_REGION", has_region ? "$(AWS_REGION)" : *region_);
+    add("AWS_STS_REGIONAL_ENDPOINTS", "regional");
+  }
+  return out;
+}
+
+// One value per pod. On reinvocation the value from the first admission is
+// reused, so a container another webhook added in between gets the same name.
+std::string Mutation::random_session_name() {
+  if (random_session_) return *random_session_;
+  const std::string prefix =
+      random_session_prefix(namespace_, metadata_string(pod_, "generateName"));
+  if (agent_present_) {
+    for (const auto list : {kInitContainers, kContainers}) {
+      for (const json& c : list_or_empty(spec_, list)) {
+        const json* env = find_env(c, "AWS_ROLE_SESSION_NAME");
+        const std::string* value = env == nullptr ? nullptr : string_member(*env, "value");
+        if (value != nullptr && value->starts_with(prefix) &&
+            value->size() == prefix.size() + kGeneratedSuffixLength &&
+            is_valid_session_name(*value)) {
+          random_session_ = *value;
+          return *random_session_;
+        }
+      }
+    }
+  }
+  random_session_ = prefix + random_suffix(random_);
+  return *random_session_;
+}
+
+void Mutation::add_agent() {
+  const AgentSpec agent{cfg_, volume_, audience_, token_expiration_, agent_group(spec_, cfg_)};
+  const bool has_init = !absent(member(spec_, kInitContainers));
+  // First, so that every other init container already finds the token.
+  const auto prepend_init = [&](json container) {
+    result_.patch.push_back(
+        has_init ? add_op(pointer({"spec", kInitContainers, std::size_t{0}}), std::move(container))
+                 : add_op(pointer({"spec", kInitContainers}), json::array({std::move(container)})));
+  };
+  if (cfg_.native_sidecars) {
+    prepend_init(native_sidecar(agent));
+    return;
+  }
+  prepend_init(agent_container(agent, cfg_.agent_init_container_name, true));
+  const std::string* restart = string_member(spec_, "restartPolicy");
+  if (restart != nullptr && (*restart == "Never" || *restart == "OnFailure")) {
+    // A classic sidecar never exits, so the pod (a Job's, typically) would never complete.
+    warn("no native sidecars and restartPolicy " + *restart +
+         ": token fetched once, not refreshed after ~1h");
+    return;
+  }
+  json sidecar = agent_container(agent, cfg_.agent_container_name, false);
+  result_.patch.push_back(
+      absent(member(spec_, kContainers))
+          ? add_op(pointer({"spec", kContainers}), json::array({std::move(sidecar)}))
+          : add_op(pointer({"spec", kContainers, "-"}), std::move(sidecar)));
+}
+
+}  // namespace
+
+MutationResult mutate_pod(const json& pod, const std::string& namespace_, const SaSettings& sa,
+                          const MutationConfig& cfg, const RandomSource& random) {
+  if (sa.role_arn.empty()) {
+    MutationResult result;
+    result.skip = SkipReason::NoRoleAnnotation;
+    return result;
+  }
+  if (!is_mutable_pod(pod)) {
+    MutationResult result;
+    result.skip = SkipReason::InvalidPod;
+    return result;
+  }
+  return Mutation(pod, namespace_, sa, cfg, random).run();
+}
+
+std::optional<SkipReason> should_skip_namespace(const json& ns_labels, std::string_view namespace_,
+                                                std::string_view operator_namespace) {
+  if (!operator_namespace.empty() && namespace_ == operator_namespace) {
+    return SkipReason::OperatorNamespace;
+  }
+  if (ns_labels.is_object() && ns_labels.contains(kIgnoreNamespaceLabel)) {
+    return SkipReason::IgnoredNamespace;
+  }
+  return std::nullopt;
+}
+
+}  // namespace gtoken::webhook
