@@ -1,0 +1,169 @@
+"""Processes for end-to-end tests: a real control plane (tests/controlplane/cp.sh),
+gtoken-operator, and kubectl, on loopback.
+
+    with ControlPlane("e2e") as cp:
+        cp.kubectl("apply", "-f", "crds/")
+        with Operator(cp, google, args=[...]) as op:
+            ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from typing import Any, Callable
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("GTOKEN_BUILD_DIR", os.path.join(REPO, "build"))
+CP_SCRIPT = os.path.join(REPO, "tests", "controlplane", "cp.sh")
+
+
+def eventually(pred: Callable[[], Any], timeout: float = 60, interval: float = 0.2,
+               what: str = "condition") -> Any:
+    """Polls pred until it returns a truthy value; raises with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last_exc = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}"
+                         + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+class KubectlError(RuntimeError):
+    def __init__(self, args, code, out, err):
+        super().__init__(f"kubectl {' '.join(args)} exited {code}: {err.strip() or out.strip()}")
+        self.code = code
+        self.stdout = out
+        self.stderr = err
+
+
+class ControlPlane:
+    """etcd + kube-apiserver of the pinned release, private to one test session."""
+
+    def __init__(self, name: str, apiservers: int = 1, watch_cache: bool = True):
+        self.dir = os.path.join(BUILD, f"cp-{name}")
+        self.env = dict(os.environ, GTOKEN_CP_APISERVERS=str(apiservers),
+                        GTOKEN_CP_WATCH_CACHE="true" if watch_cache else "false")
+
+    def start(self):
+        subprocess.run([CP_SCRIPT, "stop", self.dir], capture_output=True)
+        subprocess.run([CP_SCRIPT, "start", self.dir], check=True, env=self.env,
+                       stdout=subprocess.DEVNULL)
+        with open(os.path.join(self.dir, "bin")) as f:
+            self.bin = f.read().strip()
+        return self
+
+    def stop(self):
+        subprocess.run([CP_SCRIPT, "stop", self.dir], capture_output=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def kubeconfig(self) -> str:
+        return os.path.join(self.dir, "kubeconfig")
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 60) -> str:
+        cmd = [os.path.join(self.bin, "kubectl"), "--kubeconfig", self.kubeconfig, *args]
+        p = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise KubectlError(args, p.returncode, p.stdout, p.stderr)
+        return p.stdout
+
+    def get(self, kind: str, name: str, ns: str | None = None) -> dict | None:
+        args = ["get", kind, name, "-o", "json"] + (["-n", ns] if ns else [])
+        try:
+            return json.loads(self.kubectl(*args))
+        except KubectlError as e:
+            if "NotFound" in e.stderr or "not found" in e.stderr:
+                return None
+            raise
+
+    def apply(self, obj: dict | str, ns: str | None = None) -> str:
+        text = obj if isinstance(obj, str) else json.dumps(obj)
+        return self.kubectl("apply", "-f", "-", *(["-n", ns] if ns else []), input=text)
+
+    def create_namespace(self, prefix: str) -> str:
+        name = f"{prefix}-{os.getpid() % 1000}-{int(time.time() * 1000) % 100000}"
+        self.kubectl("create", "namespace", name)
+        return name
+
+    def install_crds(self):
+        self.kubectl("apply", "-f", os.path.join(REPO, "crds"))
+        self.kubectl("wait", "--for=condition=Established", "crd/awsrolebindings.gtoken.io",
+                     "--timeout=60s")
+
+
+class Operator:
+    """gtoken-operator as a child process; logs go to a file in the build tree."""
+
+    def __init__(self, cp: ControlPlane, google=None, args: list[str] | None = None,
+                 name: str = "operator", env: dict | None = None):
+        self.cp = cp
+        self.google = google
+        self.args = list(args or [])
+        self.name = name
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen | None = None
+        self.log_path = os.path.join(cp.dir, f"{name}-{os.getpid()}-{int(time.time()*1000)}.log")
+
+    def command(self) -> list[str]:
+        cmd = [os.path.join(BUILD, "operator", "gtoken-operator"),
+               "--kubeconfig", self.cp.kubeconfig, "--identity", self.name]
+        if self.google is not None:
+            cmd += ["--project", self.google.project, "--iam-endpoint", self.google.url]
+        return cmd + self.args
+
+    def start(self):
+        env = dict(os.environ, **self.extra_env)
+        if self.google is not None:
+            env["GCE_METADATA_HOST"] = self.google.metadata_host
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        self.log.close()
+        return code
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def logs(self) -> str:
+        with open(self.log_path) as f:
+            return f.read()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
