@@ -86,9 +86,16 @@ StepResult Refresher::fail(kube::Clock::time_point now, FetchError err) {
   StepResult out;
   out.ok = false;
   out.delay = backoff.delay(failures_, r);
+  const bool have_valid = current_ && current_->exp > now;
+  if (have_valid) {
+    // Never sleep past half of the kept token's remaining validity: retries
+    // get denser towards its exp, so a server that comes back shortly
+    // before then is still used in time.
+    const Dur half = (current_->exp - now) / 2;
+    out.delay = std::min(out.delay, std::max<Dur>(half, opts_.min_retry_delay));
+  }
   out.next = now + out.delay;
 
-  const bool have_valid = current_ && current_->exp > now;
   Level level = Level::warn;
   if (slow_kind(err.kind) || (!have_valid && failures_ >= kTransientErrorAfter)) {
     level = Level::error;

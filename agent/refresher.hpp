@@ -9,6 +9,9 @@
 // Failure pacing (consecutive failures n, reset by a success):
 //   transient and write errors      Backoff{1 s, cap 30 s}
 //   config and invalid-token errors Backoff{5 s, cap 120 s}
+// While the token in the file is still valid, no retry is scheduled later
+// than half of its remaining validity (at least 1 s): retries get denser
+// towards exp instead of sleeping through it.
 // The agent never gives up in refresh mode: an operator may fix a binding
 // at any time, and the next attempt picks it up.
 
@@ -27,6 +30,9 @@ struct RefresherOptions {
   RefreshPolicy policy;
   Backoff transient_backoff{std::chrono::seconds(1), std::chrono::seconds(30), 0.2};
   Backoff config_backoff{std::chrono::seconds(5), std::chrono::seconds(120), 0.2};
+  // While the current token is valid, a retry is never scheduled later than
+  // half its remaining validity from now, nor sooner than this.
+  std::chrono::milliseconds min_retry_delay{1000};
   // run() sleeps at most this long at a time, then re-reads the clock, so a
   // suspended VM or a wall-clock step cannot make it oversleep an expiry.
   std::chrono::milliseconds max_wait_slice{30000};

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "kube/backoff.hpp"
 #include "kube/config.hpp"
 #include "kube/controller.hpp"
 #include "kube/leader.hpp"
@@ -18,6 +19,8 @@
 #include "operator/google.hpp"
 #include "operator/log.hpp"
 #include "operator/reconciler.hpp"
+#include "webhook/options.hpp"
+#include "webhook/runtime.hpp"
 
 namespace gtoken {
 
@@ -52,7 +55,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("webhook", po::value(&o.webhook)->default_value(o.webhook), "run the admission webhook");
   // clang-format on
   std::ostringstream h;
-  h << "Usage: gtoken-operator [options]\n" << desc;
+  h << "Usage: gtoken-operator [options]\n" << desc << "\n" << webhook::webhook_options_help();
   help = h.str();
   try {
     po::variables_map vm;
@@ -86,6 +89,19 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
   }
   if (o.renew_deadline >= o.lease_duration) {
     error = "--renew-deadline-seconds must be shorter than --lease-duration-seconds";
+    help.clear();
+    return false;
+  }
+  // As client-go: the leader must get more than one jittered retry in
+  // before its renew deadline.
+  if (o.retry_period.count() <= 0 || o.renew_deadline.count() * 10 <= o.retry_period.count() * 12) {
+    error = "--retry-period-seconds must be positive and --renew-deadline-seconds more than 1.2 "
+            "times it";
+    help.clear();
+    return false;
+  }
+  // The webhook's own flags (webhook/options.hpp): checked here, read by run_operator.
+  if (webhook::WebhookOptions w; !webhook::parse_webhook_options(o.webhook_args, w, error)) {
     help.clear();
     return false;
   }
@@ -176,7 +192,12 @@ int run_operator(const OperatorOptions& o) {
   std::string own_ns = o.namespace_.empty()
                            ? (cfg.source == "in-cluster" ? cfg.namespace_ : "gtoken-system")
                            : o.namespace_;
-  auto http = std::make_shared<kube::HttpClient>(kube::http_options(cfg));
+  kube::HttpOptions http_opts = kube::http_options(cfg);
+  http_opts.user_agent = "gtoken-operator/0.1";  // tells its requests apart in audit logs
+  // Each worker holds a connection while it reconciles: keep them all alive.
+  http_opts.max_idle_connections = std::max<size_t>(http_opts.max_idle_connections,
+                                                    static_cast<size_t>(o.workers) + 4);
+  auto http = std::make_shared<kube::HttpClient>(http_opts);
   auto client = std::make_shared<kube::Client>(http, "gtoken-operator");
   auto metrics = std::make_shared<kube::Metrics>();
   metrics->describe("gtoken_reconcile_total", "counter", "AwsRoleBinding reconciles by result");
@@ -204,6 +225,7 @@ int run_operator(const OperatorOptions& o) {
   }
 
   kube::InformerOptions binding_opts;
+  binding_opts.transform = kube::strip_managed_fields;
   auto bindings = std::make_shared<kube::Informer>(
       std::make_shared<kube::ClientListWatch>(client, kube::resources::aws_role_bindings()),
       binding_opts);
@@ -216,24 +238,64 @@ int run_operator(const OperatorOptions& o) {
     std::lock_guard lock(ctl_mu);
     if (queue) queue->add(key);
   };
-  bindings->on_change(enqueue);
+  // The bindings of namespace `ns` that name ServiceAccount `ksa`, but `except`.
+  auto enqueue_claimants = [&](const std::string& ns, const std::string& ksa,
+                               const std::string& except) {
+    for (const auto& b : bindings->store().list(ns)) {
+      std::string name = (*b)["metadata"].value("name", "");
+      if (name != except && (*b).contains("spec") &&
+          (*b)["spec"].value("serviceAccountName", "") == ksa) {
+        enqueue(ns + "/" + name);
+      }
+    }
+  };
+  auto ksa_of = [](const json& b) {
+    return b.contains("spec") ? b["spec"].value("serviceAccountName", "") : std::string();
+  };
+  bindings->on_add([&](const json& b) { enqueue(kube::object_key(b)); });
+  bindings->on_update([&](const json& old_b, const json& b) {
+    // Our own status writes come back here: they need no reconcile.
+    if (!binding_update_needs_reconcile(old_b, b)) return;
+    enqueue(kube::object_key(b));
+    // A binding that lets go of a ServiceAccount (moved or deleting) may hand
+    // it to another binding waiting in Conflict.
+    std::string ns = b["metadata"].value("namespace", "");
+    std::string name = b["metadata"].value("name", "");
+    if (ksa_of(old_b) != ksa_of(b) || b["metadata"].contains("deletionTimestamp")) {
+      enqueue_claimants(ns, ksa_of(old_b), name);
+    }
+  });
+  bindings->on_delete([&](const json& b) {
+    enqueue(kube::object_key(b));
+    enqueue_claimants(b["metadata"].value("namespace", ""), ksa_of(b),
+                      b["metadata"].value("name", ""));
+  });
 
   kube::InformerOptions sa_opts;
   sa_opts.transform = strip_to_metadata;
   auto service_accounts = std::make_shared<kube::Informer>(
       std::make_shared<kube::ClientListWatch>(client, kube::resources::service_accounts()),
       sa_opts);
-  service_accounts->on_change([&](const std::string& key) {
-    // A ServiceAccount changed: reconcile the bindings that name it.
-    auto slash = key.find('/');
-    std::string ns = key.substr(0, slash);
-    std::string name = key.substr(slash + 1);
+  // A ServiceAccount changed: reconcile the bindings that name it, unless it
+  // already carries exactly what the binding wants (our own writes).
+  auto sa_changed = [&](const json& sa, bool deleted) {
+    std::string ns = sa["metadata"].value("namespace", "");
+    std::string name = sa["metadata"].value("name", "");
+    json annotations = sa["metadata"].value("annotations", json::object());
     for (const auto& b : bindings->store().list(ns)) {
-      if ((*b).contains("spec") && (*b)["spec"].value("serviceAccountName", "") == name) {
-        enqueue(ns + "/" + (*b)["metadata"].value("name", ""));
+      if (ksa_of(*b) != name) continue;
+      std::string bname = (*b)["metadata"].value("name", "");
+      if (!deleted &&
+          annotations_match(annotations,
+                            wanted_annotations(bname, (*b)["spec"], o.default_audience))) {
+        continue;
       }
+      enqueue(ns + "/" + bname);
     }
-  });
+  };
+  service_accounts->on_add([&](const json& sa) { sa_changed(sa, false); });
+  service_accounts->on_update([&](const json&, const json& sa) { sa_changed(sa, false); });
+  service_accounts->on_delete([&](const json& sa) { sa_changed(sa, true); });
 
   std::unique_ptr<kube::LeaderElector> elector;
   std::atomic<bool> leading{!o.leader_elect};
@@ -249,10 +311,13 @@ int run_operator(const OperatorOptions& o) {
     reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), metrics,
                                               is_leader);
     bindings->start();
-    service_accounts->start();
   }
 
-  if (o.controller && o.leader_elect) {
+  // The webhook (every replica) reads the ServiceAccount cache too.
+  if (o.controller || o.webhook) service_accounts->start();
+
+  // The webhook's certificate writes are leader-only as well.
+  if ((o.controller || o.webhook) && o.leader_elect) {
     kube::LeaderElectionConfig lc;
     lc.identity = identity;
     lc.lease_name = o.lease_name;
@@ -275,12 +340,47 @@ int run_operator(const OperatorOptions& o) {
     elector->start();
   }
 
+  // --- webhook: every replica serves; certificate writes only while leading ---
+  std::unique_ptr<webhook::WebhookRuntime> webhook_runtime;
+  if (o.webhook) {
+    webhook::WebhookOptions wo;
+    std::string ignored;
+    webhook::parse_webhook_options(o.webhook_args, wo, ignored);  // checked by parse_operator_args
+    webhook::RuntimeDeps deps;
+    deps.client = client;
+    deps.http = kube::http_options(cfg);
+    deps.metrics = metrics;
+    deps.service_accounts = service_accounts->shared_store();
+    deps.is_leader = is_leader;
+    deps.identity = identity;
+    deps.operator_namespace = own_ns;
+    deps.log = [](int level, const std::string& m, const json& f) {
+      log::write(static_cast<log::Level>(level), m, f);
+    };
+    webhook_runtime = std::make_unique<webhook::WebhookRuntime>(wo, deps);
+    try {
+      webhook_runtime->start();
+    } catch (const std::exception& e) {
+      log::error("cannot start the webhook", {{"error", e.what()}});
+      return 2;
+    }
+  }
+
   auto start_controller = [&] {
     if (!bindings->wait_synced(std::chrono::seconds(60))) {
       log::warn("AwsRoleBinding cache not synced yet; starting anyway");
     }
     std::lock_guard lock(ctl_mu);
-    queue = std::make_shared<kube::WorkQueue>();
+    // client-go's controller limiter, but a failing binding (GSA missing,
+    // Google down) is retried at least once per resync period.
+    kube::BackoffPolicy per_key{std::chrono::milliseconds(5),
+                                std::min<kube::Clock::duration>(std::chrono::seconds(1000), o.resync),
+                                2.0, kube::Jitter::None};
+    auto limiter = std::make_shared<kube::MaxOfRateLimiter>(
+        std::vector<std::shared_ptr<kube::RateLimiter>>{
+            std::make_shared<kube::BackoffRateLimiter>(per_key),
+            std::make_shared<kube::BucketRateLimiter>(10.0, 100.0)});
+    queue = std::make_shared<kube::WorkQueue>(kube::system_clock(), limiter);
     kube::Controller::Options copts;
     copts.workers = o.workers;
     controller = std::make_unique<kube::Controller>(
@@ -317,6 +417,7 @@ int run_operator(const OperatorOptions& o) {
       running = false;
     }
   }
+  if (webhook_runtime) webhook_runtime->stop();
   stop_controller();
   if (elector) elector->stop();
   service_accounts->stop();

@@ -31,6 +31,7 @@ kube::HttpOptions options_for(const std::string& origin) {
   o.connect_timeout = std::chrono::seconds(5);
   o.request_timeout = std::chrono::seconds(15);
   o.user_agent = "gtoken-operator/0.1";
+  o.max_idle_connections = 32;  // one per concurrent reconcile: no TLS handshake per call
   return o;
 }
 
@@ -73,12 +74,28 @@ std::string metadata_base_url() {
 std::string CachingTokenSource::token() {
   std::lock_guard lock(mu_);
   auto now = clock_->now();
-  if (token_.empty() || now + margin_ >= expiry_) {
-    Fetched f = fetch();
+  if (token_.empty() || now >= refresh_at_) {
+    Fetched f;
+    try {
+      f = fetch();
+    } catch (const std::exception&) {
+      if (!token_.empty() && now < expiry_) return token_;  // still valid: retry next call
+      throw;
+    }
     token_ = std::move(f.token);
+    // A token with less than two margins of life left would be fetched on
+    // every call: refresh it after three quarters of its life instead.
     expiry_ = now + f.expires_in;
+    refresh_at_ = f.expires_in < 2 * margin_ ? now + f.expires_in * 3 / 4 : expiry_ - margin_;
   }
   return token_;
+}
+
+void CachingTokenSource::invalidate() {
+  std::lock_guard lock(mu_);
+  token_.clear();
+  expiry_ = {};
+  refresh_at_ = {};
 }
 
 MetadataTokenSource::MetadataTokenSource(std::string base_url, std::shared_ptr<kube::Clock> clock)
@@ -199,33 +216,43 @@ IamClient::IamClient(std::string endpoint, std::shared_ptr<AccessTokenSource> to
       prefix_(split_url(endpoint).second) {}
 
 json IamClient::call(const std::string& method, const std::string& path, const std::string& body) {
-  ++calls_;
-  std::string token;
-  try {
-    token = tokens_->token();
-  } catch (const GoogleError& e) {
-    // Not the IAM API's answer: keep it apart from a 404/403 about the GSA.
-    throw GoogleError(401, "UNAUTHENTICATED",
-                      std::string("no Google access token for the IAM API: ") + e.what());
+  for (int attempt = 0;; ++attempt) {
+    ++calls_;
+    std::string token;
+    try {
+      token = tokens_->token();
+    } catch (const GoogleError& e) {
+      // Not the IAM API's answer: keep it apart from a 404/403 about the GSA.
+      throw GoogleError(401, "UNAUTHENTICATED",
+                        std::string("no Google access token for the IAM API: ") + e.what());
+    }
+    kube::HttpRequest req;
+    req.method = method;
+    req.target = prefix_ + path;
+    req.headers = {{"Authorization", "Bearer " + token},
+                   {"Content-Type", "application/json"},
+                   {"Accept", "application/json"}};
+    req.body = body;
+    auto res = http_.request(req);
+    if (res.status == 401 && attempt == 0) {
+      // Revoked or expired early: fetch a new token and try once more.
+      tokens_->invalidate();
+      continue;
+    }
+    if (res.status < 200 || res.status >= 300) {
+      throw google_error_from(res.status, res.body, "IAM " + method + " " + path);
+    }
+    auto j = json::parse(res.body, nullptr, false);
+    if (j.is_discarded()) throw GoogleError(res.status, "", "IAM " + path + ": answer is not JSON");
+    return j;
   }
-  kube::HttpRequest req;
-  req.method = method;
-  req.target = prefix_ + path;
-  req.headers = {{"Authorization", "Bearer " + token},
-                 {"Content-Type", "application/json"},
-                 {"Accept", "application/json"}};
-  req.body = body;
-  auto res = http_.request(req);
-  if (res.status < 200 || res.status >= 300) {
-    throw google_error_from(res.status, res.body, "IAM " + method + " " + path);
-  }
-  auto j = json::parse(res.body, nullptr, false);
-  if (j.is_discarded()) throw GoogleError(res.status, "", "IAM " + path + ": answer is not JSON");
-  return j;
 }
 
-json IamClient::get_service_account(const std::string& email) {
-  return call("GET", "/v1/projects/-/serviceAccounts/" + kube::url_encode(email), "");
+json IamClient::get_service_account(const std::string& email, const std::string& project) {
+  return call("GET",
+              "/v1/projects/" + kube::url_encode(project) + "/serviceAccounts/" +
+                  kube::url_encode(email),
+              "");
 }
 
 json IamClient::get_iam_policy(const std::string& email) {

@@ -49,15 +49,21 @@ class AccessTokenSource {
   // A valid OAuth2 access token, refreshed ahead of expiry. Throws
   // GoogleError or kube::NetworkError.
   virtual std::string token() = 0;
+  // The API refused the last token (401): forget it so the next call fetches
+  // a new one.
+  virtual void invalidate() {}
 };
 
-// Caches a token until `refresh_margin` before it expires.
+// Caches a token until `refresh_margin` before it expires (or a quarter of
+// its lifetime, for short-lived tokens). A failed refresh keeps serving the
+// cached token while it is still valid.
 class CachingTokenSource : public AccessTokenSource {
  public:
   explicit CachingTokenSource(std::shared_ptr<kube::Clock> clock,
                               std::chrono::seconds refresh_margin = std::chrono::minutes(5))
       : clock_(std::move(clock)), margin_(refresh_margin) {}
   std::string token() override;
+  void invalidate() override;
 
  protected:
   struct Fetched {
@@ -72,6 +78,7 @@ class CachingTokenSource : public AccessTokenSource {
   std::mutex mu_;
   std::string token_;
   kube::Clock::time_point expiry_{};
+  kube::Clock::time_point refresh_at_{};
 };
 
 class MetadataTokenSource final : public CachingTokenSource {
@@ -115,8 +122,10 @@ std::string rs256_sign(const std::string& private_key_pem, const std::string& da
 class IamClient {
  public:
   IamClient(std::string endpoint, std::shared_ptr<AccessTokenSource> tokens);
-  // GET serviceAccounts/EMAIL: {name, projectId, uniqueId, email, disabled}
-  json get_service_account(const std::string& email);
+  // GET projects/PROJECT/serviceAccounts/EMAIL: {name, projectId, uniqueId,
+  // email, disabled}. Under "-" (any project) Google answers 403 for a GSA
+  // that does not exist; under its own project, 404.
+  json get_service_account(const std::string& email, const std::string& project = "-");
   // getIamPolicy with requestedPolicyVersion 3 (conditions kept intact).
   json get_iam_policy(const std::string& email);
   // setIamPolicy; the policy's etag guards against concurrent changes (409 ABORTED).

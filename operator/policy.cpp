@@ -44,15 +44,19 @@ PolicyEdit add_member(json policy, const std::string& role, const std::string& m
 
 PolicyEdit remove_member(json policy, const std::string& role, const std::string& member) {
   if (!has_member(policy, role, member)) return {false, std::move(policy)};
+  // Every unconditional binding of the role (Google merges them into one,
+  // but a policy written by hand may carry several), every occurrence.
   auto& bindings = policy["bindings"];
-  for (auto it = bindings.begin(); it != bindings.end(); ++it) {
-    if (!is_target(*it, role)) continue;
+  for (auto it = bindings.begin(); it != bindings.end();) {
+    if (!is_target(*it, role) || !it->contains("members") || !(*it)["members"].is_array()) {
+      ++it;
+      continue;
+    }
     auto& members = (*it)["members"];
     for (auto m = members.begin(); m != members.end();) {
       m = (*m == member) ? members.erase(m) : m + 1;
     }
-    if (members.empty()) bindings.erase(it);
-    break;
+    it = members.empty() ? bindings.erase(it) : it + 1;
   }
   return {true, std::move(policy)};
 }

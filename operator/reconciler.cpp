@@ -122,6 +122,62 @@ bool set_condition(json& conditions, const std::string& type, const std::string&
   return true;
 }
 
+json wanted_annotations(const std::string& binding_name, const json& spec,
+                        const std::string& default_audience) {
+  std::string audience = spec.value("audience", "");
+  json want = {{keys::kGcpServiceAccount, spec.value("gcpServiceAccount", "")},
+               {keys::kRoleArn, spec.value("awsRoleArn", "")},
+               {keys::kBinding, binding_name},
+               {keys::kAudience, audience.empty() ? default_audience : audience}};
+  if (spec.contains("region") && spec["region"].is_string() &&
+      !spec["region"].get<std::string>().empty()) {
+    want[keys::kRegion] = spec["region"];
+  }
+  if (spec.contains("containers") && spec["containers"].is_array() &&
+      !spec["containers"].empty()) {
+    want[keys::kContainers] = join(spec["containers"].get<std::vector<std::string>>(), ",");
+  }
+  return want;
+}
+
+bool annotations_match(const json& annotations, const json& want) {
+  const json& have = annotations.is_object() ? annotations : json::object();
+  for (const auto& [k, v] : want.items()) {
+    auto it = have.find(k);
+    if (it == have.end() || *it != v) return false;
+  }
+  // Optional annotations this binding no longer asks for must go too.
+  for (const char* k : {keys::kRegion, keys::kContainers}) {
+    if (have.contains(k) && !want.contains(k)) return false;
+  }
+  return true;
+}
+
+bool binding_update_needs_reconcile(const json& old_obj, const json& new_obj) {
+  const json& o = old_obj.value("metadata", json::object());
+  const json& n = new_obj.value("metadata", json::object());
+  auto has_ours = [](const json& m) {
+    for (const auto& f : m.value("finalizers", json::array())) {
+      if (f == keys::kFinalizer) return true;
+    }
+    return false;
+  };
+  return o.value("generation", int64_t{0}) != n.value("generation", int64_t{0}) ||
+         o.value("uid", "") != n.value("uid", "") ||
+         o.contains("deletionTimestamp") != n.contains("deletionTimestamp") ||
+         // our finalizer taken away (by hand) must be put back; adding it
+         // was our own write
+         (has_ours(o) && !has_ours(n));
+}
+
+std::string gsa_project(const std::string& email) {
+  static const std::string suffix = ".iam.gserviceaccount.com";
+  auto at = email.find('@');
+  if (at == std::string::npos || email.size() <= at + 1 + suffix.size()) return "";
+  if (email.compare(email.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
+  return email.substr(at + 1, email.size() - suffix.size() - at - 1);
+}
+
 Reconciler::Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
                        ReconcilerConfig config, std::shared_ptr<const kube::Store> bindings,
                        std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
@@ -142,6 +198,13 @@ void Reconciler::check_leader() const {
 std::string Reconciler::audience_of(const json& spec) const {
   std::string a = spec.value("audience", "");
   return a.empty() ? config_.default_audience : a;
+}
+
+std::shared_ptr<std::mutex> Reconciler::gsa_lock(const std::string& email) {
+  std::lock_guard lock(gsa_locks_mu_);
+  auto& m = gsa_locks_[email];
+  if (!m) m = std::make_shared<std::mutex>();
+  return m;
 }
 
 kube::Result Reconciler::reconcile(const std::string& key) {
@@ -190,33 +253,44 @@ kube::Result Reconciler::reconcile(const std::string& key) {
 
 json Reconciler::add_finalizer(const std::string& ns, const std::string& name, const json& b) {
   check_leader();
-  json patch = json::array(
-      {{{"op", "test"}, {"path", "/metadata/resourceVersion"}, {"value", b["metadata"]["resourceVersion"]}}});
-  if (b["metadata"].contains("finalizers") && b["metadata"]["finalizers"].is_array()) {
-    patch.push_back({{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", keys::kFinalizer}});
-  } else {
-    patch.push_back(
-        {{"op", "add"}, {"path", "/metadata/finalizers"}, {"value", json::array({keys::kFinalizer})}});
-  }
-  return client_->patch(res::aws_role_bindings(), ns, name, kube::PatchType::Json, patch);
+  // A merge patch carrying the resourceVersion we read: a concurrent change
+  // (someone else's finalizer) answers 409 instead of being overwritten.
+  json finalizers = b["metadata"].value("finalizers", json::array());
+  finalizers.push_back(keys::kFinalizer);
+  json patch = {{"metadata",
+                 {{"resourceVersion", b["metadata"]["resourceVersion"]},
+                  {"finalizers", finalizers}}}};
+  return client_->patch(res::aws_role_bindings(), ns, name, kube::PatchType::Merge, patch);
 }
 
-std::string Reconciler::ksa_owner(const std::string& ns, const std::string& ksa,
+std::string Reconciler::ksa_owner(const std::string& ns, const json& self, const std::string& ksa,
                                   const json& sa) const {
-  // The binding recorded on the ServiceAccount keeps it while it exists and
-  // still names that ServiceAccount; otherwise the oldest binding wins.
-  std::vector<json> claimants;
+  const std::string self_name = self["metadata"].value("name", "");
+  std::vector<json> claimants = {self};
   for (const auto& obj : bindings_->list(ns)) {
     const json& o = *obj;
+    if (o["metadata"].value("name", "") == self_name) continue;
     if (o["metadata"].contains("deletionTimestamp")) continue;
     if (!o.contains("spec") || o["spec"].value("serviceAccountName", "") != ksa) continue;
     claimants.push_back(o);
   }
-  std::string recorded = annotation(sa, keys::kBinding);
-  for (const auto& c : claimants) {
-    if (c["metadata"].value("name", "") == recorded) return recorded;
+  std::string recorded = sa.is_object() ? annotation(sa, keys::kBinding) : "";
+  if (!recorded.empty()) {
+    for (const auto& c : claimants) {
+      if (c["metadata"].value("name", "") == recorded) return recorded;
+    }
+    // The cache may not have caught up with a binding created a moment ago:
+    // ask the apiserver before taking the ServiceAccount from it.
+    try {
+      json other = client_->get(res::aws_role_bindings(), ns, recorded);
+      if (!other["metadata"].contains("deletionTimestamp") && other.contains("spec") &&
+          other["spec"].value("serviceAccountName", "") == ksa) {
+        return recorded;
+      }
+    } catch (const kube::ApiError& e) {
+      if (!e.is_not_found()) throw;
+    }
   }
-  if (claimants.empty()) return "";
   auto older = [](const json& a, const json& b) {
     auto ta = a["metadata"].value("creationTimestamp", "");
     auto tb = b["metadata"].value("creationTimestamp", "");
@@ -232,34 +306,45 @@ bool Reconciler::other_binding_uses(const std::string& ns, const std::string& se
   for (const auto& obj : bindings_->list(ns)) {
     const json& o = *obj;
     if (o["metadata"].value("name", "") == self) continue;
-    if (o["metadata"].contains("deletionTimestamp") || !o.contains("spec")) continue;
-    if (o["spec"].value("serviceAccountName", "") == t.ksa &&
-        o["spec"].value("gcpServiceAccount", "") == t.gsa) {
+    if (o["metadata"].contains("deletionTimestamp")) continue;
+    const json status = o.value("status", json::object());
+    if (status.contains("appliedTargets") && status["appliedTargets"].is_array()) {
+      for (const auto& j : status["appliedTargets"]) {
+        Target other = Target::from_json(j);
+        if (other.ksa == t.ksa && other.gsa == t.gsa && other.project == t.project) return true;
+      }
+    }
+    // Not reconciled yet (or about to be): it will want the same member,
+    // unless it lost the ServiceAccount to another binding.
+    std::string ready_reason;
+    for (const auto& c : status.value("conditions", json::array())) {
+      if (c.value("type", "") == kReady) ready_reason = c.value("reason", "");
+    }
+    if (o.contains("spec") && o["spec"].value("serviceAccountName", "") == t.ksa &&
+        o["spec"].value("gcpServiceAccount", "") == t.gsa && config_.project == t.project &&
+        ready_reason != "Conflict") {
       return true;
     }
   }
   return false;
 }
 
-std::string Reconciler::ensure_service_account(const std::string& ns, const std::string& name,
-                                               const json& spec, Target& t) {
-  json sa;
-  bool exists = true;
-  try {
-    sa = client_->get(res::service_accounts(), ns, t.ksa);
-  } catch (const kube::ApiError& e) {
-    if (!e.is_not_found()) throw;
-    exists = false;
-  }
-  if (!exists) {
+void Reconciler::ensure_service_account(const std::string& ns, const std::string& name,
+                                        const json& spec, Target& t, json sa) {
+  json want = wanted_annotations(name, spec, config_.default_audience);
+  if (!sa.is_object()) {
+    // Created with every annotation at once (one write; the watch event it
+    // causes already matches, so it does not bring the binding back).
     check_leader();
+    json annotations = want;
+    annotations[keys::kCreatedBy] = name;
     json obj = {{"apiVersion", "v1"},
                 {"kind", "ServiceAccount"},
                 {"metadata",
                  {{"name", t.ksa},
                   {"namespace", ns},
                   {"labels", {{keys::kManagedByLabel, "gtoken"}}},
-                  {"annotations", {{keys::kCreatedBy, name}}}}}};
+                  {"annotations", annotations}}}};
     try {
       sa = client_->create(res::service_accounts(), ns, obj);
       log::info("created ServiceAccount", {{"namespace", ns}, {"serviceAccount", t.ksa}});
@@ -269,79 +354,134 @@ std::string Reconciler::ensure_service_account(const std::string& ns, const std:
     }
   }
   t.created_sa = annotation(sa, keys::kCreatedBy) == name;
-
-  json want = {{keys::kGcpServiceAccount, t.gsa},
-               {keys::kRoleArn, t.role_arn},
-               {keys::kBinding, name},
-               {keys::kAudience, audience_of(spec)}};
-  if (spec.contains("region")) want[keys::kRegion] = spec["region"];
-  if (spec.contains("containers") && !spec["containers"].empty()) {
-    std::vector<std::string> names = spec["containers"].get<std::vector<std::string>>();
-    want[keys::kContainers] = join(names, ",");
-  }
   if (t.created_sa) want[keys::kCreatedBy] = name;
-
-  const json& have = annotations_of(sa);
-  bool same = true;
-  for (auto& [k, v] : want.items()) same &= have.contains(k) && have[k] == v;
-  // Optional annotations this binding no longer asks for must go too.
-  for (const char* k : {keys::kRegion, keys::kContainers}) same &= have.contains(k) == want.contains(k);
-  if (same) return "";
+  if (annotations_match(annotations_of(sa), want)) return;
 
   check_leader();
+  // Server-side apply under gtoken's field manager: other annotations and
+  // labels stay as they are. The resourceVersion makes it conditional on the
+  // state the ownership decision was made on (409 = someone changed it:
+  // start over).
   json applied = {{"apiVersion", "v1"},
                   {"kind", "ServiceAccount"},
-                  {"metadata", {{"name", t.ksa}, {"namespace", ns}, {"annotations", want}}}};
-  client_->apply(res::service_accounts(), ns, applied, /*force=*/true);
+                  {"metadata",
+                   {{"name", t.ksa},
+                    {"namespace", ns},
+                    {"resourceVersion", sa["metadata"].value("resourceVersion", "")},
+                    {"annotations", want}}}};
+  sa = client_->apply(res::service_accounts(), ns, applied, /*force=*/true);
   log::info("annotated ServiceAccount", {{"namespace", ns}, {"serviceAccount", t.ksa}});
-  return "";
+
+  // Optional keys this binding no longer sets: the apply drops them only
+  // when gtoken's apply was their sole owner (not when they came with the
+  // create, or someone else set the same value), so remove what is left.
+  json patch = json::array();
+  for (const char* k : {keys::kRegion, keys::kContainers}) {
+    if (want.contains(k) || !annotations_of(sa).contains(k)) continue;
+    std::string path = "/metadata/annotations/" + json_pointer_escape(k);
+    patch.push_back({{"op", "test"}, {"path", path}, {"value", annotations_of(sa)[k]}});
+    patch.push_back({{"op", "remove"}, {"path", path}});
+  }
+  if (!patch.empty()) {
+    client_->patch(res::service_accounts(), ns, t.ksa, kube::PatchType::Json, patch);
+  }
 }
 
-void Reconciler::cleanup_target(const std::string& ns, const std::string& name, const Target& t) {
-  // ServiceAccount: only when it is still this binding's.
-  json sa;
-  bool exists = true;
-  try {
-    sa = client_->get(res::service_accounts(), ns, t.ksa);
-  } catch (const kube::ApiError& e) {
-    if (!e.is_not_found()) throw;
-    exists = false;
-  }
-  if (exists && annotation(sa, keys::kBinding) == name) {
-    check_leader();
-    if (annotation(sa, keys::kCreatedBy) == name) {
-      kube::DeleteOptions d;
-      d.precondition_uid = sa["metadata"]["uid"].get<std::string>();
-      try {
-        client_->remove(res::service_accounts(), ns, t.ksa, d);
-        log::info("deleted ServiceAccount it had created", {{"namespace", ns}, {"serviceAccount", t.ksa}});
-      } catch (const kube::ApiError& e) {
-        if (!e.is_not_found()) throw;
-      }
-    } else {
-      // Remove each of gtoken's annotations only while it still holds the
-      // value gtoken set: a value someone changed by hand is theirs now.
-      json patch = json::array();
-      auto drop_if = [&](const std::string& key, const std::string& value) {
-        if (annotation(sa, key) != value || value.empty()) return;
-        std::string path = "/metadata/annotations/" + json_pointer_escape(key);
-        patch.push_back({{"op", "test"}, {"path", path}, {"value", value}});
-        patch.push_back({{"op", "remove"}, {"path", path}});
-      };
-      drop_if(keys::kGcpServiceAccount, t.gsa);
-      drop_if(keys::kRoleArn, t.role_arn);
-      for (const char* k : {keys::kBinding, keys::kAudience, keys::kRegion, keys::kContainers}) {
-        drop_if(k, annotation(sa, k));
-      }
-      if (!patch.empty()) {
-        client_->patch(res::service_accounts(), ns, t.ksa, kube::PatchType::Json, patch);
-        log::info("removed annotations", {{"namespace", ns}, {"serviceAccount", t.ksa}});
+void Reconciler::cleanup_target(const std::string& ns, const std::string& name, const Target& t,
+                                const Target* still_wanted, bool touch_service_account) {
+  // ServiceAccount: only when it is still this binding's, and not the one
+  // the binding goes on using.
+  bool same_ksa = still_wanted && still_wanted->ksa == t.ksa;
+  for (int attempt = 0; touch_service_account && !same_ksa; ++attempt) {
+    json sa;
+    try {
+      sa = client_->get(res::service_accounts(), ns, t.ksa);
+    } catch (const kube::ApiError& e) {
+      if (!e.is_not_found()) throw;
+      break;
+    }
+    std::string owner = annotation(sa, keys::kBinding);
+    std::string creator = annotation(sa, keys::kCreatedBy);
+    bool ours = owner == name;
+    if (owner.empty() && creator == name) {
+      // Created by this binding but the record of ownership was removed by
+      // hand: still ours unless another binding claims the ServiceAccount.
+      ours = true;
+      for (const auto& obj : bindings_->list(ns)) {
+        const json& o = *obj;
+        if (o["metadata"].value("name", "") != name && !o["metadata"].contains("deletionTimestamp") &&
+            o.contains("spec") && o["spec"].value("serviceAccountName", "") == t.ksa) {
+          ours = false;
+        }
       }
     }
+    if (!ours) break;
+    check_leader();
+    try {
+      if (creator == name) {
+        // Preconditions: exactly the object read, so a ServiceAccount another
+        // binding took over (or someone recreated) in between is not deleted.
+        kube::DeleteOptions d;
+        d.precondition_uid = sa["metadata"].value("uid", "");
+        d.precondition_resource_version = sa["metadata"].value("resourceVersion", "");
+        client_->remove(res::service_accounts(), ns, t.ksa, d);
+        log::info("deleted ServiceAccount it had created",
+                  {{"namespace", ns}, {"serviceAccount", t.ksa}});
+      } else {
+        // Remove each of gtoken's annotations only while it still holds the
+        // value gtoken set: a value someone changed by hand is theirs now.
+        // The first test keeps this from undoing another binding that took
+        // the ServiceAccount over since it was read.
+        json patch = json::array();
+        if (!owner.empty()) {
+          patch.push_back({{"op", "test"},
+                           {"path", "/metadata/annotations/" + json_pointer_escape(keys::kBinding)},
+                           {"value", owner}});
+        }
+        auto drop_if = [&](const std::string& key, const std::string& value) {
+          if (value.empty() || annotation(sa, key) != value) return;
+          std::string path = "/metadata/annotations/" + json_pointer_escape(key);
+          patch.push_back({{"op", "test"}, {"path", path}, {"value", value}});
+          patch.push_back({{"op", "remove"}, {"path", path}});
+        };
+        drop_if(keys::kGcpServiceAccount, t.gsa);
+        drop_if(keys::kRoleArn, t.role_arn);
+        for (const char* k : {keys::kBinding, keys::kAudience, keys::kRegion, keys::kContainers}) {
+          drop_if(k, annotation(sa, k));
+        }
+        bool removes = std::any_of(patch.begin(), patch.end(),
+                                   [](const json& op) { return op["op"] == "remove"; });
+        if (removes) {
+          client_->patch(res::service_accounts(), ns, t.ksa, kube::PatchType::Json, patch);
+          log::info("removed annotations", {{"namespace", ns}, {"serviceAccount", t.ksa}});
+        }
+      }
+      break;
+    } catch (const kube::ApiError& e) {
+      if (e.is_not_found()) break;
+      // 409 (preconditions) or 422 (a test failed): it changed; look again.
+      if ((e.is_conflict() || e.is_invalid()) && attempt < 3) continue;
+      throw;
+    }
   }
-  // Google IAM: the Workload Identity member, unless another live binding
-  // still grants the same ServiceAccount the same GSA.
-  if (!other_binding_uses(ns, name, t)) remove_member(t, ns);
+  // Google IAM: the Workload Identity member, unless the binding still wants
+  // it or another binding has the same one.
+  bool same_member = still_wanted && still_wanted->ksa == t.ksa && still_wanted->gsa == t.gsa &&
+                     still_wanted->project == t.project;
+  if (!same_member && !other_binding_uses(ns, name, t)) remove_member(t, ns);
+}
+
+bool Reconciler::gsa_missing(const std::string& email) {
+  std::string project = gsa_project(email);
+  if (project.empty()) return false;
+  try {
+    iam_->get_service_account(email, project);
+    return false;
+  } catch (const GoogleError& e) {
+    return e.is_not_found();
+  } catch (const kube::NetworkError&) {
+    return false;
+  }
 }
 
 Reconciler::WiResult Reconciler::ensure_member(const Target& t, const std::string& ns) {
@@ -359,6 +499,10 @@ Reconciler::WiResult Reconciler::ensure_member(const Target& t, const std::strin
     }
     kube::BackoffPolicy policy{config_.iam_backoff_base, config_.iam_backoff_cap, 2.0,
                                kube::Jitter::Full};
+    // One read-modify-write per GSA at a time in this process: bindings that
+    // share a GSA would otherwise abort each other's writes (409).
+    auto mu = gsa_lock(t.gsa);
+    std::lock_guard lock(*mu);
     for (int attempt = 0;; ++attempt) {
       json current = iam_->get_iam_policy(t.gsa);
       auto edit = add_member(current, kWorkloadIdentityUserRole, member);
@@ -384,14 +528,17 @@ Reconciler::WiResult Reconciler::ensure_member(const Target& t, const std::strin
       r.reason = "GoogleAuthFailed";
       r.message = std::string("the operator has no working Google credentials (metadata server "
                               "or GOOGLE_APPLICATION_CREDENTIALS): ") + e.what();
-    } else if (e.is_not_found()) {
+    } else if (e.is_not_found() || (e.is_permission_denied() && gsa_missing(t.gsa))) {
       r.reason = "GcpServiceAccountNotFound";
-      r.message = "Google service account " + t.gsa + " does not exist: create it or fix spec.gcpServiceAccount";
+      r.message = "Google service account " + t.gsa +
+                  " does not exist: create it (gcloud iam service-accounts create) or fix "
+                  "spec.gcpServiceAccount";
     } else if (e.is_permission_denied()) {
       r.reason = "PermissionDenied";
       r.message = "Google denied access to " + t.gsa +
-                  " (it may also not exist): give the operator's Google identity "
-                  "roles/iam.serviceAccountAdmin on it. " + e.what();
+                  " (or it does not exist): give the operator's Google identity "
+                  "roles/iam.serviceAccountAdmin on it, or fix spec.gcpServiceAccount. " +
+                  e.what();
     } else if (e.is_aborted()) {
       r.reason = "ConcurrentPolicyChange";
       r.message = "the IAM policy of " + t.gsa + " kept changing concurrently; retrying. " + e.what();
@@ -410,12 +557,16 @@ void Reconciler::remove_member(const Target& t, const std::string& ns) {
   std::string member = workload_identity_member(t.project, ns, t.ksa);
   kube::BackoffPolicy policy{config_.iam_backoff_base, config_.iam_backoff_cap, 2.0,
                              kube::Jitter::Full};
+  auto mu = gsa_lock(t.gsa);
+  std::lock_guard lock(*mu);
   for (int attempt = 0;; ++attempt) {
     json current;
     try {
       current = iam_->get_iam_policy(t.gsa);
     } catch (const GoogleError& e) {
-      if (e.is_not_found()) return;  // the GSA is gone, and its policy with it
+      // The GSA is gone, and its policy with it. Under projects/- Google
+      // says 403 for that too: ask under the GSA's own project.
+      if (e.is_not_found() || (e.is_permission_denied() && gsa_missing(t.gsa))) return;
       throw;
     }
     auto edit = gtoken::remove_member(current, kWorkloadIdentityUserRole, member);
@@ -498,6 +649,30 @@ json Reconciler::write_status(const std::string& ns, json b) {
   return client_->update_status(res::aws_role_bindings(), ns, b);
 }
 
+namespace {
+
+std::vector<Target> targets_of(const json& status) {
+  std::vector<Target> out;
+  if (status.contains("appliedTargets") && status["appliedTargets"].is_array()) {
+    for (const auto& j : status["appliedTargets"]) out.push_back(Target::from_json(j));
+  }
+  return out;
+}
+
+const json* find_condition(const json& conditions, const std::string& type) {
+  if (!conditions.is_array()) return nullptr;
+  for (const auto& c : conditions) {
+    if (c.value("type", "") == type) return &c;
+  }
+  return nullptr;
+}
+
+std::string describe(const Target& t) {
+  return "ServiceAccount " + t.ksa + " / " + t.gsa + " / " + t.role_arn;
+}
+
+}  // namespace
+
 kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string& name, json b) {
   bool has_finalizer = false;
   if (b["metadata"].contains("finalizers")) {
@@ -513,22 +688,19 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
   std::string audience = audience_of(spec);
 
   json status = b.value("status", json::object());
-  std::vector<Target> applied;
-  if (status.contains("appliedTargets")) {
-    for (const auto& j : status["appliedTargets"]) applied.push_back(Target::from_json(j));
-  }
+  std::vector<Target> applied = targets_of(status);
   json conditions = status.value("conditions", json::array());
-  json before = conditions;
+  const json before = conditions;
 
   // Two bindings naming one ServiceAccount: only its owner touches it.
-  json sa_now = json::object();
+  json sa = nullptr;
   try {
-    sa_now = client_->get(res::service_accounts(), ns, desired.ksa);
+    sa = client_->get(res::service_accounts(), ns, desired.ksa);
   } catch (const kube::ApiError& e) {
     if (!e.is_not_found()) throw;
   }
-  std::string owner = ksa_owner(ns, desired.ksa, sa_now);
-  bool conflict = !owner.empty() && owner != name;
+  std::string owner = ksa_owner(ns, b, desired.ksa, sa);
+  bool conflict = owner != name;
 
   // Record the intent before acting, so a crash or a later change can undo it.
   bool recorded = std::any_of(applied.begin(), applied.end(),
@@ -542,18 +714,37 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
     b = write_status(ns, b);
     applied.push_back(desired);
   }
-  // Undo what an earlier spec set up and this one no longer wants.
-  std::vector<Target> keep;
+
+  // Make before break: set up what the spec wants, then undo the rest.
+  WiResult wi;
+  if (!conflict) {
+    ensure_service_account(ns, name, spec, desired, sa);
+    wi = ensure_member(desired, ns);
+  }
+  // Undo what earlier specs set up and this one no longer wants (for a
+  // binding in conflict: everything it set up before it lost the
+  // ServiceAccount; the ServiceAccount itself is the owner's).
+  std::vector<Target> remaining;
+  std::string cleanup_error;
   for (const auto& t : applied) {
-    if (t.same_as(desired)) {
-      keep.push_back(t);
-    } else {
-      cleanup_target(ns, name, t);
+    if (!conflict && t.same_as(desired)) {
+      Target kept = t;
+      kept.created_sa = kept.created_sa || desired.created_sa;
+      remaining.push_back(kept);
+      continue;
+    }
+    try {
+      cleanup_target(ns, name, t, conflict ? nullptr : &desired, !conflict);
+    } catch (const NotLeader&) {
+      throw;
+    } catch (const std::exception& e) {
+      remaining.push_back(t);  // retried with the next reconcile
+      cleanup_error = "undoing the earlier setup (" + describe(t) + ") failed and is retried: " +
+                      e.what();
     }
   }
 
   std::vector<std::string> missed_names;
-  WiResult wi;
   if (conflict) {
     std::string msg = "ServiceAccount " + desired.ksa + " is already bound by AwsRoleBinding " +
                       owner + "; delete one of the two bindings or point this one at another "
@@ -563,21 +754,22 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
                   generation, now);
     set_condition(conditions, kReady, "False", "Conflict", msg, generation, now);
   } else {
-    ensure_service_account(ns, name, spec, desired);
     set_condition(conditions, kSaReady, "True", "Annotated",
-                  "ServiceAccount " + desired.ksa + " carries " + keys::kGcpServiceAccount + " and " +
-                      keys::kRoleArn,
+                  "ServiceAccount " + desired.ksa + " carries " + keys::kGcpServiceAccount +
+                      " and " + keys::kRoleArn,
                   generation, now);
-    wi = ensure_member(desired, ns);
     set_condition(conditions, kWiReady, wi.ok ? "True" : "False", wi.reason, wi.message,
                   generation, now);
-    if (wi.ok) {
+    if (!wi.ok) {
+      set_condition(conditions, kReady, "False", wi.reason, wi.message, generation, now);
+    } else if (!cleanup_error.empty()) {
+      set_condition(conditions, kReady, "False", "CleanupFailed",
+                    "the new setup is in place, but " + cleanup_error, generation, now);
+    } else {
       set_condition(conditions, kReady, "True", "Ready",
                     "pods of ServiceAccount " + desired.ksa + " can assume " + desired.role_arn +
-                        " once its trust policy is status.awsTrustPolicy",
+                        " once the role's trust policy is status.awsTrustPolicy",
                     generation, now);
-    } else {
-      set_condition(conditions, kReady, "False", wi.reason, wi.message, generation, now);
     }
     count_missed_pods(ns, desired.ksa, missed_names);
   }
@@ -587,37 +779,37 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
   st["observedGeneration"] = generation;
   st["conditions"] = conditions;
   json targets = json::array();
-  for (auto t : keep) {
-    if (t.same_as(desired)) t.created_sa = t.created_sa || desired.created_sa;
-    targets.push_back(t.to_json());
-  }
+  for (const auto& t : remaining) targets.push_back(t.to_json());
   st["appliedTargets"] = targets;
   if (!conflict) {
     st["workloadIdentityMember"] = workload_identity_member(desired.project, ns, desired.ksa);
     st["podsMissingInjection"] = static_cast<int>(missed_names.size());
-    if (!wi.unique_id.empty()) {
-      st["gcpServiceAccountUniqueId"] = wi.unique_id;
-      st["awsTrustPolicy"] = aws_trust_policy(wi.unique_id, audience).dump(2);
-    }
+  } else {
+    st.erase("workloadIdentityMember");
+    st.erase("podsMissingInjection");
+  }
+  // The uniqueId and trust policy always describe the GSA the spec names:
+  // dropped when it could not be read.
+  if (!conflict && !wi.unique_id.empty()) {
+    st["gcpServiceAccountUniqueId"] = wi.unique_id;
+    st["awsTrustPolicy"] = aws_trust_policy(wi.unique_id, audience).dump(2);
+  } else {
+    st.erase("gcpServiceAccountUniqueId");
+    st.erase("awsTrustPolicy");
   }
   if (b.value("status", json::object()) != st) {
     b["status"] = st;
     b = write_status(ns, b);
   }
 
-  // One Event per condition change, and one when the set of missed pods grows.
-  for (const auto& c : conditions) {
-    bool changed = true;
-    for (const auto& old : before) {
-      if (old.value("type", "") == c.value("type", "") && old.value("status", "") == c["status"] &&
-          old.value("reason", "") == c["reason"] && old.value("message", "") == c["message"]) {
-        changed = false;
-      }
-    }
-    if (changed && c.value("type", "") == kReady) {
-      event(b, c["status"] == "True" ? "Normal" : "Warning", c.value("reason", ""),
-            c.value("message", ""));
-    }
+  // An Event each time Ready changes status or reason (Ready carries the
+  // reason of whichever part is not ready, so this covers every condition).
+  const json* was = find_condition(before, kReady);
+  const json* is = find_condition(conditions, kReady);
+  if (is && (!was || was->value("status", "") != is->value("status", "") ||
+             was->value("reason", "") != is->value("reason", ""))) {
+    event(b, is->value("status", "") == "True" ? "Normal" : "Warning", is->value("reason", ""),
+          is->value("message", ""));
   }
   if (!missed_names.empty() && static_cast<int>(missed_names.size()) != previous_missed) {
     std::vector<std::string> shown(missed_names.begin(),
@@ -628,6 +820,7 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
               "unreachable); restart them: " + join(shown, ", "));
   }
 
+  if (!cleanup_error.empty()) return kube::Result::error(cleanup_error);
   if (!conflict && !wi.ok) return kube::Result::error(wi.reason + ": " + wi.message);
   return kube::Result::requeue_after(config_.resync);
 }
@@ -641,13 +834,10 @@ kube::Result Reconciler::finalize(const std::string& ns, const std::string& name
   }
   if (index < 0) return kube::Result::ok();
 
-  std::vector<Target> targets;
   json status = b.value("status", json::object());
-  if (status.contains("appliedTargets")) {
-    for (const auto& j : status["appliedTargets"]) targets.push_back(Target::from_json(j));
-  }
+  std::vector<Target> targets = targets_of(status);
   try {
-    for (const auto& t : targets) cleanup_target(ns, name, t);
+    for (const auto& t : targets) cleanup_target(ns, name, t, nullptr, true);
   } catch (const NotLeader&) {
     throw;
   } catch (const std::exception& e) {
@@ -655,6 +845,8 @@ kube::Result Reconciler::finalize(const std::string& ns, const std::string& name
                       ". To let the object go without cleanup, remove the finalizer " +
                       keys::kFinalizer + " by hand";
     json conditions = status.value("conditions", json::array());
+    const json* was = find_condition(conditions, kReady);
+    bool reason_changed = !was || was->value("reason", "") != "CleanupFailed";
     int64_t generation = b["metadata"].value("generation", int64_t{0});
     if (set_condition(conditions, kReady, "False", "CleanupFailed", msg, generation,
                       rfc3339(clock_->now()))) {
@@ -664,7 +856,7 @@ kube::Result Reconciler::finalize(const std::string& ns, const std::string& name
       } catch (const kube::ApiError&) {
         // The next attempt writes it again.
       }
-      event(b, "Warning", "CleanupFailed", msg);
+      if (reason_changed) event(b, "Warning", "CleanupFailed", msg);
     }
     return kube::Result::error(msg);
   }
@@ -672,7 +864,13 @@ kube::Result Reconciler::finalize(const std::string& ns, const std::string& name
   std::string path = "/metadata/finalizers/" + std::to_string(index);
   json patch = json::array({{{"op", "test"}, {"path", path}, {"value", keys::kFinalizer}},
                             {{"op", "remove"}, {"path", path}}});
-  client_->patch(res::aws_role_bindings(), ns, name, kube::PatchType::Json, patch);
+  try {
+    client_->patch(res::aws_role_bindings(), ns, name, kube::PatchType::Json, patch);
+  } catch (const kube::ApiError& e) {
+    if (e.is_not_found()) return kube::Result::ok();
+    if (e.is_invalid()) return kube::Result::requeue();  // the list moved: read it again
+    throw;
+  }
   log::info("cleaned up and released binding", {{"binding", ns + "/" + name}});
   return kube::Result::ok();
 }

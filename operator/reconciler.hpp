@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -64,6 +66,23 @@ bool set_condition(nlohmann::json& conditions, const std::string& type, const st
                    const std::string& reason, const std::string& message, int64_t generation,
                    const std::string& now);
 
+// The annotations a binding wants on its ServiceAccount (without
+// gtoken.io/created-by, which only a ServiceAccount gtoken created carries).
+nlohmann::json wanted_annotations(const std::string& binding_name, const nlohmann::json& spec,
+                                  const std::string& default_audience);
+
+// True when `annotations` (a ServiceAccount's) already carry everything
+// wanted_annotations() asks for and none of the optional keys it leaves out.
+bool annotations_match(const nlohmann::json& annotations, const nlohmann::json& want);
+
+// Whether an update of a cached binding needs a reconcile: spec
+// (generation), deletion, finalizers. Status-only writes (our own) do not.
+bool binding_update_needs_reconcile(const nlohmann::json& old_obj, const nlohmann::json& new_obj);
+
+// The project of a user-managed GSA email (NAME@PROJECT.iam.gserviceaccount.com);
+// "" when the email has another form.
+std::string gsa_project(const std::string& email);
+
 // RFC 3339 with seconds (metav1.Time) and with microseconds (MicroTime).
 std::string rfc3339(std::chrono::system_clock::time_point t);
 std::string rfc3339_micro(std::chrono::system_clock::time_point t);
@@ -91,15 +110,29 @@ class Reconciler {
   kube::Result finalize(const std::string& ns, const std::string& name, nlohmann::json b);
   nlohmann::json add_finalizer(const std::string& ns, const std::string& name,
                                const nlohmann::json& b);
-  std::string ksa_owner(const std::string& ns, const std::string& ksa,
-                        const nlohmann::json& sa_annotations) const;
+  // The binding that may touch ServiceAccount `ksa`: the one recorded in its
+  // gtoken.io/binding annotation while that binding exists and names it,
+  // else the oldest binding naming it. `self` is the binding being reconciled.
+  std::string ksa_owner(const std::string& ns, const nlohmann::json& self, const std::string& ksa,
+                        const nlohmann::json& sa) const;
+  // Another live, non-conflicting binding has set up (or is about to set up)
+  // the same Workload Identity member.
   bool other_binding_uses(const std::string& ns, const std::string& self, const Target& t) const;
-  // Returns a message when the ServiceAccount could not be set up.
-  std::string ensure_service_account(const std::string& ns, const std::string& name,
-                                     const nlohmann::json& spec, Target& t);
-  void cleanup_target(const std::string& ns, const std::string& name, const Target& t);
+  // Creates/annotates the ServiceAccount. `sa` is what was read (null when
+  // absent); its resourceVersion guards the write.
+  void ensure_service_account(const std::string& ns, const std::string& name,
+                              const nlohmann::json& spec, Target& t, nlohmann::json sa);
+  // Undoes what `t` set up. `still_wanted` is the binding's current target
+  // (null on delete): the parts it shares with `t` are left alone.
+  // `touch_service_account` is false for a binding in conflict.
+  void cleanup_target(const std::string& ns, const std::string& name, const Target& t,
+                      const Target* still_wanted, bool touch_service_account);
   WiResult ensure_member(const Target& t, const std::string& ns);
   void remove_member(const Target& t, const std::string& ns);
+  // 404/403 under projects/- are ambiguous: ask under the GSA's own project.
+  // Returns true only when Google says the GSA does not exist.
+  bool gsa_missing(const std::string& email);
+  std::shared_ptr<std::mutex> gsa_lock(const std::string& email);
   int count_missed_pods(const std::string& ns, const std::string& ksa,
                         std::vector<std::string>& names);
   void event(const nlohmann::json& b, const std::string& type, const std::string& reason,
@@ -116,6 +149,8 @@ class Reconciler {
   std::function<bool()> is_leader_;
   std::shared_ptr<kube::Clock> clock_;
   kube::Random random_;
+  std::mutex gsa_locks_mu_;
+  std::map<std::string, std::shared_ptr<std::mutex>> gsa_locks_;
 };
 
 // Thrown when a write is attempted by a replica that no longer holds the lease.

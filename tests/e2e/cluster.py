@@ -103,7 +103,10 @@ class ControlPlane:
         return name
 
     def install_crds(self):
-        self.kubectl("apply", "-f", os.path.join(REPO, "crds"))
+        crds = os.path.join(REPO, "crds")
+        # crds/ doubles as a kustomization (the install uses it): apply it as one then.
+        kustomized = os.path.exists(os.path.join(crds, "kustomization.yaml"))
+        self.kubectl("apply", "-k" if kustomized else "-f", crds)
         self.kubectl("wait", "--for=condition=Established", "crd/awsrolebindings.gtoken.io",
                      "--timeout=60s")
 

@@ -85,6 +85,42 @@ TEST_CASE("transient errors back off 1s, 2s, 4s ... capped at 30s, and keep the 
   CHECK(log["retry_in_s"] == doctest::Approx(30));
 }
 
+TEST_CASE("while the kept token is valid, retries never wait past half its remaining validity") {
+  Harness h;
+  const auto t0 = h.clock.now();
+  h.source.script.push_back(h.ok(100s));
+  h.step_and_wait();  // r = 0: refresh at 60 s, 40 s of validity left
+  REQUIRE(h.clock.now() == t0 + 60s);
+  h.source.fallback = [] { return http_failure(503); };
+  std::vector<std::chrono::milliseconds> delays;
+  while (h.clock.now() < t0 + 100s) {
+    StepResult s = h.step_and_wait();
+    CHECK_FALSE(s.ok);
+    delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(s.delay));
+  }
+  // 1, 2, 4, 8 as usual (at 60, 61, 63, 67 s); then 16 s would pass exp at
+  // 100 s: half of what is left (25 s -> 12.5 s), and so on down to 1 s.
+  CHECK(delays == std::vector<std::chrono::milliseconds>{1s, 2s, 4s, 8s, 12500ms, 6250ms, 3125ms,
+                                                         1562ms, 1s, 1s});
+  CHECK(h.last_log()["level"] == "warn");
+  // Past exp the ordinary backoff applies again, logged as errors.
+  StepResult s = h.step_and_wait();
+  CHECK(s.delay == 30s);
+  CHECK(h.last_log()["level"] == "error");
+  // A config error is capped the same way while the token is valid.
+  Harness c;
+  c.source.script.push_back(c.ok(100s));
+  c.step_and_wait();
+  c.source.script.push_back(http_failure(404));
+  CHECK(c.refresher.step().delay == 5s);
+  c.clock.advance(30s);  // 10 s left
+  c.source.script.push_back(http_failure(404));
+  CHECK(c.refresher.step().delay == 5s);
+  c.clock.advance(4s);  // 6 s left: 20 s backoff capped at 3 s
+  c.source.script.push_back(http_failure(404));
+  CHECK(c.refresher.step().delay == 3s);
+}
+
 TEST_CASE("every retryable status is transient; jitter shortens the wait by up to 20%") {
   for (int status : {408, 429, 500, 502, 503, 504}) {
     Harness h;

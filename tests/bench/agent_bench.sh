@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# gtoken agent footprint against the Google stand-in (tests/standins/google.py),
+# with the command lines the webhook generates. Prints numbers, asserts nothing.
+#
+#   tests/bench/agent_bench.sh [RUNS=20]
+#
+# Builds a Release gtoken in $GTOKEN_AGENT_RELEASE_DIR (default build-agent-release;
+# only the agent target), or measures $GTOKEN_AGENT_BIN if set. Loopback only.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+runs="${1:-20}"
+py="$repo/.venv/bin/python"
+[[ -x $py ]] || "$repo/scripts/setup-python.sh"
+
+bin="${GTOKEN_AGENT_BIN:-}"
+if [[ -z $bin ]]; then
+  build="${GTOKEN_AGENT_RELEASE_DIR:-$repo/build-agent-release}"
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C "$build" -j "${GTOKEN_JOBS:-2}" gtoken >/dev/null
+  bin="$build/agent/gtoken"
+fi
+
+work="$(mktemp -d /tmp/gtoken-agent-bench.XXXXXX)"
+google_pid=""
+cleanup() {
+  [[ -n $google_pid ]] && kill "$google_pid" 2>/dev/null && wait "$google_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat >"$work/seed.json" <<'EOF'
+{"service_accounts": [{"account_id": "bench",
+   "policy": {"version": 1, "bindings": [{"role": "roles/iam.workloadIdentityUser",
+              "members": ["serviceAccount:bench-project.svc.id.goog[bench/app]"]}]}}],
+ "annotations": {"bench/app": "bench@bench-project.iam.gserviceaccount.com"},
+ "default_workload": "bench/app"}
+EOF
+(cd "$repo/tests" && exec "$py" -m standins.google --port 0 --project bench-project \
+  --state-dir "$work/state" --seed "$work/seed.json" >"$work/google.out" 2>"$work/google.err") &
+google_pid=$!
+for _ in $(seq 100); do [[ -f $work/state/google.port ]] && break; sleep 0.1; done
+[[ -f $work/state/google.port ]] || { cat "$work/google.err" >&2; exit 1; }
+port="$(cat "$work/state/google.port")"
+
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); agent $("$bin" --version)"
+GTOKEN_BIN="$bin" METADATA_HOST="127.0.0.1:$port" WORK="$work" RUNS="$runs" \
+  "$py" - <<'EOF'
+import os, signal, statistics, subprocess, time
+
+BIN, HOST, WORK, RUNS = (os.environ["GTOKEN_BIN"], os.environ["METADATA_HOST"],
+                         os.environ["WORK"], int(os.environ["RUNS"]))
+AUD = "--audience=gtoken/sts/assume-role-with-web-identity"
+ENV = {"PATH": "/usr/bin:/bin", "GCE_METADATA_HOST": HOST}
+
+
+def ms(xs):
+    xs = sorted(xs)
+    return (f"median {statistics.median(xs) * 1000:.1f} ms, "
+            f"min {xs[0] * 1000:.1f}, max {xs[-1] * 1000:.1f} ({len(xs)} runs)")
+
+
+def status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return line.split()[1]
+
+
+size = os.path.getsize(BIN)
+deps = subprocess.run(["ldd", BIN], capture_output=True, text=True).stdout.split("\n")
+deps = sorted({d.split()[0] for d in deps if d.strip() and "vdso" not in d
+               and "ld-linux" not in d})
+print(f"binary size: {size:,} bytes ({size / 2**20:.2f} MiB); dynamic: {', '.join(deps)}")
+
+# Cold start to first token written: the native sidecar's command line.
+cold, rss, hwm, threads, term = [], [], [], [], []
+for i in range(RUNS):
+    d = os.path.join(WORK, f"r{i}")
+    os.mkdir(d)
+    path = os.path.join(d, "gtoken")
+    t0 = time.perf_counter()
+    p = subprocess.Popen([BIN, f"--file={path}", "--refresh", AUD], env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not os.path.exists(path):
+        if time.perf_counter() - t0 > 10:
+            raise SystemExit("no token written in 10 s")
+        time.sleep(0.0002)
+    cold.append(time.perf_counter() - t0)
+    time.sleep(0.3)  # settled, asleep until the refresh
+    rss.append(int(status(p.pid, "VmRSS")))
+    hwm.append(int(status(p.pid, "VmHWM")))
+    threads.append(int(status(p.pid, "Threads")))
+    t1 = time.perf_counter()
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(5)
+    term.append(time.perf_counter() - t1)
+    assert rc == 0, rc
+print(f"exec -> token file written (--refresh): {ms(cold)}")
+print(f"RSS while refreshing (VmRSS): median {statistics.median(rss) / 1024:.1f} MiB, "
+      f"peak (VmHWM) max {max(hwm) / 1024:.1f} MiB; threads {max(threads)}")
+print(f"SIGTERM -> exit, asleep: {ms(term)}")
+
+# One-shot (classic init container): exec -> exit, and max RSS.
+once, maxrss = [], []
+for i in range(RUNS):
+    path = os.path.join(WORK, f"r{i}", "once")
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, f"--file={path}", AUD, "--once",
+                        "--once-timeout=600s"], env=ENV, capture_output=True, text=True)
+    once.append(time.perf_counter() - t0)
+    assert p.returncode == 0, p.stderr
+    maxrss.append(int(p.stderr.strip().splitlines()[-1]))
+print(f"exec -> exit (--once, via /usr/bin/time): {ms(once)}; "
+      f"max RSS median {statistics.median(maxrss) / 1024:.1f} MiB")
+
+# The startup probe.
+probe = []
+for i in range(RUNS):
+    path = os.path.join(WORK, f"r{i}", "gtoken")
+    t0 = time.perf_counter()
+    rc = subprocess.run([BIN, "probe", "--file", path], env=ENV).returncode
+    probe.append(time.perf_counter() - t0)
+    assert rc == 0
+print(f"exec -> exit (probe): {ms(probe)}")
+EOF

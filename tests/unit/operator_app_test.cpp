@@ -1,0 +1,98 @@
+// gtoken-operator's command line: defaults, values, and the errors a person sees.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "operator/app.hpp"
+
+namespace {
+
+struct Parsed {
+  bool ok;
+  gtoken::OperatorOptions options;
+  std::string error;
+  std::string help;
+};
+
+Parsed parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "gtoken-operator");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  Parsed p;
+  p.ok = gtoken::parse_operator_args(static_cast<int>(argv.size()), argv.data(), p.options,
+                                     p.error, p.help);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("defaults") {
+  auto p = parse({});
+  REQUIRE(p.ok);
+  CHECK(p.options.resync == std::chrono::seconds(300));
+  CHECK(p.options.workers == 4);
+  CHECK(p.options.leader_elect);
+  CHECK(p.options.controller);
+  CHECK(p.options.iam_endpoint == "https://iam.googleapis.com");
+  CHECK(p.options.default_audience == "gtoken/sts/assume-role-with-web-identity");
+  CHECK(p.options.project.empty());
+  CHECK(p.options.lease_duration > p.options.renew_deadline);
+}
+
+TEST_CASE("controller flags are read") {
+  auto p = parse({"--project=my-project", "--iam-endpoint=http://127.0.0.1:9", "--resync-seconds=7",
+                  "--workers", "9", "--leader-elect=false", "--lease-duration-seconds=4",
+                  "--renew-deadline-seconds=3", "--retry-period-seconds=1", "--identity=me",
+                  "--default-audience=aud", "--log-level=debug", "--webhook=false"});
+  REQUIRE_MESSAGE(p.ok, p.error);
+  CHECK(p.options.project == "my-project");
+  CHECK(p.options.iam_endpoint == "http://127.0.0.1:9");
+  CHECK(p.options.resync == std::chrono::seconds(7));
+  CHECK(p.options.workers == 9);
+  CHECK_FALSE(p.options.leader_elect);
+  CHECK(p.options.lease_duration == std::chrono::seconds(4));
+  CHECK(p.options.renew_deadline == std::chrono::seconds(3));
+  CHECK(p.options.retry_period == std::chrono::seconds(1));
+  CHECK(p.options.identity == "me");
+  CHECK(p.options.default_audience == "aud");
+  CHECK(p.options.log_level == "debug");
+  CHECK_FALSE(p.options.webhook);
+}
+
+TEST_CASE("--help prints usage and no error") {
+  auto p = parse({"--help"});
+  CHECK_FALSE(p.ok);
+  CHECK(p.error.empty());
+  CHECK(p.help.find("Usage: gtoken-operator") != std::string::npos);
+  CHECK(p.help.find("--resync-seconds") != std::string::npos);
+  CHECK(p.help.find("--leader-elect") != std::string::npos);
+}
+
+TEST_CASE("bad values are refused with a message that names the flag") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  std::vector<Case> cases = {
+      {{"--resync-seconds=0"}, "--resync-seconds"},
+      {{"--resync-seconds=-5"}, "--resync-seconds"},
+      {{"--workers=0"}, "--workers"},
+      {{"--log-level=loud"}, "--log-level"},
+      {{"--lease-duration-seconds=5", "--renew-deadline-seconds=5"}, "--renew-deadline-seconds"},
+      {{"--lease-duration-seconds=5", "--renew-deadline-seconds=9"}, "--renew-deadline-seconds"},
+      {{"--retry-period-seconds=0"}, "--retry-period-seconds"},
+      {{"--renew-deadline-seconds=3", "--retry-period-seconds=3"}, "--retry-period-seconds"},
+      {{"--resync-seconds=soon"}, "resync-seconds"},
+      {{"--workers=many"}, "workers"},
+      {{"--leader-elect=perhaps"}, "leader-elect"},
+      {{"--project"}, "project"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.args[0]);
+    auto p = parse(c.args);
+    CHECK_FALSE(p.ok);
+    CHECK(p.help.empty());
+    CHECK_MESSAGE(p.error.find(c.expect) != std::string::npos, p.error);
+  }
+}

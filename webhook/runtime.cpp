@@ -1,0 +1,243 @@
+#include "webhook/runtime.hpp"
+
+#include <random>
+#include <stdexcept>
+
+#include "kube/client.hpp"
+#include "kube/errors.hpp"
+#include "kube/metrics.hpp"
+#include "kube/store.hpp"
+#include "kube/watcher.hpp"
+#include "webhook/cert_manager.hpp"
+#include "webhook/pod_review.hpp"
+#include "webhook/routes.hpp"
+#include "webhook/server.hpp"
+
+namespace gtoken::webhook {
+
+using nlohmann::json;
+
+namespace {
+
+// Namespaces are cached by every replica: the webhook reads only labels.
+json namespace_labels_only(json obj) {
+  json m = obj.value("metadata", json::object());
+  json slim = {{"name", m.value("name", "")}, {"resourceVersion", m.value("resourceVersion", "")}};
+  if (m.contains("labels")) slim["labels"] = m["labels"];
+  return {{"metadata", slim}};
+}
+
+std::uint32_t thread_random() {
+  thread_local std::mt19937 rng(std::random_device{}());
+  return static_cast<std::uint32_t>(rng());
+}
+
+}  // namespace
+
+struct WebhookRuntime::Impl {
+  WebhookOptions o;
+  RuntimeDeps d;
+  std::shared_ptr<kube::Client> lookup_client;
+  std::unique_ptr<kube::Informer> namespaces;
+  std::unique_ptr<HttpsServer> server;
+  std::unique_ptr<CertManager> certs;
+  PodReviewEnv env;
+
+  void log(int level, const std::string& message, const json& fields = json::object()) const {
+    if (d.log) d.log(level, message, fields);
+  }
+
+  // Cache first; on a miss one live read bounded by sa_lookup_timeout. A
+  // pod reaching us names a ServiceAccount that exists (the ServiceAccount
+  // admission plugin ran first), so a miss is a cache that has not caught up
+  // yet: a ServiceAccount created just before its pod, or a webhook starting.
+  std::optional<SaSettings> service_account(const std::string& ns, const std::string& name) {
+    if (d.service_accounts && d.service_accounts->synced()) {
+      if (const auto obj = d.service_accounts->get(ns, name)) {
+        return settings_from_service_account(*obj);
+      }
+    }
+    try {
+      const json obj = lookup_client->get(kube::resources::service_accounts(), ns, name);
+      d.metrics->inc("gtoken_webhook_service_account_cache_misses_total", {{"result", "found"}});
+      return settings_from_service_account(obj);
+    } catch (const kube::ApiError& e) {
+      if (e.is_not_found()) {
+        d.metrics->inc("gtoken_webhook_service_account_cache_misses_total",
+                       {{"result", "not_found"}});
+        return std::nullopt;
+      }
+      d.metrics->inc("gtoken_webhook_service_account_cache_misses_total", {{"result", "error"}});
+      throw std::runtime_error("ServiceAccount " + ns + "/" + name +
+                               " not in cache, read failed: " + e.what());
+    } catch (const kube::NetworkError& e) {
+      // Answered with a 500: the configuration's failurePolicy decides.
+      d.metrics->inc("gtoken_webhook_service_account_cache_misses_total", {{"result", "error"}});
+      throw std::runtime_error("ServiceAccount " + ns + "/" + name +
+                               " not in cache, read failed: " + e.what());
+    }
+  }
+
+  // From the namespace cache; unknown namespaces (created a moment ago) are
+  // not skipped here: the configuration's namespaceSelector, which the
+  // apiserver evaluates with fresh labels, is the first line for the label.
+  std::optional<json> namespace_labels(const std::string& ns) const {
+    if (!namespaces) return std::nullopt;
+    const auto obj = namespaces->store().get(ns);
+    if (!obj) return std::nullopt;
+    return (*obj)["metadata"].value("labels", json::object());
+  }
+
+  std::string not_ready() const {
+    if (!d.service_accounts || !d.service_accounts->synced()) {
+      return "ServiceAccount cache not synced yet";
+    }
+    if (!server || !server->has_certificate()) return "no serving certificate loaded yet";
+    return certs ? certs->not_ready_reason() : "certificates not started";
+  }
+
+  bool decide_native_sidecars() {
+    if (o.native_sidecars == "true") return true;
+    if (o.native_sidecars == "false") return false;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      try {
+        const json version = d.client->version();
+        if (const auto native = native_sidecars_from_version(version)) {
+          log(kInfo, "apiserver version read",
+              {{"gitVersion", version.value("gitVersion", "")}, {"nativeSidecars", *native}});
+          return *native;
+        }
+        break;
+      } catch (const std::exception& e) {
+        log(kWarn, "cannot read the apiserver version", {{"error", e.what()}});
+      }
+    }
+    log(kWarn, "assuming native sidecars (Kubernetes >= 1.29); set --native-sidecars to be sure");
+    return true;
+  }
+};
+
+WebhookRuntime::WebhookRuntime(WebhookOptions options, RuntimeDeps deps)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->o = std::move(options);
+  impl_->d = std::move(deps);
+}
+
+WebhookRuntime::~WebhookRuntime() {
+  stop();
+}
+
+void WebhookRuntime::start() {
+  Impl& m = *impl_;
+  const WebhookOptions& o = m.o;
+  const std::string service_ns =
+      o.service_namespace.empty() ? m.d.operator_namespace : o.service_namespace;
+
+  RotationPolicy policy;
+  policy.serving.dns_names = service_dns_names(o.service_name, service_ns);
+  for (const auto& n : o.extra_dns) policy.serving.dns_names.push_back(n);
+  policy.serving.ip_addresses = o.extra_ips;
+  policy.serving.validity = o.cert_validity;
+  policy.cert_lookahead = o.cert_lookahead;
+  policy.ca_validity = o.ca_validity;
+  policy.ca_lookahead = o.ca_lookahead;
+  policy.publish_delay = o.ca_publish_delay;
+  policy.retire_grace = o.ca_retire_grace;
+  if (auto problem = validate_policy(policy)) {
+    throw std::runtime_error("webhook certificate settings: " + *problem);
+  }
+
+  describe_webhook_metrics(*m.d.metrics);
+
+  kube::HttpOptions lookup = m.d.http;
+  lookup.request_timeout = o.sa_lookup_timeout;
+  lookup.connect_timeout =
+      std::min<std::chrono::milliseconds>(lookup.connect_timeout, o.sa_lookup_timeout);
+  m.lookup_client =
+      std::make_shared<kube::Client>(std::make_shared<kube::HttpClient>(lookup), "gtoken-webhook");
+
+  m.env.operator_namespace = m.d.operator_namespace;
+  m.env.config.agent_image = o.agent_image;
+  m.env.config.image_pull_policy = o.agent_image_pull_policy;
+  m.env.config.token_mount_path = o.token_mount_path;
+  m.env.config.native_sidecars = m.decide_native_sidecars();
+  m.env.random = thread_random;
+  m.env.service_account = [&m](const std::string& ns, const std::string& name) {
+    return m.service_account(ns, name);
+  };
+  m.env.namespace_labels = [&m](const std::string& ns) { return m.namespace_labels(ns); };
+
+  kube::InformerOptions nio;
+  nio.transform = namespace_labels_only;
+  nio.watcher.log = [&m](const std::string& what) { m.log(kDebug, what); };
+  m.namespaces = std::make_unique<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(m.d.client, kube::resources::namespaces()), nio);
+  m.namespaces->start();
+
+  ServerOptions so;
+  so.bind_address = o.bind_address;
+  so.port = static_cast<unsigned short>(o.port);
+  so.threads = o.threads;
+  so.handshake_timeout = o.io_timeout;
+  so.read_timeout = o.io_timeout;
+  so.write_timeout = o.io_timeout;
+  so.log = [&m](const std::string& what) { m.log(kInfo, what); };
+
+  RoutesEnv routes;
+  routes.decide = [&m](const AdmissionRequest& r) { return review_pod(r, m.env); };
+  routes.not_ready_reason = [&m] { return m.not_ready(); };
+  routes.metrics = m.d.metrics;
+  routes.refresh_metrics = [&m] {
+    if (m.d.service_accounts) {
+      m.d.metrics->set("gtoken_webhook_service_account_cache_size",
+                       static_cast<double>(m.d.service_accounts->size()));
+    }
+    if (m.namespaces) {
+      m.d.metrics->set("gtoken_webhook_namespace_cache_size",
+                       static_cast<double>(m.namespaces->store().size()));
+    }
+    m.d.metrics->set("gtoken_webhook_ready", m.not_ready().empty() ? 1 : 0);
+  };
+  routes.body_limit = so.body_limit;
+  routes.log = m.d.log;
+  m.server = std::make_unique<HttpsServer>(so, make_routes(std::move(routes)));
+
+  CertManagerOptions co;
+  co.secret_name = o.cert_secret_name;
+  co.secret_namespace = m.d.operator_namespace;
+  co.config_name = o.config_name;
+  co.policy = policy;
+  co.manage = o.manage_certificates;
+  co.identity = m.d.identity;
+  co.replica_lease_duration = o.replica_lease_duration;
+  m.certs = std::make_unique<CertManager>(
+      co, m.d.client, m.d.metrics, m.d.is_leader,
+      [&m](const CertKeyPem& pair) { m.server->set_certificate(pair.cert_pem, pair.key_pem); },
+      m.d.log);
+
+  m.server->start();
+  m.certs->start();
+  m.log(kInfo, "webhook started",
+        {{"port", m.server->port()},
+         {"service", o.service_name + "." + service_ns + ".svc"},
+         {"configuration", o.config_name},
+         {"secret", o.cert_secret_name},
+         {"nativeSidecars", m.env.config.native_sidecars}});
+}
+
+void WebhookRuntime::stop() {
+  Impl& m = *impl_;
+  if (m.server) m.server->stop();
+  if (m.certs) m.certs->stop();
+  if (m.namespaces) m.namespaces->stop();
+}
+
+std::string WebhookRuntime::not_ready_reason() const {
+  return impl_->not_ready();
+}
+
+unsigned short WebhookRuntime::port() const {
+  return impl_->server ? impl_->server->port() : 0;
+}
+
+}  // namespace gtoken::webhook

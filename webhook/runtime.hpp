@@ -1,0 +1,58 @@
+#pragma once
+// The webhook inside gtoken-operator: HTTPS server, admission decision with
+// the caches, certificates. One object; operator/app.cpp creates it on every
+// replica (leader or not) and the certificate writes check is_leader.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "kube/http.hpp"
+#include "webhook/options.hpp"
+
+namespace kube {
+class Client;
+class Metrics;
+class Store;
+}  // namespace kube
+
+namespace gtoken::webhook {
+
+struct RuntimeDeps {
+  std::shared_ptr<kube::Client> client;
+  // For the live ServiceAccount read on a cache miss: the same apiserver and
+  // credentials; the runtime makes its own short-timeout client from them.
+  kube::HttpOptions http;
+  std::shared_ptr<kube::Metrics> metrics;
+  // The operator's ServiceAccount cache (metadata only); the runtime only reads it.
+  std::shared_ptr<const kube::Store> service_accounts;
+  std::function<bool()> is_leader;
+  std::string identity;
+  std::string operator_namespace;
+  Logger log;
+};
+
+class WebhookRuntime {
+ public:
+  WebhookRuntime(WebhookOptions options, RuntimeDeps deps);
+  ~WebhookRuntime();
+  WebhookRuntime(const WebhookRuntime&) = delete;
+  WebhookRuntime& operator=(const WebhookRuntime&) = delete;
+
+  // Validates the options, decides native sidecars, starts the namespace
+  // cache, the certificate manager and the server. Throws std::runtime_error
+  // on unusable options or a port that cannot be bound.
+  void start();
+  void stop();
+  // "" when ready (ServiceAccount cache synced, certificate loaded and
+  // verifiable with the stored caBundle), else why not.
+  std::string not_ready_reason() const;
+  unsigned short port() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gtoken::webhook

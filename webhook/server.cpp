@@ -1,0 +1,341 @@
+// The only webhook translation unit that includes Beast, Asio and OpenSSL SSL
+// headers: each such unit costs half a minute of compile time.
+#include "webhook/server.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace gtoken::webhook {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+namespace {
+
+// TLS 1.2 suites: forward secrecy and AEAD only, for the ECDSA key we issue.
+// TLS 1.3 suites are OpenSSL's defaults (all AEAD).
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
+
+std::shared_ptr<ssl::context> make_context(const std::string& cert_pem,
+                                           const std::string& key_pem) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+    throw std::runtime_error("cannot configure TLS");
+  }
+  SSL_CTX_set_options(
+      native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  error_code ec;
+  ctx->use_certificate_chain(asio::buffer(cert_pem), ec);
+  if (ec) throw std::runtime_error("unusable serving certificate: " + ec.message());
+  ctx->use_private_key(asio::buffer(key_pem), ssl::context::pem, ec);
+  // The message of a key error names no key material.
+  if (ec) throw std::runtime_error("unusable serving key");
+  if (SSL_CTX_check_private_key(native) != 1) {
+    ERR_clear_error();
+    throw std::runtime_error("the serving key does not match the certificate");
+  }
+  return ctx;
+}
+
+struct Shared {
+  ServerOptions options;
+  RequestHandler handler;
+  std::atomic<std::size_t> connections{0};
+};
+
+std::string error_body(int code, const std::string& reason, const std::string& message) {
+  return R"({"apiVersion":"v1","kind":"Status","metadata":{},"status":"Failure","code":)" +
+         std::to_string(code) + R"(,"reason":")" + reason + R"(","message":")" + message + R"("})";
+}
+
+// One TLS connection: handshake, then requests until the client closes, a
+// deadline passes, or an answer says close.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, std::shared_ptr<Shared> shared)
+      : ctx_(std::move(ctx)), shared_(std::move(shared)), stream_(std::move(socket), *ctx_) {
+    ++shared_->connections;
+  }
+  ~Session() { --shared_->connections; }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->handshake(); });
+  }
+
+ private:
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  void handshake() {
+    lowest().expires_after(shared_->options.handshake_timeout);
+    stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
+      if (ec) return self->close();  // TLS garbage, timeout, no common suite
+      self->wait_request();
+    });
+  }
+
+  // Idle phase: wait for the first byte of the next request with the long
+  // keep-alive deadline; the header then has its own, shorter one.
+  void wait_request() {
+    if (buffer_.size() > 0) return read_header();
+    lowest().expires_after(first_request_ ? shared_->options.read_timeout
+                                          : shared_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                              if (ec) return self->shutdown();
+                              self->buffer_.commit(n);
+                              self->read_header();
+                            });
+  }
+
+  void read_header() {
+    first_request_ = false;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(shared_->options.header_limit));
+    parser_->body_limit(shared_->options.body_limit);
+    lowest().expires_after(shared_->options.read_timeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(error_code ec) {
+    if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == ssl::error::stream_truncated || ec == asio::error::connection_reset ||
+        ec == asio::error::operation_aborted) {
+      return close();
+    }
+    // A Content-Length over the body limit fails the header already.
+    if (ec == http::error::body_limit) return too_large();
+    if (ec) {  // not HTTP, or a header over the limit
+      return reply_error(400, "BadRequest", "malformed HTTP request");
+    }
+    const auto length = parser_->content_length();
+    if (length && *length > shared_->options.body_limit) return too_large();
+    lowest().expires_after(shared_->options.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, std::size_t) {
+                       if (ec == http::error::body_limit) return self->too_large();
+                       if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension) {
+                         return self->reply_error(400, "BadRequest", "malformed HTTP body");
+                       }
+                       if (ec) return self->close();
+                       self->process();
+                     });
+  }
+
+  void too_large() {
+    HttpRequestData request = request_data();
+    request.body_too_large = true;
+    request.body.clear();
+    answer(request, /*keep_alive=*/false);
+  }
+
+  void process() {
+    const bool keep_alive = parser_->get().keep_alive();
+    HttpRequestData request = request_data();
+    request.body = std::move(parser_->get().body());
+    answer(request, keep_alive);
+  }
+
+  HttpRequestData request_data() const {
+    const auto& msg = parser_->get();
+    HttpRequestData r;
+    r.method = std::string(msg.method_string());
+    r.target = std::string(msg.target());
+    r.content_type = std::string(msg[http::field::content_type]);
+    return r;
+  }
+
+  void answer(const HttpRequestData& request, bool keep_alive) {
+    HttpResponseData data;
+    try {
+      data = shared_->handler(request);
+    } catch (...) {
+      data = {500, "application/json", error_body(500, "InternalError", "handler failed")};
+    }
+    send(std::move(data), keep_alive);
+  }
+
+  void reply_error(int code, const char* reason, const char* message) {
+    send({code, "application/json", error_body(code, reason, message)}, false);
+  }
+
+  void send(HttpResponseData data, bool keep_alive) {
+    response_.emplace();
+    response_->version(11);
+    response_->result(static_cast<unsigned>(data.status));
+    response_->set(http::field::content_type, data.content_type);
+    response_->body() = std::move(data.body);
+    response_->keep_alive(keep_alive);
+    response_->prepare_payload();
+    lowest().expires_after(shared_->options.write_timeout);
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), keep_alive](error_code ec, std::size_t) {
+                        self->response_.reset();
+                        if (ec) return self->close();
+                        if (!keep_alive) return self->shutdown();
+                        self->wait_request();
+                      });
+  }
+
+  void shutdown() {
+    lowest().expires_after(std::chrono::seconds(2));
+    // A peer that just drops the TCP connection makes this fail with
+    // stream_truncated; nothing is lost, so every result means "close".
+    stream_.async_shutdown([self = shared_from_this()](error_code) { self->close(); });
+  }
+
+  void close() {
+    error_code ignored;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    lowest().close();
+  }
+
+  std::shared_ptr<ssl::context> ctx_;  // outlives stream_: declared first
+  std::shared_ptr<Shared> shared_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  bool first_request_ = true;
+};
+
+}  // namespace
+
+struct HttpsServer::Impl {
+  std::shared_ptr<Shared> shared;
+  asio::io_context ioc;
+  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  std::atomic<unsigned short> port{0};
+
+  mutable std::mutex ctx_mu;
+  std::shared_ptr<ssl::context> ctx;
+
+  std::shared_ptr<ssl::context> current() const {
+    std::lock_guard lock(ctx_mu);
+    return ctx;
+  }
+
+  void log(const std::string& what) const {
+    if (shared->options.log) shared->options.log(what);
+  }
+
+  void accept() {
+    acceptor->async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;  // stopping
+      if (!ec) {
+        auto ctx = current();
+        if (ctx && shared->connections.load() < shared->options.max_connections) {
+          std::make_shared<Session>(std::move(socket), std::move(ctx), shared)->start();
+        } else {
+          error_code ignored;
+          socket.close(ignored);
+        }
+      } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+        // Out of file descriptors: back off a little instead of spinning.
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      accept();
+    });
+  }
+};
+
+HttpsServer::HttpsServer(ServerOptions options, RequestHandler handler)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->shared = std::make_shared<Shared>();
+  impl_->shared->options = std::move(options);
+  impl_->shared->handler = std::move(handler);
+}
+
+HttpsServer::~HttpsServer() {
+  stop();
+}
+
+void HttpsServer::set_certificate(const std::string& cert_chain_pem, const std::string& key_pem) {
+  auto ctx = make_context(cert_chain_pem, key_pem);
+  std::lock_guard lock(impl_->ctx_mu);
+  impl_->ctx = std::move(ctx);
+}
+
+bool HttpsServer::has_certificate() const {
+  return impl_->current() != nullptr;
+}
+
+void HttpsServer::start() {
+  const ServerOptions& o = impl_->shared->options;
+  error_code ec;
+  const auto address = asio::ip::make_address(o.bind_address, ec);
+  if (ec) throw std::runtime_error("invalid bind address: " + o.bind_address);
+  const tcp::endpoint endpoint(address, o.port);
+  auto& acceptor = impl_->acceptor.emplace(impl_->ioc);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + o.bind_address + ":" + std::to_string(o.port) +
+                             ": " + ec.message());
+  }
+  impl_->port = acceptor.local_endpoint().port();
+  impl_->accept();
+  const int n = std::max(1, o.threads);
+  for (int i = 0; i < n; ++i) {
+    impl_->threads.emplace_back([this] {
+      for (;;) {
+        try {
+          impl_->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          // A handler threw past its own guards: log, keep serving.
+          impl_->log(std::string("webhook server thread: ") + e.what());
+        }
+      }
+    });
+  }
+  impl_->log("webhook server listening on " + o.bind_address + ":" +
+             std::to_string(impl_->port.load()));
+}
+
+void HttpsServer::stop() {
+  if (!impl_ || impl_->threads.empty()) return;
+  asio::post(impl_->ioc, [this] {
+    error_code ignored;
+    if (impl_->acceptor) impl_->acceptor->close(ignored);
+  });
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+}
+
+unsigned short HttpsServer::port() const {
+  return impl_->port.load();
+}
+
+std::size_t HttpsServer::open_connections() const {
+  return impl_->shared->connections.load();
+}
+
+}  // namespace gtoken::webhook
