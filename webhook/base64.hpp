@@ -1,14 +1,11 @@
 #pragma once
+// The webhook uses the project's one base64 implementation (kube/base64).
 
-#include <optional>
-#include <string>
-#include <string_view>
+#include "kube/base64.hpp"
 
 namespace gtoken::webhook {
 
-// Standard alphabet with "=" padding (RFC 4648 §4), as AdmissionResponse.patch expects.
-std::string base64_encode(std::string_view bytes);
-// Standard alphabet, padding optional; nullopt on any other character.
-std::optional<std::string> base64_decode(std::string_view text);
+using kube::base64_decode;
+using kube::base64_encode;
 
 }  // namespace gtoken::webhook

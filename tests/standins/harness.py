@@ -79,8 +79,11 @@ class _Standin:
     name = ""
 
     def __init__(self, in_process: bool = True, state_dir: str | None = None,
-                 extra_args: list[str] | None = None):
+                 extra_args: list[str] | None = None, log_path: str | None = None):
         self.in_process = in_process
+        # Subprocess mode: stderr to this file instead of ours, so the server
+        # can outlive the caller without holding its output open.
+        self.log_path = log_path
         self.state_dir = state_dir
         self.extra_args = extra_args or []
         self.server = None
@@ -111,8 +114,11 @@ class _Standin:
         env["PYTHONPATH"] = TESTS_DIR + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [sys.executable, "-m", self.module, "--port", "0",
                "--state-dir", self.state_dir] + self._cli_args() + self.extra_args
+        stderr = open(self.log_path, "a") if self.log_path else None
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=TESTS_DIR,
-                                     text=True)
+                                     text=True, stderr=stderr, start_new_session=bool(stderr))
+        if stderr is not None:
+            stderr.close()
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
             self.proc.wait(10)
