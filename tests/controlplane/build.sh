@@ -50,7 +50,14 @@ build() { # module-dir package output
   local dir="$1" pkg="$2" name="$3" start
   start=$(date +%s)
   log "building $name (first build on a machine takes several minutes) ..."
-  (cd "$dir" && go build -trimpath -ldflags="-s -w $ldflags" -o "$bin/$name.tmp" "$pkg")
+  # A heartbeat, so a person watching knows the long first build is alive.
+  (while sleep 30; do log "... still building $name ($(( $(date +%s) - start ))s)"; done) &
+  local ticker=$!
+  (cd "$dir" && go build -trimpath -ldflags="-s -w $ldflags" -o "$bin/$name.tmp" "$pkg") || {
+    kill "$ticker" 2>/dev/null
+    return 1
+  }
+  kill "$ticker" 2>/dev/null || true
   mv "$bin/$name.tmp" "$bin/$name"
   log "built $name in $(( $(date +%s) - start ))s"
 }
