@@ -43,7 +43,9 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("iam-endpoint", po::value(&o.iam_endpoint)->default_value(o.iam_endpoint), "Google IAM API base URL")
     ("default-audience", po::value(&o.default_audience)->default_value(o.default_audience), "ID token audience when a binding sets none")
     ("resync-seconds", po::value(&resync)->default_value(resync), "re-check every binding this often (repairs drift made outside Kubernetes)")
-    ("workers", po::value(&o.workers)->default_value(o.workers), "concurrent reconciles")
+    ("workers", po::value(&o.workers)->default_value(o.workers), "concurrent reconciles (each mostly waits on the apiserver and Google)")
+    ("iam-read-qps", po::value(&o.iam_read_qps)->default_value(o.iam_read_qps), "at most this many Google IAM reads per second (0: no limit)")
+    ("iam-write-qps", po::value(&o.iam_write_qps)->default_value(o.iam_write_qps), "at most this many setIamPolicy calls per second (0: no limit)")
     ("leader-elect", po::value(&o.leader_elect)->default_value(o.leader_elect), "elect a leader through a Lease (run several replicas safely)")
     ("lease-name", po::value(&o.lease_name)->default_value(o.lease_name), "name of the Lease in the operator's namespace")
     ("identity", po::value(&o.identity), "leader election identity (default: hostname_pid)")
@@ -79,6 +81,11 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
   log::Level level;
   if (!log::parse_level(o.log_level, level)) {
     error = "--log-level must be debug, info, warn or error";
+    help.clear();
+    return false;
+  }
+  if (o.iam_read_qps < 0 || o.iam_write_qps < 0) {
+    error = "--iam-read-qps and --iam-write-qps must be 0 (no limit) or positive";
     help.clear();
     return false;
   }
@@ -201,6 +208,8 @@ int run_operator(const OperatorOptions& o) {
   auto client = std::make_shared<kube::Client>(http, "gtoken-operator");
   auto metrics = std::make_shared<kube::Metrics>();
   metrics->describe("gtoken_reconcile_total", "counter", "AwsRoleBinding reconciles by result");
+  metrics->describe("gtoken_iam_policy_writes_total", "counter",
+                    "setIamPolicy calls that succeeded (each may carry several bindings)");
   metrics->describe_histogram("gtoken_reconcile_duration_seconds",
                               "time to reconcile one AwsRoleBinding",
                               {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
@@ -215,7 +224,8 @@ int run_operator(const OperatorOptions& o) {
   if (o.controller) {
     try {
       if (project.empty()) project = metadata_project_id();
-      iam = std::make_shared<IamClient>(o.iam_endpoint, default_access_token_source());
+      iam = std::make_shared<IamClient>(o.iam_endpoint, default_access_token_source(),
+                                        o.iam_read_qps, o.iam_write_qps);
     } catch (const std::exception& e) {
       log::error("cannot set up Google access: pass --project, or run where the metadata "
                  "server answers",
@@ -225,7 +235,7 @@ int run_operator(const OperatorOptions& o) {
   }
 
   kube::InformerOptions binding_opts;
-  binding_opts.transform = kube::strip_managed_fields;
+  binding_opts.transform = slim_binding;  // the reconciler reads the rest live
   auto bindings = std::make_shared<kube::Informer>(
       std::make_shared<kube::ClientListWatch>(client, kube::resources::aws_role_bindings()),
       binding_opts);
@@ -238,10 +248,12 @@ int run_operator(const OperatorOptions& o) {
     std::lock_guard lock(ctl_mu);
     if (queue) queue->add(key);
   };
+  // Which bindings refer to which ServiceAccount, kept before any enqueue.
+  auto index = std::make_shared<BindingIndex>();
   // The bindings of namespace `ns` that name ServiceAccount `ksa`, but `except`.
   auto enqueue_claimants = [&](const std::string& ns, const std::string& ksa,
                                const std::string& except) {
-    for (const auto& b : bindings->store().list(ns)) {
+    for (const auto& b : index->bindings(bindings->store(), ns, ksa)) {
       std::string name = (*b)["metadata"].value("name", "");
       if (name != except && (*b).contains("spec") &&
           (*b)["spec"].value("serviceAccountName", "") == ksa) {
@@ -252,8 +264,12 @@ int run_operator(const OperatorOptions& o) {
   auto ksa_of = [](const json& b) {
     return b.contains("spec") ? b["spec"].value("serviceAccountName", "") : std::string();
   };
-  bindings->on_add([&](const json& b) { enqueue(kube::object_key(b)); });
+  bindings->on_add([&](const json& b) {
+    index->update(b);
+    enqueue(kube::object_key(b));
+  });
   bindings->on_update([&](const json& old_b, const json& b) {
+    index->update(b);
     // Our own status writes come back here: they need no reconcile.
     if (!binding_update_needs_reconcile(old_b, b)) return;
     enqueue(kube::object_key(b));
@@ -266,6 +282,7 @@ int run_operator(const OperatorOptions& o) {
     }
   });
   bindings->on_delete([&](const json& b) {
+    index->remove(b);
     enqueue(kube::object_key(b));
     enqueue_claimants(b["metadata"].value("namespace", ""), ksa_of(b),
                       b["metadata"].value("name", ""));
@@ -282,7 +299,7 @@ int run_operator(const OperatorOptions& o) {
     std::string ns = sa["metadata"].value("namespace", "");
     std::string name = sa["metadata"].value("name", "");
     json annotations = sa["metadata"].value("annotations", json::object());
-    for (const auto& b : bindings->store().list(ns)) {
+    for (const auto& b : index->bindings(bindings->store(), ns, name)) {
       if (ksa_of(*b) != name) continue;
       std::string bname = (*b)["metadata"].value("name", "");
       if (!deleted &&
@@ -308,7 +325,8 @@ int run_operator(const OperatorOptions& o) {
     rc.default_audience = o.default_audience;
     rc.instance = identity;
     rc.resync = o.resync;
-    reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), metrics,
+    reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), index,
+                                              metrics,
                                               is_leader);
     bindings->start();
   }

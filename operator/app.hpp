@@ -17,7 +17,9 @@ struct OperatorOptions {
   std::string iam_endpoint = "https://iam.googleapis.com";
   std::string default_audience = "gtoken/sts/assume-role-with-web-identity";
   std::chrono::seconds resync{300};
-  int workers = 4;
+  int workers = 16;
+  double iam_read_qps = 80;   // Google's default quota: 6,000 reads/min per project
+  double iam_write_qps = 8;   // and 600 writes/min
   bool leader_elect = true;
   std::string lease_name = "gtoken-operator";
   std::string identity;  // "" = hostname + pid

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "kube/base64.hpp"
 #include "kube/errors.hpp"
@@ -210,13 +211,26 @@ std::string metadata_project_id(const std::string& base_url) {
   return id;
 }
 
-IamClient::IamClient(std::string endpoint, std::shared_ptr<AccessTokenSource> tokens)
+IamClient::IamClient(std::string endpoint, std::shared_ptr<AccessTokenSource> tokens,
+                     double read_qps, double write_qps)
     : tokens_(std::move(tokens)),
+      read_limiter_(read_qps > 0 ? std::make_shared<kube::BucketRateLimiter>(
+                                       read_qps, std::max(1.0, read_qps))
+                                 : nullptr),
+      write_limiter_(write_qps > 0 ? std::make_shared<kube::BucketRateLimiter>(
+                                         write_qps, std::max(1.0, write_qps))
+                                   : nullptr),
       http_(options_for(split_url(endpoint).first)),
       prefix_(split_url(endpoint).second) {}
 
-json IamClient::call(const std::string& method, const std::string& path, const std::string& body) {
+json IamClient::call(const std::string& method, const std::string& path, const std::string& body,
+                     bool write) {
   for (int attempt = 0;; ++attempt) {
+    // Reserve a slot under the quota and wait for it.
+    if (auto& limiter = write ? write_limiter_ : read_limiter_) {
+      auto wait = limiter->when("");
+      if (wait > kube::Clock::duration::zero()) std::this_thread::sleep_for(wait);
+    }
     ++calls_;
     std::string token;
     try {
@@ -264,7 +278,7 @@ json IamClient::get_iam_policy(const std::string& email) {
 
 json IamClient::set_iam_policy(const std::string& email, const json& policy) {
   return call("POST", "/v1/projects/-/serviceAccounts/" + kube::url_encode(email) + ":setIamPolicy",
-              json{{"policy", policy}}.dump());
+              json{{"policy", policy}}.dump(), /*write=*/true);
 }
 
 }  // namespace gtoken

@@ -170,6 +170,34 @@ bool binding_update_needs_reconcile(const json& old_obj, const json& new_obj) {
          (has_ours(o) && !has_ours(n));
 }
 
+json slim_binding(json b) {
+  json out = {{"apiVersion", b.value("apiVersion", "")}, {"kind", b.value("kind", "")}};
+  const json m = b.value("metadata", json::object());
+  json meta = json::object();
+  for (const char* k : {"name", "namespace", "uid", "resourceVersion", "generation",
+                        "creationTimestamp", "deletionTimestamp", "finalizers"}) {
+    if (m.contains(k)) meta[k] = m[k];
+  }
+  out["metadata"] = std::move(meta);
+  if (b.contains("spec")) out["spec"] = std::move(b["spec"]);
+  if (b.contains("status") && b["status"].is_object()) {
+    json& st = b["status"];
+    json slim = json::object();
+    if (st.contains("appliedTargets")) slim["appliedTargets"] = std::move(st["appliedTargets"]);
+    if (st.contains("conditions") && st["conditions"].is_array()) {
+      for (const auto& c : st["conditions"]) {
+        if (c.is_object() && c.value("type", "") == kReady) {
+          slim["conditions"] = json::array({{{"type", kReady},
+                                             {"status", c.value("status", "")},
+                                             {"reason", c.value("reason", "")}}});
+        }
+      }
+    }
+    out["status"] = std::move(slim);
+  }
+  return out;
+}
+
 std::string gsa_project(const std::string& email) {
   static const std::string suffix = ".iam.gserviceaccount.com";
   auto at = email.find('@');
@@ -180,31 +208,67 @@ std::string gsa_project(const std::string& email) {
 
 Reconciler::Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
                        ReconcilerConfig config, std::shared_ptr<const kube::Store> bindings,
+                       std::shared_ptr<const BindingIndex> index,
                        std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
                        std::shared_ptr<kube::Clock> clock, kube::Random random)
     : client_(std::move(client)),
       iam_(std::move(iam)),
       config_(std::move(config)),
       bindings_(std::move(bindings)),
+      index_(std::move(index)),
       metrics_(std::move(metrics)),
       is_leader_(std::move(is_leader)),
       clock_(std::move(clock)),
-      random_(std::move(random)) {}
+      random_(std::move(random)),
+      cache_ttl_(std::min<std::chrono::milliseconds>(
+          config_.google_cache_ttl,
+          std::chrono::duration_cast<std::chrono::milliseconds>(config_.resync) / 2)) {
+  PolicyWriter::Options o;
+  o.cache_ttl = cache_ttl_;
+  o.conflict_retries = config_.iam_conflict_retries;
+  o.backoff = {config_.iam_backoff_base, config_.iam_backoff_cap, 2.0, kube::Jitter::Full};
+  o.before_write = [this] { check_leader(); };
+  o.on_write = [this](const std::string& gsa, size_t changes) {
+    if (metrics_) metrics_->inc("gtoken_iam_policy_writes_total");
+    log::debug("wrote IAM policy", {{"gsa", gsa}, {"changes", changes}});
+  };
+  policies_ = std::make_unique<PolicyWriter>(
+      [this](const std::string& gsa) { return iam_->get_iam_policy(gsa); },
+      [this](const std::string& gsa, const json& policy) {
+        return iam_->set_iam_policy(gsa, policy);
+      },
+      [](const std::exception& e) {
+        auto* g = dynamic_cast<const GoogleError*>(&e);
+        return g && g->is_aborted();
+      },
+      o, clock_, random_);
+}
+
+json Reconciler::service_account(const std::string& email) {
+  auto now = clock_->now();
+  {
+    std::lock_guard lock(sa_cache_mu_);
+    auto it = sa_cache_.find(email);
+    if (it != sa_cache_.end() && now - it->second.second < cache_ttl_) return it->second.first;
+  }
+  json gsa = iam_->get_service_account(email);
+  std::lock_guard lock(sa_cache_mu_);
+  sa_cache_[email] = {gsa, now};
+  return gsa;
+}
 
 void Reconciler::check_leader() const {
   if (!is_leader_()) throw NotLeader();
 }
 
+std::vector<kube::ObjectPtr> Reconciler::candidates(const std::string& ns,
+                                                    const std::string& ksa) const {
+  return index_ ? index_->bindings(*bindings_, ns, ksa) : bindings_->list(ns);
+}
+
 std::string Reconciler::audience_of(const json& spec) const {
   std::string a = spec.value("audience", "");
   return a.empty() ? config_.default_audience : a;
-}
-
-std::shared_ptr<std::mutex> Reconciler::gsa_lock(const std::string& email) {
-  std::lock_guard lock(gsa_locks_mu_);
-  auto& m = gsa_locks_[email];
-  if (!m) m = std::make_shared<std::mutex>();
-  return m;
 }
 
 kube::Result Reconciler::reconcile(const std::string& key) {
@@ -263,70 +327,61 @@ json Reconciler::add_finalizer(const std::string& ns, const std::string& name, c
   return client_->patch(res::aws_role_bindings(), ns, name, kube::PatchType::Merge, patch);
 }
 
-std::string Reconciler::ksa_owner(const std::string& ns, const json& self, const std::string& ksa,
-                                  const json& sa) const {
+json Reconciler::ksa_owner(const std::string& ns, const json& self, const std::string& ksa,
+                           const json& sa) const {
   const std::string self_name = self["metadata"].value("name", "");
-  std::vector<json> claimants = {self};
-  for (const auto& obj : bindings_->list(ns)) {
+  auto names_ksa = [&](const json& o) {
+    return !o["metadata"].contains("deletionTimestamp") && o.contains("spec") &&
+           o["spec"].value("serviceAccountName", "") == ksa;
+  };
+  std::vector<json> claimants;
+  if (names_ksa(self)) claimants.push_back(self);
+  for (const auto& obj : candidates(ns, ksa)) {
     const json& o = *obj;
-    if (o["metadata"].value("name", "") == self_name) continue;
-    if (o["metadata"].contains("deletionTimestamp")) continue;
-    if (!o.contains("spec") || o["spec"].value("serviceAccountName", "") != ksa) continue;
-    claimants.push_back(o);
+    if (o["metadata"].value("name", "") != self_name && names_ksa(o)) claimants.push_back(o);
   }
   std::string recorded = sa.is_object() ? annotation(sa, keys::kBinding) : "";
   if (!recorded.empty()) {
     for (const auto& c : claimants) {
-      if (c["metadata"].value("name", "") == recorded) return recorded;
+      if (c["metadata"].value("name", "") == recorded) return c;
     }
     // The cache may not have caught up with a binding created a moment ago:
     // ask the apiserver before taking the ServiceAccount from it.
-    try {
-      json other = client_->get(res::aws_role_bindings(), ns, recorded);
-      if (!other["metadata"].contains("deletionTimestamp") && other.contains("spec") &&
-          other["spec"].value("serviceAccountName", "") == ksa) {
-        return recorded;
+    if (recorded != self_name) {
+      try {
+        json other = client_->get(res::aws_role_bindings(), ns, recorded);
+        if (names_ksa(other)) return other;
+      } catch (const kube::ApiError& e) {
+        if (!e.is_not_found()) throw;
       }
-    } catch (const kube::ApiError& e) {
-      if (!e.is_not_found()) throw;
     }
   }
+  if (claimants.empty()) return nullptr;
   auto older = [](const json& a, const json& b) {
     auto ta = a["metadata"].value("creationTimestamp", "");
     auto tb = b["metadata"].value("creationTimestamp", "");
     if (ta != tb) return ta < tb;  // RFC 3339 UTC strings sort by time
     return a["metadata"].value("name", "") < b["metadata"].value("name", "");
   };
-  return (*std::min_element(claimants.begin(), claimants.end(), older))["metadata"].value("name",
-                                                                                          "");
+  return *std::min_element(claimants.begin(), claimants.end(), older);
 }
 
-bool Reconciler::other_binding_uses(const std::string& ns, const std::string& self,
+bool Reconciler::other_binding_uses(const std::string& ns, const json& self,
                                     const Target& t) const {
-  for (const auto& obj : bindings_->list(ns)) {
-    const json& o = *obj;
-    if (o["metadata"].value("name", "") == self) continue;
-    if (o["metadata"].contains("deletionTimestamp")) continue;
-    const json status = o.value("status", json::object());
-    if (status.contains("appliedTargets") && status["appliedTargets"].is_array()) {
-      for (const auto& j : status["appliedTargets"]) {
-        Target other = Target::from_json(j);
-        if (other.ksa == t.ksa && other.gsa == t.gsa && other.project == t.project) return true;
-      }
-    }
-    // Not reconciled yet (or about to be): it will want the same member,
-    // unless it lost the ServiceAccount to another binding.
-    std::string ready_reason;
-    for (const auto& c : status.value("conditions", json::array())) {
-      if (c.value("type", "") == kReady) ready_reason = c.value("reason", "");
-    }
-    if (o.contains("spec") && o["spec"].value("serviceAccountName", "") == t.ksa &&
-        o["spec"].value("gcpServiceAccount", "") == t.gsa && config_.project == t.project &&
-        ready_reason != "Conflict") {
-      return true;
-    }
+  // Decided by ownership, not by who merely names the ServiceAccount: a
+  // binding waiting in Conflict does not keep a member alive, and one about
+  // to take the ServiceAccount over (not reconciled yet) does.
+  json sa = nullptr;
+  try {
+    sa = client_->get(res::service_accounts(), ns, t.ksa);
+  } catch (const kube::ApiError& e) {
+    if (!e.is_not_found()) throw;
   }
-  return false;
+  json owner = ksa_owner(ns, self, t.ksa, sa);
+  if (owner.is_null() || owner["metadata"].value("name", "") == self["metadata"].value("name", "")) {
+    return false;
+  }
+  return owner["spec"].value("gcpServiceAccount", "") == t.gsa && config_.project == t.project;
 }
 
 void Reconciler::ensure_service_account(const std::string& ns, const std::string& name,
@@ -345,13 +400,10 @@ void Reconciler::ensure_service_account(const std::string& ns, const std::string
                   {"namespace", ns},
                   {"labels", {{keys::kManagedByLabel, "gtoken"}}},
                   {"annotations", annotations}}}};
-    try {
-      sa = client_->create(res::service_accounts(), ns, obj);
-      log::info("created ServiceAccount", {{"namespace", ns}, {"serviceAccount", t.ksa}});
-    } catch (const kube::ApiError& e) {
-      if (!e.is_conflict()) throw;  // created meanwhile by someone else: use theirs
-      sa = client_->get(res::service_accounts(), ns, t.ksa);
-    }
+    // 409 AlreadyExists: someone (maybe another binding) created it since it
+    // was read; the reconcile starts over and decides ownership on it.
+    sa = client_->create(res::service_accounts(), ns, obj);
+    log::info("created ServiceAccount", {{"namespace", ns}, {"serviceAccount", t.ksa}});
   }
   t.created_sa = annotation(sa, keys::kCreatedBy) == name;
   if (t.created_sa) want[keys::kCreatedBy] = name;
@@ -387,8 +439,9 @@ void Reconciler::ensure_service_account(const std::string& ns, const std::string
   }
 }
 
-void Reconciler::cleanup_target(const std::string& ns, const std::string& name, const Target& t,
+void Reconciler::cleanup_target(const std::string& ns, const json& self, const Target& t,
                                 const Target* still_wanted, bool touch_service_account) {
+  const std::string name = self["metadata"].value("name", "");
   // ServiceAccount: only when it is still this binding's, and not the one
   // the binding goes on using.
   bool same_ksa = still_wanted && still_wanted->ksa == t.ksa;
@@ -407,7 +460,7 @@ void Reconciler::cleanup_target(const std::string& ns, const std::string& name, 
       // Created by this binding but the record of ownership was removed by
       // hand: still ours unless another binding claims the ServiceAccount.
       ours = true;
-      for (const auto& obj : bindings_->list(ns)) {
+      for (const auto& obj : candidates(ns, t.ksa)) {
         const json& o = *obj;
         if (o["metadata"].value("name", "") != name && !o["metadata"].contains("deletionTimestamp") &&
             o.contains("spec") && o["spec"].value("serviceAccountName", "") == t.ksa) {
@@ -468,7 +521,7 @@ void Reconciler::cleanup_target(const std::string& ns, const std::string& name, 
   // it or another binding has the same one.
   bool same_member = still_wanted && still_wanted->ksa == t.ksa && still_wanted->gsa == t.gsa &&
                      still_wanted->project == t.project;
-  if (!same_member && !other_binding_uses(ns, name, t)) remove_member(t, ns);
+  if (!same_member && !other_binding_uses(ns, self, t)) remove_member(t, ns);
 }
 
 bool Reconciler::gsa_missing(const std::string& email) {
@@ -488,7 +541,7 @@ Reconciler::WiResult Reconciler::ensure_member(const Target& t, const std::strin
   WiResult r;
   std::string member = workload_identity_member(t.project, ns, t.ksa);
   try {
-    json gsa = iam_->get_service_account(t.gsa);
+    json gsa = service_account(t.gsa);
     r.unique_id = gsa.value("uniqueId", "");
     if (gsa.value("disabled", false)) {
       r.reason = "GcpServiceAccountDisabled";
@@ -497,27 +550,9 @@ Reconciler::WiResult Reconciler::ensure_member(const Target& t, const std::strin
                   "service-accounts enable " + t.gsa + ")";
       return r;
     }
-    kube::BackoffPolicy policy{config_.iam_backoff_base, config_.iam_backoff_cap, 2.0,
-                               kube::Jitter::Full};
-    // One read-modify-write per GSA at a time in this process: bindings that
-    // share a GSA would otherwise abort each other's writes (409).
-    auto mu = gsa_lock(t.gsa);
-    std::lock_guard lock(*mu);
-    for (int attempt = 0;; ++attempt) {
-      json current = iam_->get_iam_policy(t.gsa);
-      auto edit = add_member(current, kWorkloadIdentityUserRole, member);
-      if (!edit.changed) break;
-      check_leader();
-      try {
-        iam_->set_iam_policy(t.gsa, edit.policy);
-        log::info("granted Workload Identity", {{"gsa", t.gsa}, {"member", member}});
-        break;
-      } catch (const GoogleError& e) {
-        if (!e.is_aborted() || attempt + 1 >= config_.iam_conflict_retries) throw;
-        // Concurrent policy change: re-read and retry the whole read-modify-write.
-        clock_->sleep_for(kube::backoff_delay(policy, static_cast<unsigned>(attempt), random_()));
-      }
-    }
+    // Read-modify-write with the etag, 409 retried with backoff, batched
+    // with other bindings of the same GSA (operator/policy_writer.hpp).
+    policies_->apply(t.gsa, kWorkloadIdentityUserRole, member, /*add=*/true);
     r.ok = true;
     r.reason = "MemberBound";
     r.message = member + " holds " + kWorkloadIdentityUserRole + " on " + t.gsa;
@@ -550,36 +585,26 @@ Reconciler::WiResult Reconciler::ensure_member(const Target& t, const std::strin
     r.reason = "GoogleApiUnreachable";
     r.message = std::string("cannot reach the Google IAM API; retrying: ") + e.what();
   }
+  if (!r.ok) {
+    // Whatever went wrong, look again next time rather than trust the cache.
+    std::lock_guard lock(sa_cache_mu_);
+    sa_cache_.erase(t.gsa);
+  }
   return r;
 }
 
 void Reconciler::remove_member(const Target& t, const std::string& ns) {
   std::string member = workload_identity_member(t.project, ns, t.ksa);
-  kube::BackoffPolicy policy{config_.iam_backoff_base, config_.iam_backoff_cap, 2.0,
-                             kube::Jitter::Full};
-  auto mu = gsa_lock(t.gsa);
-  std::lock_guard lock(*mu);
-  for (int attempt = 0;; ++attempt) {
-    json current;
-    try {
-      current = iam_->get_iam_policy(t.gsa);
-    } catch (const GoogleError& e) {
-      // The GSA is gone, and its policy with it. Under projects/- Google
-      // says 403 for that too: ask under the GSA's own project.
-      if (e.is_not_found() || (e.is_permission_denied() && gsa_missing(t.gsa))) return;
-      throw;
-    }
-    auto edit = gtoken::remove_member(current, kWorkloadIdentityUserRole, member);
-    if (!edit.changed) return;
-    check_leader();
-    try {
-      iam_->set_iam_policy(t.gsa, edit.policy);
-      log::info("revoked Workload Identity", {{"gsa", t.gsa}, {"member", member}});
+  try {
+    policies_->apply(t.gsa, kWorkloadIdentityUserRole, member, /*add=*/false);
+  } catch (const GoogleError& e) {
+    // The GSA is gone, and its policy with it. Under projects/- Google says
+    // 403 for that too: ask under the GSA's own project.
+    if (e.is_not_found() || (e.is_permission_denied() && gsa_missing(t.gsa))) {
+      policies_->forget(t.gsa);
       return;
-    } catch (const GoogleError& e) {
-      if (!e.is_aborted() || attempt + 1 >= config_.iam_conflict_retries) throw;
-      clock_->sleep_for(kube::backoff_delay(policy, static_cast<unsigned>(attempt), random_()));
     }
+    throw;
   }
 }
 
@@ -587,6 +612,10 @@ int Reconciler::count_missed_pods(const std::string& ns, const std::string& ksa,
                                   std::vector<std::string>& names) {
   kube::ListOptions o;
   o.field_selector = "spec.serviceAccountName=" + ksa;
+  // From the apiserver's watch cache: a consistent list would wait for the
+  // cache to catch up with etcd (tens of ms each), and an informational
+  // count does not need it.
+  o.resource_version = "0";
   json pods = client_->list_all(res::pods(), ns, o);
   int missed = 0;
   for (const auto& p : pods["items"]) {
@@ -699,7 +728,8 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
   } catch (const kube::ApiError& e) {
     if (!e.is_not_found()) throw;
   }
-  std::string owner = ksa_owner(ns, b, desired.ksa, sa);
+  json owner_obj = ksa_owner(ns, b, desired.ksa, sa);
+  std::string owner = owner_obj.is_null() ? name : owner_obj["metadata"].value("name", "");
   bool conflict = owner != name;
 
   // Record the intent before acting, so a crash or a later change can undo it.
@@ -734,7 +764,7 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
       continue;
     }
     try {
-      cleanup_target(ns, name, t, conflict ? nullptr : &desired, !conflict);
+      cleanup_target(ns, b, t, conflict ? nullptr : &desired, !conflict);
     } catch (const NotLeader&) {
       throw;
     } catch (const std::exception& e) {
@@ -837,7 +867,7 @@ kube::Result Reconciler::finalize(const std::string& ns, const std::string& name
   json status = b.value("status", json::object());
   std::vector<Target> targets = targets_of(status);
   try {
-    for (const auto& t : targets) cleanup_target(ns, name, t, nullptr, true);
+    for (const auto& t : targets) cleanup_target(ns, b, t, nullptr, true);
   } catch (const NotLeader&) {
     throw;
   } catch (const std::exception& e) {

@@ -17,7 +17,9 @@
 #include "kube/controller.hpp"
 #include "kube/metrics.hpp"
 #include "kube/store.hpp"
+#include "operator/binding_index.hpp"
 #include "operator/google.hpp"
+#include "operator/policy_writer.hpp"
 
 namespace gtoken {
 
@@ -43,6 +45,10 @@ struct ReconcilerConfig {
   int iam_conflict_retries = 6;
   std::chrono::milliseconds iam_backoff_base{200};
   std::chrono::milliseconds iam_backoff_cap{5000};
+  // How long a GSA (uniqueId, disabled) and its IAM policy as last seen are
+  // trusted before Google is asked again; capped at half the resync period
+  // so each resync still checks Google.
+  std::chrono::milliseconds google_cache_ttl{30000};
   std::string agent_container_name = "gtoken";  // how injected pods are recognised
 };
 
@@ -79,6 +85,11 @@ bool annotations_match(const nlohmann::json& annotations, const nlohmann::json& 
 // (generation), deletion, finalizers. Status-only writes (our own) do not.
 bool binding_update_needs_reconcile(const nlohmann::json& old_obj, const nlohmann::json& new_obj);
 
+// What the controller's cache keeps of a binding: metadata it decides on,
+// spec, status.appliedTargets and the Ready condition's type and reason
+// (messages, trust policy and managedFields dropped: most of the bytes).
+nlohmann::json slim_binding(nlohmann::json binding);
+
 // The project of a user-managed GSA email (NAME@PROJECT.iam.gserviceaccount.com);
 // "" when the email has another form.
 std::string gsa_project(const std::string& email);
@@ -89,9 +100,11 @@ std::string rfc3339_micro(std::chrono::system_clock::time_point t);
 
 class Reconciler {
  public:
+  // `index` (kept by the binding informer) finds the bindings of a
+  // ServiceAccount; null = scan the namespace's bindings in `bindings`.
   Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
              ReconcilerConfig config, std::shared_ptr<const kube::Store> bindings,
-             std::shared_ptr<kube::Metrics> metrics,
+             std::shared_ptr<const BindingIndex> index, std::shared_ptr<kube::Metrics> metrics,
              std::function<bool()> is_leader = [] { return true; },
              std::shared_ptr<kube::Clock> clock = kube::system_clock(),
              kube::Random random = kube::default_random());
@@ -110,14 +123,17 @@ class Reconciler {
   kube::Result finalize(const std::string& ns, const std::string& name, nlohmann::json b);
   nlohmann::json add_finalizer(const std::string& ns, const std::string& name,
                                const nlohmann::json& b);
-  // The binding that may touch ServiceAccount `ksa`: the one recorded in its
-  // gtoken.io/binding annotation while that binding exists and names it,
-  // else the oldest binding naming it. `self` is the binding being reconciled.
-  std::string ksa_owner(const std::string& ns, const nlohmann::json& self, const std::string& ksa,
-                        const nlohmann::json& sa) const;
-  // Another live, non-conflicting binding has set up (or is about to set up)
-  // the same Workload Identity member.
-  bool other_binding_uses(const std::string& ns, const std::string& self, const Target& t) const;
+  // The binding that may touch ServiceAccount `ksa` (null: none): the one
+  // recorded in its gtoken.io/binding annotation while that binding exists,
+  // is not being deleted and names it; else the oldest binding naming it.
+  // `self` (the binding being reconciled, as read) counts when it names
+  // `ksa` and is not being deleted.
+  nlohmann::json ksa_owner(const std::string& ns, const nlohmann::json& self,
+                           const std::string& ksa, const nlohmann::json& sa) const;
+  // The Workload Identity member of `t` is wanted by another binding: the
+  // current owner of t's ServiceAccount, when that is not `self`, names the
+  // same GSA.
+  bool other_binding_uses(const std::string& ns, const nlohmann::json& self, const Target& t) const;
   // Creates/annotates the ServiceAccount. `sa` is what was read (null when
   // absent); its resourceVersion guards the write.
   void ensure_service_account(const std::string& ns, const std::string& name,
@@ -125,14 +141,15 @@ class Reconciler {
   // Undoes what `t` set up. `still_wanted` is the binding's current target
   // (null on delete): the parts it shares with `t` are left alone.
   // `touch_service_account` is false for a binding in conflict.
-  void cleanup_target(const std::string& ns, const std::string& name, const Target& t,
+  void cleanup_target(const std::string& ns, const nlohmann::json& self, const Target& t,
                       const Target* still_wanted, bool touch_service_account);
   WiResult ensure_member(const Target& t, const std::string& ns);
   void remove_member(const Target& t, const std::string& ns);
   // 404/403 under projects/- are ambiguous: ask under the GSA's own project.
   // Returns true only when Google says the GSA does not exist.
   bool gsa_missing(const std::string& email);
-  std::shared_ptr<std::mutex> gsa_lock(const std::string& email);
+  // GET serviceAccounts/EMAIL, through a short-lived cache.
+  nlohmann::json service_account(const std::string& email);
   int count_missed_pods(const std::string& ns, const std::string& ksa,
                         std::vector<std::string>& names);
   void event(const nlohmann::json& b, const std::string& type, const std::string& reason,
@@ -140,17 +157,22 @@ class Reconciler {
   nlohmann::json write_status(const std::string& ns, nlohmann::json b);
   void check_leader() const;
   std::string audience_of(const nlohmann::json& spec) const;
+  // Cached bindings of `ns` that may refer to ServiceAccount `ksa`.
+  std::vector<kube::ObjectPtr> candidates(const std::string& ns, const std::string& ksa) const;
 
   std::shared_ptr<kube::Client> client_;
   std::shared_ptr<IamClient> iam_;
   ReconcilerConfig config_;
   std::shared_ptr<const kube::Store> bindings_;
+  std::shared_ptr<const BindingIndex> index_;
   std::shared_ptr<kube::Metrics> metrics_;
   std::function<bool()> is_leader_;
   std::shared_ptr<kube::Clock> clock_;
   kube::Random random_;
-  std::mutex gsa_locks_mu_;
-  std::map<std::string, std::shared_ptr<std::mutex>> gsa_locks_;
+  std::chrono::milliseconds cache_ttl_;
+  std::unique_ptr<PolicyWriter> policies_;
+  std::mutex sa_cache_mu_;
+  std::map<std::string, std::pair<nlohmann::json, kube::Clock::time_point>> sa_cache_;
 };
 
 // Thrown when a write is attempted by a replica that no longer holds the lease.

@@ -107,8 +107,18 @@ class ControlPlane:
         # crds/ doubles as a kustomization (the install uses it): apply it as one then.
         kustomized = os.path.exists(os.path.join(crds, "kustomization.yaml"))
         self.kubectl("apply", "-k" if kustomized else "-f", crds)
-        self.kubectl("wait", "--for=condition=Established", "crd/awsrolebindings.gtoken.io",
-                     "--timeout=60s")
+        # `kubectl wait` fails at once ("conditions accessor error") when it
+        # reads the CRD before the apiserver gave it any condition: retry that.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.kubectl("wait", "--for=condition=Established",
+                             "crd/awsrolebindings.gtoken.io", "--timeout=60s")
+                return
+            except KubectlError as e:
+                if "accessor error" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 class Operator:

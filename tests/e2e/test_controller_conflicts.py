@@ -48,6 +48,26 @@ def test_second_binding_on_a_service_account_conflicts_and_changes_nothing(cp, g
         assert wi_members(google, gsa2) == [member(ns, "shared")]
 
 
+def test_waiting_binding_takes_over_when_the_owner_moves_away(cp, google):
+    gsa = google.create_sa("mover-gsa")["email"]
+    ns = cp.create_namespace("handover")
+    cp.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+              "metadata": {"name": "shared", "namespace": ns, "annotations": {"mine": "1"}}})
+    with start_operator(cp, google) as op:
+        cp.apply(binding("owner", ns, "shared", gsa))
+        wait_ready(cp, "owner", ns, op=op)
+        cp.apply(binding("waiter", ns, "shared", gsa, role=ROLE.replace("uploader", "waiter")))
+        wait_condition(cp, "waiter", ns, "Conflict", op=op)
+        cp.apply(binding("owner", ns, "elsewhere", gsa))  # the owner moves to another KSA
+        wait_ready(cp, "owner", ns, op=op)
+        wait_ready(cp, "waiter", ns, timeout=30, op=op)
+        ann = gtoken_annotations(cp.get("serviceaccount", "shared", ns))
+        assert ann["gtoken.io/binding"] == "waiter"
+        assert ann["amazonaws.com/role-arn"] == ROLE.replace("uploader", "waiter")
+        assert cp.get("serviceaccount", "shared", ns)["metadata"]["annotations"]["mine"] == "1"
+        assert wi_members(google, gsa) == sorted([member(ns, "shared"), member(ns, "elsewhere")])
+
+
 def test_conflicting_binding_with_the_same_gsa_leaves_the_member_alone(cp, google):
     gsa = google.create_sa("same-gsa")["email"]
     ns = cp.create_namespace("samegsa")

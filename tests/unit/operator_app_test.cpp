@@ -31,7 +31,9 @@ TEST_CASE("defaults") {
   auto p = parse({});
   REQUIRE(p.ok);
   CHECK(p.options.resync == std::chrono::seconds(300));
-  CHECK(p.options.workers == 4);
+  CHECK(p.options.workers == 16);
+  CHECK(p.options.iam_read_qps == 80);
+  CHECK(p.options.iam_write_qps == 8);
   CHECK(p.options.leader_elect);
   CHECK(p.options.controller);
   CHECK(p.options.iam_endpoint == "https://iam.googleapis.com");
@@ -44,7 +46,8 @@ TEST_CASE("controller flags are read") {
   auto p = parse({"--project=my-project", "--iam-endpoint=http://127.0.0.1:9", "--resync-seconds=7",
                   "--workers", "9", "--leader-elect=false", "--lease-duration-seconds=4",
                   "--renew-deadline-seconds=3", "--retry-period-seconds=1", "--identity=me",
-                  "--default-audience=aud", "--log-level=debug", "--webhook=false"});
+                  "--default-audience=aud", "--log-level=debug", "--webhook=false",
+                  "--iam-read-qps=0", "--iam-write-qps=2.5"});
   REQUIRE_MESSAGE(p.ok, p.error);
   CHECK(p.options.project == "my-project");
   CHECK(p.options.iam_endpoint == "http://127.0.0.1:9");
@@ -58,6 +61,8 @@ TEST_CASE("controller flags are read") {
   CHECK(p.options.default_audience == "aud");
   CHECK(p.options.log_level == "debug");
   CHECK_FALSE(p.options.webhook);
+  CHECK(p.options.iam_read_qps == 0);
+  CHECK(p.options.iam_write_qps == 2.5);
 }
 
 TEST_CASE("--help prints usage and no error") {
@@ -78,6 +83,7 @@ TEST_CASE("bad values are refused with a message that names the flag") {
       {{"--resync-seconds=0"}, "--resync-seconds"},
       {{"--resync-seconds=-5"}, "--resync-seconds"},
       {{"--workers=0"}, "--workers"},
+      {{"--iam-write-qps=-1"}, "--iam-write-qps"},
       {{"--log-level=loud"}, "--log-level"},
       {{"--lease-duration-seconds=5", "--renew-deadline-seconds=5"}, "--renew-deadline-seconds"},
       {{"--lease-duration-seconds=5", "--renew-deadline-seconds=9"}, "--renew-deadline-seconds"},

@@ -178,3 +178,31 @@ TEST_CASE("rfc3339 formats metav1.Time and MicroTime in UTC") {
   CHECK(gtoken::rfc3339(t) == "2023-11-14T22:13:20Z");
   CHECK(gtoken::rfc3339_micro(t) == "2023-11-14T22:13:20.000042Z");
 }
+
+TEST_CASE("slim_binding keeps what the controller decides on and drops the bulk") {
+  json b = json::parse(R"js({
+    "apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding",
+    "metadata": {"name": "b", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+                 "generation": 2, "creationTimestamp": "2024-01-01T00:00:00Z",
+                 "deletionTimestamp": "2024-01-02T00:00:00Z", "finalizers": ["gtoken.io/cleanup"],
+                 "labels": {"a": "b"}, "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                 "managedFields": [{"manager": "kubectl"}]},
+    "spec": {"serviceAccountName": "ksa", "gcpServiceAccount": "g", "awsRoleArn": "r"},
+    "status": {"observedGeneration": 2, "awsTrustPolicy": "{...}", "gcpServiceAccountUniqueId": "1",
+               "appliedTargets": [{"serviceAccountName": "ksa"}],
+               "conditions": [{"type": "ServiceAccountReady", "status": "True", "reason": "Annotated", "message": "m"},
+                              {"type": "Ready", "status": "False", "reason": "Conflict", "message": "long",
+                               "lastTransitionTime": "t", "observedGeneration": 2}]}
+  })js");
+  json s = gtoken::slim_binding(b);
+  CHECK(s == json::parse(R"js({
+    "apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding",
+    "metadata": {"name": "b", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+                 "generation": 2, "creationTimestamp": "2024-01-01T00:00:00Z",
+                 "deletionTimestamp": "2024-01-02T00:00:00Z", "finalizers": ["gtoken.io/cleanup"]},
+    "spec": {"serviceAccountName": "ksa", "gcpServiceAccount": "g", "awsRoleArn": "r"},
+    "status": {"appliedTargets": [{"serviceAccountName": "ksa"}],
+               "conditions": [{"type": "Ready", "status": "False", "reason": "Conflict"}]}
+  })js"));
+  CHECK(gtoken::slim_binding(json{{"metadata", {{"name", "x"}}}}).value("status", json()) == json());
+}
