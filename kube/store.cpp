@@ -4,9 +4,7 @@ namespace kube {
 
 using json = nlohmann::json;
 
-namespace {
-
-const std::string& string_at(const json& obj, const char* field) {
+const std::string& metadata_string(const json& obj, const char* field) {
   static const std::string empty;
   auto m = obj.find("metadata");
   if (m == obj.end() || !m->is_object()) {
@@ -19,6 +17,9 @@ const std::string& string_at(const json& obj, const char* field) {
   return f->get_ref<const std::string&>();
 }
 
+namespace {
+
+
 // Names cannot contain '/', so the namespace is what precedes the first one.
 std::string namespace_of_key(const std::string& key) {
   auto slash = key.find('/');
@@ -28,11 +29,11 @@ std::string namespace_of_key(const std::string& key) {
 }  // namespace
 
 std::string object_key(const json& obj) {
-  const std::string& name = string_at(obj, "name");
+  const std::string& name = metadata_string(obj, "name");
   if (name.empty()) {
     return {};
   }
-  const std::string& ns = string_at(obj, "namespace");
+  const std::string& ns = metadata_string(obj, "namespace");
   return ns.empty() ? name : ns + "/" + name;
 }
 

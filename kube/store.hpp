@@ -30,6 +30,9 @@
 
 namespace kube {
 
+// metadata.<field> of an object as a string ("" when absent or not a string).
+const std::string& metadata_string(const nlohmann::json& obj, const char* field);
+
 using ObjectPtr = std::shared_ptr<const nlohmann::json>;
 using Transform = std::function<nlohmann::json(nlohmann::json)>;
 

@@ -61,18 +61,6 @@ void ClientListWatch::watch(const WatchOptions& options,
 
 namespace {
 
-const std::string& metadata_string(const json& obj, const char* field) {
-  static const std::string empty;
-  auto m = obj.find("metadata");
-  if (m == obj.end() || !m->is_object()) {
-    return empty;
-  }
-  auto f = m->find(field);
-  if (f == m->end() || !f->is_string()) {
-    return empty;
-  }
-  return f->get_ref<const std::string&>();
-}
 
 std::string string_field(const json& obj, const char* field) {
   auto f = obj.find(field);

@@ -6,6 +6,7 @@
 
 #include "kube/backoff.hpp"
 #include "kube/errors.hpp"
+#include "kube/json_pointer.hpp"
 #include "operator/log.hpp"
 #include "operator/policy.hpp"
 
@@ -21,19 +22,6 @@ constexpr const char* kSaReady = "ServiceAccountReady";
 constexpr const char* kWiReady = "WorkloadIdentityReady";
 constexpr const char* kReady = "Ready";
 
-std::string json_pointer_escape(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 const json& annotations_of(const json& obj) {
   static const json empty = json::object();
@@ -430,7 +418,7 @@ void Reconciler::ensure_service_account(const std::string& ns, const std::string
   json patch = json::array();
   for (const char* k : {keys::kRegion, keys::kContainers}) {
     if (want.contains(k) || !annotations_of(sa).contains(k)) continue;
-    std::string path = "/metadata/annotations/" + json_pointer_escape(k);
+    std::string path = "/metadata/annotations/" + kube::json_pointer_escape(k);
     patch.push_back({{"op", "test"}, {"path", path}, {"value", annotations_of(sa)[k]}});
     patch.push_back({{"op", "remove"}, {"path", path}});
   }
@@ -488,12 +476,12 @@ void Reconciler::cleanup_target(const std::string& ns, const json& self, const T
         json patch = json::array();
         if (!owner.empty()) {
           patch.push_back({{"op", "test"},
-                           {"path", "/metadata/annotations/" + json_pointer_escape(keys::kBinding)},
+                           {"path", "/metadata/annotations/" + kube::json_pointer_escape(keys::kBinding)},
                            {"value", owner}});
         }
         auto drop_if = [&](const std::string& key, const std::string& value) {
           if (value.empty() || annotation(sa, key) != value) return;
-          std::string path = "/metadata/annotations/" + json_pointer_escape(key);
+          std::string path = "/metadata/annotations/" + kube::json_pointer_escape(key);
           patch.push_back({{"op", "test"}, {"path", path}, {"value", value}});
           patch.push_back({{"op", "remove"}, {"path", path}});
         };

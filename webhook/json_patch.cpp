@@ -2,22 +2,11 @@
 
 #include <utility>
 
+#include "kube/json_pointer.hpp"
+
 namespace gtoken::webhook {
 
-std::string escape_pointer_token(std::string_view token) {
-  std::string out;
-  out.reserve(token.size());
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+std::string escape_pointer_token(std::string_view token) { return kube::json_pointer_escape(token); }
 
 std::string pointer(std::initializer_list<PathSegment> segments) {
   std::string out;
