@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cmath>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace gtoken::agent {
@@ -159,13 +158,5 @@ std::optional<JwtTimes> parse_jwt_times(std::string_view token, std::string* err
   return out;
 }
 
-std::string format_time(TimePoint t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 }  // namespace gtoken::agent

@@ -1,4 +1,6 @@
 #pragma once
+
+#include "kube/time.hpp"
 // Reads the timing claims of a JWT without verifying its signature.
 //
 // The agent only needs to know when a token it was handed expires, to decide
@@ -35,6 +37,6 @@ std::optional<std::string> base64url_decode(std::string_view in);
 std::optional<JwtTimes> parse_jwt_times(std::string_view token, std::string* error = nullptr);
 
 // RFC 3339 UTC with seconds ("2024-05-01T12:00:00Z"), for logs and messages.
-std::string format_time(TimePoint t);
+using kube::format_rfc3339;
 
 }  // namespace gtoken::agent

@@ -51,10 +51,10 @@ ProbeResult probe_token_file(const std::string& path, TimePoint now,
     return {false, path + ": " + why};
   }
   if (times->exp <= now + min_validity) {
-    return {false, path + ": token expires at " + format_time(times->exp) +
+    return {false, path + ": token expires at " + format_rfc3339(times->exp) +
                        ", less than the required validity ahead"};
   }
-  return {true, "token valid until " + format_time(times->exp)};
+  return {true, "token valid until " + format_rfc3339(times->exp)};
 }
 
 }  // namespace gtoken::agent

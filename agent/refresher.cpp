@@ -48,7 +48,7 @@ StepResult Refresher::step() {
   if (times->exp <= now) {
     return fail(now, {ErrorKind::invalid_token, 200,
                       source_.describe() + " returned a token that expired at " +
-                          format_time(times->exp) + " by the local clock",
+                          format_rfc3339(times->exp) + " by the local clock",
                       "check the node's clock"});
   }
   try {
@@ -67,7 +67,7 @@ StepResult Refresher::step() {
 
   nlohmann::json fields = {{"sink", sink_.describe()},
                            {"source", source_.describe()},
-                           {"exp", format_time(times->exp)},
+                           {"exp", format_rfc3339(times->exp)},
                            {"valid_for_s", seconds(times->exp - now)}};
   if (!once_) {
     fields["next_refresh_in_s"] = seconds(out.delay);
@@ -121,7 +121,7 @@ StepResult Refresher::fail(kube::Clock::time_point now, FetchError err) {
     fields["hint"] = err.hint;
   }
   if (current_) {
-    fields["current_exp"] = format_time(current_->exp);
+    fields["current_exp"] = format_rfc3339(current_->exp);
   }
   log_.log(level, msg, fields);
 

@@ -26,13 +26,9 @@
 #include "kube/backoff.hpp"
 #include "kube/client.hpp"
 #include "kube/clock.hpp"
+#include "kube/time.hpp"
 
 namespace kube {
-
-// metav1.MicroTime: "2006-01-02T15:04:05.000000Z" (UTC, microseconds).
-std::string format_micro_time(Clock::time_point t);
-// RFC 3339 with optional fraction and a Z or ±hh:mm offset; nullopt if not.
-std::optional<Clock::time_point> parse_rfc3339(std::string_view s);
 
 // The fields of a Lease that election reads.
 struct LeaseRecord {

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "operator/reconciler.hpp"
+#include "kube/time.hpp"
 
 namespace gtoken::log {
 
@@ -29,7 +29,7 @@ bool parse_level(const std::string& s, Level& out) {
 
 void write(Level l, const std::string& msg, const nlohmann::json& fields) {
   if (static_cast<int>(l) < g_level.load()) return;
-  nlohmann::json line = {{"ts", rfc3339_micro(std::chrono::system_clock::now())},
+  nlohmann::json line = {{"ts", kube::format_micro_time(std::chrono::system_clock::now())},
                          {"level", names[static_cast<int>(l)]},
                          {"msg", msg}};
   if (fields.is_object()) {

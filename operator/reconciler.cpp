@@ -1,12 +1,12 @@
 #include "operator/reconciler.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <thread>
 
 #include "kube/backoff.hpp"
 #include "kube/errors.hpp"
 #include "kube/json_pointer.hpp"
+#include "kube/time.hpp"
 #include "operator/log.hpp"
 #include "operator/policy.hpp"
 
@@ -62,28 +62,6 @@ Target Target::from_json(const json& j) {
   t.project = j.value("project", "");
   t.created_sa = j.value("createdServiceAccount", false);
   return t;
-}
-
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string rfc3339_micro(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
-  char buf[48];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[64];
-  std::snprintf(out, sizeof out, "%s.%06lldZ", buf, static_cast<long long>(micros));
-  return out;
 }
 
 bool set_condition(json& conditions, const std::string& type, const std::string& status,
@@ -639,7 +617,7 @@ void Reconciler::event(const json& b, const std::string& type, const std::string
                {"kind", "Event"},
                {"metadata",
                 {{"generateName", name + "-"}, {"namespace", b["metadata"].value("namespace", "")}}},
-               {"eventTime", rfc3339_micro(now)},
+               {"eventTime", kube::format_micro_time(now)},
                {"reportingController", "gtoken.io/operator"},
                {"reportingInstance", config_.instance},
                {"action", "Reconcile"},
@@ -699,7 +677,7 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
 
   const json spec = b.value("spec", json::object());
   int64_t generation = b["metadata"].value("generation", int64_t{0});
-  std::string now = rfc3339(clock_->now());
+  std::string now = kube::format_rfc3339(clock_->now());
   Target desired{spec.value("serviceAccountName", ""), spec.value("gcpServiceAccount", ""),
                  spec.value("awsRoleArn", ""), config_.project, false};
   std::string audience = audience_of(spec);
@@ -867,7 +845,7 @@ kube::Result Reconciler::finalize(const std::string& ns, const std::string& name
     bool reason_changed = !was || was->value("reason", "") != "CleanupFailed";
     int64_t generation = b["metadata"].value("generation", int64_t{0});
     if (set_condition(conditions, kReady, "False", "CleanupFailed", msg, generation,
-                      rfc3339(clock_->now()))) {
+                      kube::format_rfc3339(clock_->now()))) {
       b["status"]["conditions"] = conditions;
       try {
         b = write_status(ns, b);

@@ -94,9 +94,6 @@ nlohmann::json slim_binding(nlohmann::json binding);
 // "" when the email has another form.
 std::string gsa_project(const std::string& email);
 
-// RFC 3339 with seconds (metav1.Time) and with microseconds (MicroTime).
-std::string rfc3339(std::chrono::system_clock::time_point t);
-std::string rfc3339_micro(std::chrono::system_clock::time_point t);
 
 class Reconciler {
  public:

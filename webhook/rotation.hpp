@@ -1,4 +1,6 @@
 #pragma once
+
+#include "kube/time.hpp"
 // The certificate rotation planner: a pure function from what the Secret
 // holds, what the webhook configuration's caBundle holds, what each replica
 // serves, and the time, to the next actions. The IO around it (reading the
@@ -130,8 +132,10 @@ CertState cert_state_from_secret(const nlohmann::json& secret);
 nlohmann::json cert_secret(const std::string& name, const std::string& ns, const CertState& state,
                            const nlohmann::json& existing = nullptr);
 
-// "2026-01-02T15:04:05Z"; the parser accepts exactly that form.
-std::string format_time(TimePoint t);
-std::optional<TimePoint> parse_time(std::string_view text);
+// "2026-01-02T15:04:05Z" (the project's one RFC 3339 implementation).
+inline std::string format_time(TimePoint t) { return kube::format_rfc3339(t); }
+inline std::optional<TimePoint> parse_time(std::string_view text) {
+  return kube::parse_rfc3339(text);
+}
 
 }  // namespace gtoken::webhook

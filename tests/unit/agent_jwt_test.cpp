@@ -108,8 +108,8 @@ TEST_CASE("malformed tokens are refused with a reason that does not quote them")
 }
 
 TEST_CASE("format_time is RFC 3339 UTC") {
-  CHECK(format_time(at(0)) == "1970-01-01T00:00:00Z");
-  CHECK(format_time(at(1700000000)) == "2023-11-14T22:13:20Z");
+  CHECK(format_rfc3339(at(0)) == "1970-01-01T00:00:00Z");
+  CHECK(format_rfc3339(at(1700000000)) == "2023-11-14T22:13:20Z");
 }
 
 TEST_CASE("durations") {

@@ -36,7 +36,7 @@ TEST_CASE("probe passes for a token valid beyond min-validity") {
   f.put(testing::make_jwt(kNow - 10min, kNow + 50min));
   auto r = probe_token_file(f.path, kNow, 10s);
   CHECK(r.ok);
-  CHECK(r.reason.find(format_time(kNow + 50min)) != std::string::npos);
+  CHECK(r.reason.find(format_rfc3339(kNow + 50min)) != std::string::npos);
 }
 
 TEST_CASE("probe fails on a missing file") {

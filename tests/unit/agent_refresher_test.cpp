@@ -52,7 +52,7 @@ TEST_CASE("success writes the token and schedules at 50-60% of its lifetime") {
   auto log = h.last_log();
   CHECK(log["level"] == "info");
   CHECK(log["msg"] == "token written");
-  CHECK(log["exp"] == format_time(t0 + 1h));
+  CHECK(log["exp"] == format_rfc3339(t0 + 1h));
   CHECK(log["next_refresh_in_s"] == doctest::Approx(2160));
 }
 
@@ -80,7 +80,7 @@ TEST_CASE("transient errors back off 1s, 2s, 4s ... capped at 30s, and keep the 
   auto log = h.last_log();
   CHECK(log["level"] == "warn");
   CHECK(log["msg"] == "token refresh failed; keeping the current token");
-  CHECK(log["current_exp"] == format_time(t0 + 1h));
+  CHECK(log["current_exp"] == format_rfc3339(t0 + 1h));
   CHECK(log["attempt"] == 8);
   CHECK(log["retry_in_s"] == doctest::Approx(30));
 }

@@ -3,6 +3,8 @@
 // reconcile.
 #include <doctest/doctest.h>
 
+#include "kube/time.hpp"
+
 #include <chrono>
 
 #include "operator/reconciler.hpp"
@@ -175,8 +177,8 @@ TEST_CASE("gsa_project reads the project of a user-managed GSA email") {
 TEST_CASE("rfc3339 formats metav1.Time and MicroTime in UTC") {
   using namespace std::chrono;
   system_clock::time_point t = system_clock::time_point{} + seconds(1700000000) + microseconds(42);
-  CHECK(gtoken::rfc3339(t) == "2023-11-14T22:13:20Z");
-  CHECK(gtoken::rfc3339_micro(t) == "2023-11-14T22:13:20.000042Z");
+  CHECK(kube::format_rfc3339(t) == "2023-11-14T22:13:20Z");
+  CHECK(kube::format_micro_time(t) == "2023-11-14T22:13:20.000042Z");
 }
 
 TEST_CASE("slim_binding keeps what the controller decides on and drops the bulk") {
