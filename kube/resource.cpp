@@ -52,6 +52,16 @@ const Resource& aws_role_bindings() {
   static const Resource r{"gtoken.io", "v1alpha1", "awsrolebindings", true, "AwsRoleBinding"};
   return r;
 }
+const Resource& aws_role_binding_policies() {
+  static const Resource r{"gtoken.io", "v1alpha1", "awsrolebindingpolicies", false,
+                          "AwsRoleBindingPolicy"};
+  return r;
+}
+const Resource& validating_webhook_configurations() {
+  static const Resource r{"admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+                          false, "ValidatingWebhookConfiguration"};
+  return r;
+}
 }  // namespace resources
 
 }  // namespace kube

@@ -28,6 +28,8 @@ const Resource& events();
 const Resource& leases();
 const Resource& mutating_webhook_configurations();
 const Resource& aws_role_bindings();  // gtoken.io/v1alpha1 awsrolebindings
+const Resource& aws_role_binding_policies();  // gtoken.io/v1alpha1, cluster-scoped
+const Resource& validating_webhook_configurations();
 }  // namespace resources
 
 }  // namespace kube
