@@ -1,0 +1,255 @@
+#include "tenancy/policy.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace gtoken::tenancy {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kGsaSuffix = ".iam.gserviceaccount.com";
+
+std::vector<std::string> strings_at(const json& spec, const char* key) {
+  std::vector<std::string> out;
+  if (!spec.contains(key)) return out;
+  if (!spec[key].is_array()) throw std::invalid_argument(std::string("spec.") + key + " must be a list");
+  for (const auto& v : spec[key]) {
+    if (!v.is_string()) throw std::invalid_argument(std::string("spec.") + key + " holds a non-string");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// The project of NAME@PROJECT.iam.gserviceaccount.com; "" for other forms.
+std::string project_of(std::string_view email) {
+  auto at = email.find('@');
+  if (at == std::string_view::npos) return "";
+  std::string_view domain = email.substr(at + 1);
+  if (domain.size() <= kGsaSuffix.size() ||
+      domain.substr(domain.size() - kGsaSuffix.size()) != kGsaSuffix) {
+    return "";
+  }
+  return std::string(domain.substr(0, domain.size() - kGsaSuffix.size()));
+}
+
+bool is_account_id(std::string_view s) {
+  return s.size() == 12 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// arn:PARTITION:iam::ACCOUNT:role/...: the account field.
+std::string account_of(std::string_view arn) {
+  size_t field = 0, start = 0;
+  for (size_t i = 0; i <= arn.size(); ++i) {
+    if (i == arn.size() || arn[i] == ':') {
+      if (field == 4) return std::string(arn.substr(start, i - start));
+      ++field;
+      start = i + 1;
+    }
+  }
+  return "";
+}
+
+bool namespace_matches(const Policy& p, const std::string& ns, const json& labels) {
+  if (std::find(p.namespace_names.begin(), p.namespace_names.end(), ns) != p.namespace_names.end()) {
+    return true;
+  }
+  // Labels of a namespace not seen yet are unknown: only a name can match.
+  return p.namespace_selector && !labels.is_null() && p.namespace_selector->matches(labels);
+}
+
+// A GSA pattern matches `gsa`; outside the Workload Identity project only
+// when the pattern spells that project out (no '*' in its domain), so a
+// catch-all such as "*" never reaches into another project.
+bool gsa_matches(const std::string& pattern, const std::string& gsa, const std::string& project) {
+  if (!glob_match(pattern, gsa)) return false;
+  const std::string gsa_project = project_of(gsa);
+  if (!gsa_project.empty() && gsa_project == project) return true;
+  auto at = pattern.find('@');
+  if (at == std::string::npos) return false;
+  std::string_view domain = std::string_view(pattern).substr(at + 1);
+  return domain.find('*') == std::string_view::npos && !gsa_project.empty() &&
+         project_of(pattern) == gsa_project;
+}
+
+bool role_matches(const std::string& pattern, const std::string& arn) {
+  if (is_account_id(pattern)) return account_of(arn) == pattern;
+  return glob_match(pattern, arn);
+}
+
+bool audience_matches(const Policy& p, const std::string& audience, const Settings& s) {
+  if (p.audiences.empty()) return audience == s.default_audience;
+  return std::any_of(p.audiences.begin(), p.audiences.end(),
+                     [&](const std::string& a) { return glob_match(a, audience); });
+}
+
+std::string q(const std::string& s) { return "\"" + s + "\""; }
+
+std::string names_of(const std::vector<const Policy*>& ps) {
+  std::string out;
+  for (const auto* p : ps) out += (out.empty() ? "" : ", ") + p->name;
+  return out;
+}
+
+bool older(const Request& a, const Request& b) {
+  // Bindings not created yet (an admission CREATE) are the newest.
+  if (a.creation_timestamp.empty() != b.creation_timestamp.empty()) return !a.creation_timestamp.empty();
+  if (a.creation_timestamp != b.creation_timestamp) return a.creation_timestamp < b.creation_timestamp;
+  if (a.namespace_ != b.namespace_) return a.namespace_ < b.namespace_;
+  return a.name < b.name;
+}
+
+}  // namespace
+
+bool glob_match(std::string_view pattern, std::string_view text) {
+  // Iterative wildcard match with one backtrack point: linear-ish, no recursion.
+  size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+std::optional<Policy> parse_policy(const json& obj, std::string& error) {
+  try {
+    Policy p;
+    p.name = obj.at("metadata").value("name", "");
+    const json spec = obj.value("spec", json::object());
+    if (!spec.is_object()) throw std::invalid_argument("spec must be an object");
+    if (spec.contains("namespaces")) {
+      const json& ns = spec["namespaces"];
+      if (!ns.is_object()) throw std::invalid_argument("spec.namespaces must be an object");
+      p.namespace_names = strings_at(ns, "names");
+      if (ns.contains("selector")) p.namespace_selector = kube::LabelSelector::from_json(ns["selector"]);
+    }
+    p.gcp_service_accounts = strings_at(spec, "gcpServiceAccounts");
+    p.aws_roles = strings_at(spec, "awsRoles");
+    p.audiences = strings_at(spec, "audiences");
+    if (spec.contains("exclusive")) {
+      if (!spec["exclusive"].is_boolean()) throw std::invalid_argument("spec.exclusive must be a boolean");
+      p.exclusive = spec["exclusive"].get<bool>();
+    }
+    return p;
+  } catch (const std::exception& e) {
+    error = e.what();
+    return std::nullopt;
+  }
+}
+
+Verdict evaluate(const Request& r, const std::vector<Policy>& policies, const json& labels,
+                 const Settings& s, const std::vector<Request>& others) {
+  Verdict v;
+  auto deny = [&](Denial d, std::string message) {
+    v.denial = d;
+    v.message = std::move(message);
+    return v;
+  };
+  if (!s.operator_gsa.empty() && r.gcp_service_account == s.operator_gsa) {
+    return deny(Denial::OperatorServiceAccount,
+                r.gcp_service_account +
+                    " is the operator's own Google service account: no binding may use it");
+  }
+
+  // Narrow the policies one field at a time, so the message names the first
+  // field no policy allows.
+  std::vector<const Policy*> ns_ok;
+  for (const auto& p : policies) {
+    if (namespace_matches(p, r.namespace_, labels)) ns_ok.push_back(&p);
+  }
+  if (ns_ok.empty()) {
+    return deny(Denial::Namespace, "no AwsRoleBindingPolicy allows namespace " + q(r.namespace_) +
+                                       " to bind Google service accounts");
+  }
+  std::vector<const Policy*> gsa_ok;
+  bool other_project_named = false;  // a pattern matched but did not name the project
+  for (const auto* p : ns_ok) {
+    for (const auto& pat : p->gcp_service_accounts) {
+      if (gsa_matches(pat, r.gcp_service_account, s.project)) {
+        gsa_ok.push_back(p);
+        break;
+      }
+      other_project_named |= glob_match(pat, r.gcp_service_account);
+    }
+  }
+  if (gsa_ok.empty()) {
+    const std::string gsa_project = project_of(r.gcp_service_account);
+    if (other_project_named && gsa_project != s.project) {
+      return deny(Denial::Project,
+                  "Google service account " + r.gcp_service_account +
+                      " is outside the Workload Identity project " + q(s.project) +
+                      ": a policy must name its project explicitly (e.g. *@" + gsa_project +
+                      std::string(kGsaSuffix) + ")");
+    }
+    return deny(Denial::GcpServiceAccount,
+                "no AwsRoleBindingPolicy allows namespace " + q(r.namespace_) +
+                    " to bind Google service account " + r.gcp_service_account +
+                    " (policies for this namespace: " + names_of(ns_ok) + ")");
+  }
+  std::vector<const Policy*> role_ok;
+  for (const auto* p : gsa_ok) {
+    if (std::any_of(p->aws_roles.begin(), p->aws_roles.end(),
+                    [&](const std::string& pat) { return role_matches(pat, r.aws_role_arn); })) {
+      role_ok.push_back(p);
+    }
+  }
+  if (role_ok.empty()) {
+    return deny(Denial::AwsRole, "no AwsRoleBindingPolicy allows namespace " + q(r.namespace_) +
+                                     " and " + r.gcp_service_account + " to assume AWS role " +
+                                     r.aws_role_arn + " (policies: " + names_of(gsa_ok) + ")");
+  }
+  std::vector<const Policy*> aud_ok;
+  for (const auto* p : role_ok) {
+    if (audience_matches(*p, r.audience, s)) aud_ok.push_back(p);
+  }
+  if (aud_ok.empty()) {
+    return deny(Denial::Audience, "no AwsRoleBindingPolicy allows audience " + q(r.audience) +
+                                      " for namespace " + q(r.namespace_) + " and " +
+                                      r.aws_role_arn + " (policies: " + names_of(role_ok) +
+                                      "; a policy without audiences allows only " +
+                                      q(s.default_audience) + ")");
+  }
+
+  // Exclusivity binds only when every allowing policy asks for it.
+  const bool all_exclusive =
+      std::all_of(aud_ok.begin(), aud_ok.end(), [](const Policy* p) { return p->exclusive; });
+  if (all_exclusive) {
+    // The holder: the oldest binding of this GSA in a namespace the same
+    // policies let bind it.
+    const Request* holder = nullptr;
+    for (const auto& o : others) {
+      if (o.gcp_service_account != r.gcp_service_account) continue;
+      if (o.namespace_ == r.namespace_ && o.name == r.name) continue;
+      bool eligible = std::any_of(aud_ok.begin(), aud_ok.end(), [&](const Policy* p) {
+        return std::find(p->namespace_names.begin(), p->namespace_names.end(), o.namespace_) !=
+                   p->namespace_names.end() ||
+               p->namespace_selector.has_value();
+      });
+      if (eligible && (!holder || older(o, *holder))) holder = &o;
+    }
+    if (holder && holder->namespace_ != r.namespace_ && older(*holder, r)) {
+      return deny(Denial::Exclusive, "Google service account " + r.gcp_service_account +
+                                         " is bound exclusively by namespace " +
+                                         q(holder->namespace_) + " (AwsRoleBinding " +
+                                         holder->namespace_ + "/" + holder->name +
+                                         ") under policy " + names_of(aud_ok));
+    }
+  }
+  v.allowed = true;
+  for (const auto* p : aud_ok) v.allowed_by.push_back(p->name);
+  return v;
+}
+
+}  // namespace gtoken::tenancy

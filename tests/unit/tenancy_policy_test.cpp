@@ -1,0 +1,190 @@
+// The tenancy policy decides which bindings may act: deny by default, a
+// union of policies, two refusals no policy lifts, exclusivity.
+#include <doctest/doctest.h>
+
+#include "kube/label_selector.hpp"
+#include "tenancy/policy.hpp"
+
+using nlohmann::json;
+using namespace gtoken::tenancy;
+
+namespace {
+
+const Settings kSettings{"my-project", "gtoken-operator@my-project.iam.gserviceaccount.com",
+                         "sts.amazonaws.com"};
+
+Policy policy(const json& spec, const std::string& name = "p") {
+  std::string error;
+  auto p = parse_policy({{"metadata", {{"name", name}}}, {"spec", spec}}, error);
+  REQUIRE_MESSAGE(p, error);
+  return *p;
+}
+
+Request req(const std::string& ns, const std::string& gsa = "uploader@my-project.iam.gserviceaccount.com",
+            const std::string& role = "arn:aws:iam::123456789012:role/up",
+            const std::string& aud = "sts.amazonaws.com") {
+  return Request{ns, "b", gsa, role, aud, "2026-01-01T00:00:00Z"};
+}
+
+const json kJobsProject = {{"namespaces", {{"names", {"jobs"}}}},
+                           {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
+                           {"awsRoles", {"123456789012"}}};
+
+}  // namespace
+
+TEST_CASE("no policy allows nothing") {
+  auto v = evaluate(req("jobs"), {}, json(), kSettings);
+  CHECK_FALSE(v.allowed);
+  CHECK(v.denial == Denial::Namespace);
+  CHECK(v.message.find("namespace \"jobs\"") != std::string::npos);
+}
+
+TEST_CASE("single tenant: namespace jobs may bind GSAs of my-project") {
+  std::vector<Policy> ps{policy(kJobsProject, "jobs")};
+  auto v = evaluate(req("jobs"), ps, json(), kSettings);
+  CHECK(v.allowed);
+  CHECK(v.allowed_by == std::vector<std::string>{"jobs"});
+
+  SUBCASE("another namespace is refused, naming the namespace") {
+    auto e = evaluate(req("evil"), ps, json(), kSettings);
+    CHECK_FALSE(e.allowed);
+    CHECK(e.denial == Denial::Namespace);
+    CHECK(e.message.find("\"evil\"") != std::string::npos);
+  }
+  SUBCASE("a role of another account is refused, naming the role") {
+    auto e = evaluate(req("jobs", "uploader@my-project.iam.gserviceaccount.com",
+                          "arn:aws:iam::999999999999:role/up"),
+                      ps, json(), kSettings);
+    CHECK(e.denial == Denial::AwsRole);
+    CHECK(e.message.find("arn:aws:iam::999999999999:role/up") != std::string::npos);
+  }
+  SUBCASE("an audience not listed is refused; without audiences only the default") {
+    auto e = evaluate(req("jobs", "uploader@my-project.iam.gserviceaccount.com",
+                          "arn:aws:iam::123456789012:role/up", "other"),
+                      ps, json(), kSettings);
+    CHECK(e.denial == Denial::Audience);
+    CHECK(e.message.find("\"other\"") != std::string::npos);
+  }
+  SUBCASE("a GSA the policy does not name is refused") {
+    std::vector<Policy> one{policy({{"namespaces", {{"names", {"jobs"}}}},
+                                    {"gcpServiceAccounts", {"uploader@my-project.iam.gserviceaccount.com"}},
+                                    {"awsRoles", {"*"}}})};
+    auto e = evaluate(req("jobs", "reader@my-project.iam.gserviceaccount.com"), one, json(), kSettings);
+    CHECK(e.denial == Denial::GcpServiceAccount);
+  }
+}
+
+TEST_CASE("the operator's own GSA is refused whatever a policy says") {
+  std::vector<Policy> ps{policy({{"namespaces", {{"selector", json::object()}}},
+                                 {"gcpServiceAccounts", {"*"}},
+                                 {"awsRoles", {"*"}},
+                                 {"audiences", {"*"}}})};
+  auto v = evaluate(req("jobs", kSettings.operator_gsa), ps, json::object(), kSettings);
+  CHECK_FALSE(v.allowed);
+  CHECK(v.denial == Denial::OperatorServiceAccount);
+}
+
+TEST_CASE("GSAs outside the Workload Identity project need a policy naming that project") {
+  const std::string foreign = "uploader@other-project.iam.gserviceaccount.com";
+  std::vector<Policy> wildcard{policy({{"namespaces", {{"names", {"jobs"}}}},
+                                       {"gcpServiceAccounts", {"*"}},
+                                       {"awsRoles", {"*"}}})};
+  auto v = evaluate(req("jobs", foreign), wildcard, json(), kSettings);
+  CHECK(v.denial == Denial::Project);
+  CHECK(v.message.find("*@other-project.iam.gserviceaccount.com") != std::string::npos);
+
+  std::vector<Policy> named{policy({{"namespaces", {{"names", {"jobs"}}}},
+                                    {"gcpServiceAccounts", {"*@other-project.iam.gserviceaccount.com"}},
+                                    {"awsRoles", {"*"}}})};
+  CHECK(evaluate(req("jobs", foreign), named, json(), kSettings).allowed);
+  // "*@*" does not name a project either.
+  std::vector<Policy> star_domain{policy({{"namespaces", {{"names", {"jobs"}}}},
+                                          {"gcpServiceAccounts", {"*@*.iam.gserviceaccount.com"}},
+                                          {"awsRoles", {"*"}}})};
+  CHECK(evaluate(req("jobs", foreign), star_domain, json(), kSettings).denial == Denial::Project);
+}
+
+TEST_CASE("policies combine as a union, each a conjunction") {
+  std::vector<Policy> ps{
+      policy({{"namespaces", {{"names", {"a"}}}},
+              {"gcpServiceAccounts", {"x-account@my-project.iam.gserviceaccount.com"}},
+              {"awsRoles", {"arn:aws:iam::123456789012:role/x"}}},
+             "pa"),
+      policy({{"namespaces", {{"names", {"b"}}}},
+              {"gcpServiceAccounts", {"y-account@my-project.iam.gserviceaccount.com"}},
+              {"awsRoles", {"arn:aws:iam::123456789012:role/y"}}},
+             "pb")};
+  CHECK(evaluate(req("a", "x-account@my-project.iam.gserviceaccount.com",
+                     "arn:aws:iam::123456789012:role/x"), ps, json(), kSettings).allowed);
+  CHECK(evaluate(req("b", "y-account@my-project.iam.gserviceaccount.com",
+                     "arn:aws:iam::123456789012:role/y"), ps, json(), kSettings).allowed);
+  // No mixing of one policy's namespace with another's GSA.
+  CHECK_FALSE(evaluate(req("a", "y-account@my-project.iam.gserviceaccount.com",
+                           "arn:aws:iam::123456789012:role/y"), ps, json(), kSettings).allowed);
+}
+
+TEST_CASE("namespace label selectors") {
+  std::vector<Policy> ps{policy({{"namespaces", {{"selector", {{"matchLabels", {{"team", "data"}}}}}}},
+                                 {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
+                                 {"awsRoles", {"arn:aws:iam::123456789012:role/*"}}})};
+  CHECK(evaluate(req("n1"), ps, json{{"team", "data"}}, kSettings).allowed);
+  CHECK_FALSE(evaluate(req("n1"), ps, json{{"team", "web"}}, kSettings).allowed);
+  // Unknown labels (namespace not cached yet): only names can match.
+  CHECK_FALSE(evaluate(req("n1"), ps, json(), kSettings).allowed);
+}
+
+TEST_CASE("exclusive: a GSA is bound from one namespace only, the oldest holds it") {
+  json spec = kJobsProject;
+  spec["namespaces"]["names"] = {"jobs", "etl"};
+  spec["exclusive"] = true;
+  std::vector<Policy> ps{policy(spec, "excl")};
+  Request holder = req("jobs");
+  holder.name = "first";
+  holder.creation_timestamp = "2026-01-01T00:00:00Z";
+  Request late = req("etl");
+  late.name = "second";
+  late.creation_timestamp = "2026-02-01T00:00:00Z";
+  auto v = evaluate(late, ps, json(), kSettings, {holder, late});
+  CHECK(v.denial == Denial::Exclusive);
+  CHECK(v.message.find("jobs/first") != std::string::npos);
+  CHECK(evaluate(holder, ps, json(), kSettings, {holder, late}).allowed);
+  // A second binding in the holder's own namespace is fine.
+  Request same_ns = req("jobs");
+  same_ns.name = "third";
+  same_ns.creation_timestamp = "2026-03-01T00:00:00Z";
+  CHECK(evaluate(same_ns, ps, json(), kSettings, {holder, late, same_ns}).allowed);
+  // A non-exclusive policy that also allows it lifts exclusivity.
+  ps.push_back(policy({{"namespaces", {{"names", {"etl"}}}},
+                      {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
+                      {"awsRoles", {"123456789012"}}},
+                     "open"));
+  CHECK(evaluate(late, ps, json(), kSettings, {holder, late}).allowed);
+}
+
+TEST_CASE("glob_match") {
+  CHECK(glob_match("*", ""));
+  CHECK(glob_match("a*c", "abbbc"));
+  CHECK_FALSE(glob_match("a*c", "abbb"));
+  CHECK(glob_match("arn:aws:iam::1:role/*", "arn:aws:iam::1:role/x/y"));
+  CHECK_FALSE(glob_match("x", "xx"));
+  // Many stars on a long input stay cheap (no exponential backtracking).
+  CHECK_FALSE(glob_match("*a*a*a*a*a*a*a*a*b", std::string(5000, 'a')));
+}
+
+TEST_CASE("label selector operators") {
+  auto s = kube::LabelSelector::from_json(
+      {{"matchExpressions", {{{"key", "env"}, {"operator", "In"}, {"values", {"prod", "stage"}}},
+                             {{"key", "legacy"}, {"operator", "DoesNotExist"}}}}});
+  CHECK(s.matches({{"env", "prod"}}));
+  CHECK_FALSE(s.matches({{"env", "dev"}}));
+  CHECK_FALSE(s.matches({{"env", "prod"}, {"legacy", "1"}}));
+  CHECK_THROWS_AS(kube::LabelSelector::from_json({{"matchExpressions", {{{"key", "a"}, {"operator", "Gt"}}}}}),
+                  std::invalid_argument);
+  CHECK(kube::LabelSelector::from_json(json::object()).matches(json::object()));
+}
+
+TEST_CASE("unreadable policies are reported, not half-applied") {
+  std::string error;
+  CHECK_FALSE(parse_policy({{"metadata", {{"name", "x"}}}, {"spec", {{"awsRoles", "not-a-list"}}}}, error));
+  CHECK(error.find("awsRoles") != std::string::npos);
+}
