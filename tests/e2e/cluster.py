@@ -113,7 +113,8 @@ class ControlPlane:
         while True:
             try:
                 self.kubectl("wait", "--for=condition=Established",
-                             "crd/awsrolebindings.gtoken.io", "--timeout=60s")
+                             "crd/awsrolebindings.gtoken.io",
+                             "crd/awsrolebindingpolicies.gtoken.io", "--timeout=60s")
                 return
             except KubectlError as e:
                 if "accessor error" not in str(e) or time.monotonic() > deadline:
