@@ -1,5 +1,6 @@
 #include "webhook/pod_review.hpp"
 
+#include "kube/names.hpp"
 #include "webhook/mutate.hpp"
 
 namespace gtoken::webhook {
@@ -30,7 +31,15 @@ std::string service_account_name(const json& pod) {
 
 }  // namespace
 
-Decision review_pod(const AdmissionRequest& request, const PodReviewEnv& env) {
+namespace {
+
+using Lookup = std::function<std::optional<SaSettings>(const std::string&, const std::string&)>;
+
+// review_pod's body. `lookup` answers the ServiceAccount; `deferred` tells
+// whether its nullopt means "not found" (false) or "no answer" (true: the
+// whole decision is then nullopt).
+std::optional<Decision> review(const AdmissionRequest& request, const PodReviewEnv& env,
+                               const Lookup& lookup, bool deferred) {
   if (request.operation != "CREATE" || request.kind != "Pod" || !request.group.empty() ||
       !request.sub_resource.empty() || !request.object().is_object()) {
     return skipped(SkipReason::UnsupportedRequest);
@@ -44,6 +53,18 @@ Decision review_pod(const AdmissionRequest& request, const PodReviewEnv& env) {
       if (ns != metadata->end() && ns->is_string()) namespace_ = ns->get<std::string>();
     }
   }
+  // Before any lookup: these names become cache keys and request paths.
+  if (!kube::is_dns1123_label(namespace_)) {
+    return skipped(SkipReason::InvalidName, "gtoken: namespace " +
+                                                kube::quote_untrusted(namespace_, 64) +
+                                                " is not a DNS-1123 label; pod not injected");
+  }
+  const std::string sa_name = service_account_name(pod);
+  if (!kube::is_dns1123_subdomain(sa_name)) {
+    return skipped(SkipReason::InvalidName, "gtoken: service account name " +
+                                                kube::quote_untrusted(sa_name, 64) +
+                                                " is not a DNS-1123 subdomain; pod not injected");
+  }
 
   const std::optional<json> labels =
       env.namespace_labels ? env.namespace_labels(namespace_) : std::nullopt;
@@ -52,10 +73,9 @@ Decision review_pod(const AdmissionRequest& request, const PodReviewEnv& env) {
     return skipped(*reason);
   }
 
-  const std::string sa_name = service_account_name(pod);
-  const std::optional<SaSettings> settings =
-      env.service_account ? env.service_account(namespace_, sa_name) : std::nullopt;
+  const std::optional<SaSettings> settings = lookup ? lookup(namespace_, sa_name) : std::nullopt;
   if (!settings) {
+    if (deferred) return std::nullopt;
     return skipped(
         SkipReason::ServiceAccountNotFound,
         "gtoken: service account " + sa_name + " not found; pod created without AWS credentials");
@@ -67,6 +87,17 @@ Decision review_pod(const AdmissionRequest& request, const PodReviewEnv& env) {
   decision.warnings = std::move(result.warnings);
   decision.skip = result.skip;
   return decision;
+}
+
+}  // namespace
+
+Decision review_pod(const AdmissionRequest& request, const PodReviewEnv& env) {
+  return *review(request, env, env.service_account, /*deferred=*/false);
+}
+
+std::optional<Decision> review_pod_cached(const AdmissionRequest& request,
+                                          const PodReviewEnv& env) {
+  return review(request, env, env.cached_service_account, /*deferred=*/true);
 }
 
 }  // namespace gtoken::webhook

@@ -27,6 +27,11 @@ struct PodReviewEnv {
   // the lookup should fall back to a live GET before answering nullopt.
   std::function<std::optional<SaSettings>(const std::string& namespace_, const std::string& name)>
       service_account;
+  // The cache alone, never blocking (for a decision on an I/O thread):
+  // settings when the cache holds the ServiceAccount, nullopt when it cannot
+  // say (a miss, or not synced yet). Used by review_pod_cached only.
+  std::function<std::optional<SaSettings>(const std::string& namespace_, const std::string& name)>
+      cached_service_account;
   RandomSource random;
 };
 
@@ -35,6 +40,18 @@ struct PodReviewEnv {
 // outcome is allowed: a pod without credentials fails visibly in its AWS
 // calls, while a denial here would block every pod in the cluster whenever
 // this webhook has a problem.
+//
+// The namespace (DNS-1123 label) and the ServiceAccount name (DNS-1123
+// subdomain) are checked before any lookup: a name the apiserver would never
+// accept is answered allowed-unchanged with InvalidName and a warning, and
+// never reaches a cache key or a request path.
 Decision review_pod(const AdmissionRequest& request, const PodReviewEnv& env);
+
+// The same decision from env.cached_service_account, never calling
+// env.service_account: nullopt when the ServiceAccount is needed and the cache
+// has no answer. The server decides this way on its I/O threads and hands only
+// the nullopt cases to review_pod on its lookup threads.
+std::optional<Decision> review_pod_cached(const AdmissionRequest& request,
+                                          const PodReviewEnv& env);
 
 }  // namespace gtoken::webhook

@@ -30,6 +30,8 @@ std::string_view to_string(SkipReason reason) noexcept {
       return "ServiceAccountNotFound";
     case SkipReason::UnsupportedRequest:
       return "UnsupportedRequest";
+    case SkipReason::InvalidName:
+      return "InvalidName";
   }
   return "Unknown";
 }

@@ -21,6 +21,9 @@ enum class SkipReason {
   OperatorNamespace,
   ServiceAccountNotFound,
   UnsupportedRequest,
+  // The request's namespace or the pod's ServiceAccount name is not a valid
+  // Kubernetes name: checked before any lookup, never used as a key or path.
+  InvalidName,
 };
 
 std::string_view to_string(SkipReason reason) noexcept;

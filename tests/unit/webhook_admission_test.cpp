@@ -434,3 +434,118 @@ TEST_CASE("review_pod skips what it must, each with its reason") {
   request["object"]["metadata"]["namespace"] = "gtoken-system";
   CHECK(review_of(request).skip == SkipReason::OperatorNamespace);
 }
+
+TEST_CASE("review_pod checks the namespace and ServiceAccount names before any lookup") {
+  auto env = pod_env();
+  int lookups = 0;
+  env.namespace_labels = [&](const std::string&) -> std::optional<json> {
+    ++lookups;
+    return json::object();
+  };
+  env.service_account = [&](const std::string&,
+                            const std::string&) -> std::optional<gtoken::webhook::SaSettings> {
+    ++lookups;
+    return gtoken::webhook::SaSettings{};
+  };
+  env.cached_service_account = env.service_account;
+  auto decide = [&](const json& request) {
+    Decision out;
+    const AdmissionHttpResult r =
+        handle_admission(kJson, review(request).dump(), kDefaultAdmissionBodyLimit,
+                         [&](const AdmissionRequest& req) { return out = review_pod(req, env); });
+    REQUIRE(r.status == 200);
+    const json response = json::parse(r.body)["response"];
+    CHECK(response["allowed"] == true);
+    CHECK_FALSE(response.contains("patch"));
+    return out;
+  };
+
+  for (const std::string& bad_ns :
+       {std::string("Shop"), std::string("shop/../kube-system"), std::string("a.b"),
+        std::string("shop\r\nX: y"), std::string(64, 'a'), std::string("-shop"),
+        std::string("sh%2Fop"), std::string("")}) {
+    INFO(bad_ns);
+    json request = pod_request();
+    request["namespace"] = bad_ns;
+    request["object"]["metadata"]["namespace"] = bad_ns;
+    const Decision d = decide(request);
+    CHECK(d.skip == SkipReason::InvalidName);
+    REQUIRE(d.warnings.size() == 1);
+    CHECK(d.warnings[0].find("namespace") != std::string::npos);
+    // Quoted: no raw control byte reaches the warning.
+    CHECK(d.warnings[0].find('\r') == std::string::npos);
+  }
+  for (const std::string& bad_sa :
+       {std::string("Cart"), std::string("../secrets/x"), std::string("cart?watch=1"),
+        std::string("cart\nx"), std::string(254, 'a'), std::string("cart..x"),
+        std::string("a b")}) {
+    INFO(bad_sa);
+    json request = pod_request();
+    request["object"]["spec"]["serviceAccountName"] = bad_sa;
+    const Decision d = decide(request);
+    CHECK(d.skip == SkipReason::InvalidName);
+    REQUIRE(d.warnings.size() == 1);
+    CHECK(d.warnings[0].find("service account") != std::string::npos);
+  }
+  CHECK(lookups == 0);
+  CHECK(to_string(SkipReason::InvalidName) == "InvalidName");
+
+  // Valid names still get looked up: a subdomain with dots, a 63-byte label.
+  json request = pod_request();
+  request["namespace"] = std::string(63, 'n');
+  request["object"]["spec"]["serviceAccountName"] = "cart.v2";
+  CHECK(decide(request).skip != SkipReason::InvalidName);
+  CHECK(lookups == 2);
+
+  // A malformed review stays a 400 (never reaches the names).
+  const AdmissionHttpResult r = handle_admission(
+      kJson, R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":1}})",
+      kDefaultAdmissionBodyLimit, [&](const AdmissionRequest& req) { return review_pod(req, env); });
+  CHECK(r.status == 400);
+}
+
+TEST_CASE("review_pod_cached: the same decision from the cache, nullopt on a miss") {
+  auto env = pod_env();
+  int live = 0;
+  env.service_account = [&](const std::string&,
+                            const std::string&) -> std::optional<gtoken::webhook::SaSettings> {
+    ++live;
+    return std::nullopt;
+  };
+  env.cached_service_account =
+      [](const std::string& ns,
+         const std::string& name) -> std::optional<gtoken::webhook::SaSettings> {
+    if (name != "cart") return std::nullopt;
+    gtoken::webhook::SaSettings sa;
+    sa.role_arn = "arn:aws:iam::123456789012:role/" + ns + "-" + name;
+    return sa;
+  };
+  auto cached = [&](const json& request) {
+    std::optional<Decision> out;
+    handle_admission(kJson, review(request).dump(), kDefaultAdmissionBodyLimit,
+                     [&](const AdmissionRequest& req) {
+                       out = gtoken::webhook::review_pod_cached(req, env);
+                       return out.value_or(Decision{});
+                     });
+    return out;
+  };
+  const auto hit = cached(pod_request());
+  REQUIRE(hit.has_value());
+  CHECK_FALSE(hit->patch.empty());
+
+  json request = pod_request();
+  request["object"]["spec"]["serviceAccountName"] = "other";
+  CHECK_FALSE(cached(request).has_value());  // a miss: ask again off the I/O thread
+
+  // What needs no ServiceAccount is decided at once.
+  request = pod_request();
+  request["namespace"] = "gtoken-system";
+  CHECK(cached(request)->skip == SkipReason::OperatorNamespace);
+  request = pod_request();
+  request["object"]["spec"]["serviceAccountName"] = "Bad";
+  CHECK(cached(request)->skip == SkipReason::InvalidName);
+  request = pod_request();
+  request["operation"] = "DELETE";
+  CHECK(cached(request)->skip == SkipReason::UnsupportedRequest);
+  CHECK(live == 0);
+}
