@@ -153,6 +153,7 @@ int run_agent(const Options& o) {
   TokenSink& out = file_sink ? static_cast<TokenSink&>(*file_sink) : *sink;
 
   RefresherOptions ropts;
+  ropts.audience = o.audience;
   ropts.policy = o.policy;
   Refresher refresher(*source, out, *clock, kube::default_random(), log, ropts);
   WaitFn wait = [&stop](kube::Clock::duration d) { return stop.wait_for(d); };
@@ -165,6 +166,17 @@ int run_agent(const Options& o) {
     start["gcp_service_account"] = o.gcp_service_account;
   }
   log.info("starting", start);
+
+  if (file_sink) {
+    // A crash between creating and renaming a temp file leaves it behind.
+    const SweepResult swept = sweep_stale_temp_files(o.file);
+    for (const auto& name : swept.removed) {
+      log.info("removed a stale temp file", {{"file", name}});
+    }
+    for (const auto& problem : swept.errors) {
+      log.warn("could not sweep stale temp files", {{"error", problem}});
+    }
+  }
 
   int code = kExitOk;
   {

@@ -1,5 +1,6 @@
 #include "agent/atomic_file.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,6 +72,80 @@ const char* stage_name(WriteStage s) {
 std::string temp_prefix(const std::string& path) {
   std::string dir = dir_of(path);
   return (dir == "/" ? "" : dir) + "/." + base_of(path) + ".tmp-";
+}
+
+bool is_own_temp_name(const std::string& path, std::string_view entry) {
+  const std::string prefix = "." + base_of(path) + ".tmp-";
+  if (base_of(path).empty() || entry.size() != prefix.size() + 6 ||
+      entry.substr(0, prefix.size()) != prefix) {
+    return false;
+  }
+  for (char c : entry.substr(prefix.size())) {
+    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum) {
+      return false;
+    }
+  }
+  return true;
+}
+
+SweepResult sweep_stale_temp_files(const std::string& path) {
+  SweepResult out;
+  if (path.empty() || path.back() == '/') {
+    return out;
+  }
+  const std::string dir = dir_of(path);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) {
+    if (errno != ENOENT) {
+      out.errors.push_back("opening " + dir + ": " + errno_text(errno));
+    }
+    return out;
+  }
+  // fdopendir takes ownership of dfd; a second descriptor for the *at calls.
+  int list_fd = ::dup(dfd);
+  DIR* d = list_fd >= 0 ? ::fdopendir(list_fd) : nullptr;
+  if (!d) {
+    out.errors.push_back("listing " + dir + ": " + errno_text(errno));
+    if (list_fd >= 0) {
+      ::close(list_fd);
+    }
+    ::close(dfd);
+    return out;
+  }
+  const uid_t me = ::geteuid();
+  for (;;) {
+    errno = 0;
+    const dirent* e = ::readdir(d);
+    if (!e) {
+      if (errno) {
+        out.errors.push_back("listing " + dir + ": " + errno_text(errno));
+      }
+      break;
+    }
+    const std::string name = e->d_name;
+    if (!is_own_temp_name(path, name)) {
+      continue;
+    }
+    struct stat st{};
+    if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno != ENOENT) {
+        out.errors.push_back("examining " + dir + "/" + name + ": " + errno_text(errno));
+      }
+      continue;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != me) {
+      continue;  // not a file this agent could have left behind
+    }
+    if (::unlinkat(dfd, name.c_str(), 0) == 0) {
+      out.removed.push_back(name);
+    } else if (errno != ENOENT) {
+      out.errors.push_back("removing " + dir + "/" + name + ": " + errno_text(errno));
+    }
+  }
+  ::closedir(d);
+  ::close(dfd);
+  return out;
 }
 
 void write_file_atomically(const std::string& path, std::string_view data, mode_t mode,

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gtoken::agent {
 
@@ -33,5 +34,24 @@ void write_file_atomically(const std::string& path, std::string_view data, mode_
 
 // Temp files are named ".<basename>.tmp-XXXXXX" beside the target.
 std::string temp_prefix(const std::string& path);
+
+// True iff `entry` (a bare file name) is one of the temp files
+// write_file_atomically makes for `path`: ".<basename>.tmp-" followed by
+// exactly six letters or digits (mkostemp's XXXXXX).
+bool is_own_temp_name(const std::string& path, std::string_view entry);
+
+struct SweepResult {
+  std::vector<std::string> removed;  // entry names
+  std::vector<std::string> errors;   // one line each, for a warning
+};
+
+// Removes temp files that a crash between create and rename left beside
+// `path`. Only in that one directory (no recursion), only entries named by
+// is_own_temp_name, only regular files owned by this process's effective
+// UID: entries are examined with fstatat(AT_SYMLINK_NOFOLLOW) and removed
+// with unlinkat relative to the opened directory, so a symlink is never
+// followed (a symlink or directory with a matching name is left alone).
+// Never throws; problems are reported in `errors`.
+SweepResult sweep_stale_temp_files(const std::string& path);
 
 }  // namespace gtoken::agent

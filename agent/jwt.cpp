@@ -150,12 +150,36 @@ std::optional<JwtTimes> parse_jwt_times(std::string_view token, std::string* err
   if (!exp) {
     return fail("JWT exp claim is not a valid NumericDate");
   }
-  JwtTimes out{*exp, std::nullopt};
+  JwtTimes out{*exp, std::nullopt, {}};
   auto iat_it = claims->find("iat");
   if (iat_it != claims->end()) {
     out.iat = numeric_date(*iat_it);
   }
+  auto aud_it = claims->find("aud");
+  if (aud_it != claims->end()) {
+    if (aud_it->is_string()) {
+      out.aud.push_back(aud_it->get<std::string>());
+    } else if (aud_it->is_array()) {
+      for (const auto& a : *aud_it) {
+        if (a.is_string()) {
+          out.aud.push_back(a.get<std::string>());
+        }
+      }
+    }
+  }
   return out;
+}
+
+bool has_audience(const JwtTimes& times, std::string_view audience) {
+  if (audience.empty()) {
+    return false;
+  }
+  for (const auto& a : times.aud) {
+    if (a == audience) {
+      return true;
+    }
+  }
+  return false;
 }
 
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gtoken::agent {
 
@@ -19,7 +20,14 @@ using TimePoint = std::chrono::system_clock::time_point;
 struct JwtTimes {
   TimePoint exp;
   std::optional<TimePoint> iat;
+  // The `aud` claim (RFC 7519 4.1.3: one string or an array of strings);
+  // empty when absent or of any other type.
+  std::vector<std::string> aud{};
 };
+
+// True iff `audience` is non-empty and one of the token's `aud` values
+// (exact, case-sensitive comparison, as STS does).
+bool has_audience(const JwtTimes& times, std::string_view audience);
 
 // STS accepts WebIdentityToken values of at most 20000 characters.
 inline constexpr size_t kMaxTokenSize = 20000;
@@ -31,8 +39,8 @@ std::string base64url_encode(std::string_view in);
 std::optional<std::string> base64url_decode(std::string_view in);
 
 // Parses `header.payload.signature` (compact JWS, three non-empty segments,
-// base64url JSON objects) and returns its numeric `exp` and, if present and
-// numeric, `iat`. On failure returns nullopt and sets *error to a short reason
+// base64url JSON objects) and returns its numeric `exp`, if present and
+// numeric `iat`, and its `aud` values. On failure returns nullopt and sets *error to a short reason
 // that never quotes the token.
 std::optional<JwtTimes> parse_jwt_times(std::string_view token, std::string* error = nullptr);
 

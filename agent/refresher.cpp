@@ -11,7 +11,37 @@ namespace {
 using Dur = kube::Clock::duration;
 
 bool slow_kind(ErrorKind k) {
-  return k == ErrorKind::config || k == ErrorKind::invalid_token;
+  return k == ErrorKind::config || k == ErrorKind::invalid_token ||
+         k == ErrorKind::wrong_audience;
+}
+
+// An audience value for a log line: printable ASCII, at most 100 characters.
+// (An aud is not a secret, but it came from the network.)
+std::string printable(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= 100) {
+      out += "...";
+      break;
+    }
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  return out;
+}
+
+std::string describe_audiences(const std::vector<std::string>& aud) {
+  if (aud.empty()) {
+    return "no aud claim";
+  }
+  std::string out = "aud ";
+  for (size_t i = 0; i < aud.size(); ++i) {
+    if (i == 3) {
+      out += " (and " + std::to_string(aud.size() - 3) + " more)";
+      break;
+    }
+    out += (i ? ", \"" : "\"") + printable(aud[i]) + "\"";
+  }
+  return out;
 }
 
 // Failures at the fast pace are expected now and then (a metadata server
@@ -51,6 +81,18 @@ StepResult Refresher::step() {
                           format_rfc3339(times->exp) + " by the local clock",
                       "check the node's clock"});
   }
+  if (!has_audience(*times, opts_.audience)) {
+    // A token minted for someone else (a metadata server or proxy that
+    // ignored ?audience=, a misrouted GCE_METADATA_HOST): writing it would
+    // hand the app a credential for another relying party. Keep the file.
+    ++stats_.rejected_audience;
+    return fail(now, {ErrorKind::wrong_audience, 200,
+                      source_.describe() + " returned a token with " +
+                          describe_audiences(times->aud) + ", expected \"" +
+                          printable(opts_.audience) + "\"; not written",
+                      "the token source ignored the requested audience: check --audience and "
+                      "that GCE_METADATA_HOST is the metadata server"});
+  }
   try {
     sink_.write(res.token, *times);
   } catch (const std::exception& ex) {
@@ -59,6 +101,7 @@ StepResult Refresher::step() {
 
   const int recovered_after = failures_;
   failures_ = 0;
+  ++stats_.written;
   current_ = times;
   StepResult out;
   out.ok = true;
@@ -81,6 +124,7 @@ StepResult Refresher::step() {
 
 StepResult Refresher::fail(kube::Clock::time_point now, FetchError err) {
   ++failures_;
+  ++stats_.failed;
   const Backoff& backoff = slow_kind(err.kind) ? opts_.config_backoff : opts_.transient_backoff;
   const double r = random_ ? random_() : 0.0;
   StepResult out;
@@ -122,6 +166,9 @@ StepResult Refresher::fail(kube::Clock::time_point now, FetchError err) {
   }
   if (current_) {
     fields["current_exp"] = format_rfc3339(current_->exp);
+  }
+  if (stats_.rejected_audience > 0) {
+    fields["rejected_audience_total"] = stats_.rejected_audience;
   }
   log_.log(level, msg, fields);
 

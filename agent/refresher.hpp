@@ -8,7 +8,9 @@
 //
 // Failure pacing (consecutive failures n, reset by a success):
 //   transient and write errors      Backoff{1 s, cap 30 s}
-//   config and invalid-token errors Backoff{5 s, cap 120 s}
+//   config, invalid-token and wrong-audience errors Backoff{5 s, cap 120 s}
+// A token whose `aud` is not opts.audience is never written (an empty
+// audience refuses every token): the file keeps the last good token.
 // While the token in the file is still valid, no retry is scheduled later
 // than half of its remaining validity (at least 1 s): retries get denser
 // towards exp instead of sleeping through it.
@@ -18,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <string>
 
 #include "agent/log.hpp"
 #include "agent/schedule.hpp"
@@ -27,6 +30,9 @@
 namespace gtoken::agent {
 
 struct RefresherOptions {
+  // The `aud` every token must carry (--audience). Required: with an empty
+  // audience every token is refused.
+  std::string audience;
   RefreshPolicy policy;
   Backoff transient_backoff{std::chrono::seconds(1), std::chrono::seconds(30), 0.2};
   Backoff config_backoff{std::chrono::seconds(5), std::chrono::seconds(120), 0.2};
@@ -50,6 +56,13 @@ struct StepResult {
 
 enum class OnceResult { written, timed_out, stopped };
 
+// Counters since start (the agent serves no /metrics; these are logged).
+struct RefresherStats {
+  long long written = 0;            // tokens written
+  long long failed = 0;             // failed attempts, all kinds
+  long long rejected_audience = 0;  // tokens refused for their aud
+};
+
 class Refresher {
  public:
   Refresher(TokenSource& source, TokenSink& sink, kube::Clock& clock, kube::Random random,
@@ -68,6 +81,7 @@ class Refresher {
   // Timing of the token most recently written, if any.
   const std::optional<JwtTimes>& current() const { return current_; }
   int consecutive_failures() const { return failures_; }
+  const RefresherStats& stats() const { return stats_; }
 
  private:
   StepResult fail(kube::Clock::time_point now, FetchError err);
@@ -80,6 +94,7 @@ class Refresher {
   RefresherOptions opts_;
   std::optional<JwtTimes> current_;
   int failures_ = 0;
+  RefresherStats stats_;
   bool once_ = false;                                     // run_once: no next refresh to announce
   std::optional<kube::Clock::time_point> once_deadline_;  // no retry after it
 };

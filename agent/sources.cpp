@@ -109,6 +109,8 @@ const char* kind_name(ErrorKind k) {
       return "config";
     case ErrorKind::invalid_token:
       return "invalid_token";
+    case ErrorKind::wrong_audience:
+      return "wrong_audience";
     case ErrorKind::write:
       return "write";
   }

@@ -15,6 +15,7 @@ enum class ErrorKind {
   transient,      // network error, 408/429/5xx: retry soon
   config,         // 400/401/403/404 and other 4xx: someone must fix a setting; retry slowly
   invalid_token,  // the server answered 200 with something that is not a JWT with exp
+  wrong_audience, // a JWT whose aud is not --audience: never written; retried slowly
   write,          // the token could not be written
 };
 

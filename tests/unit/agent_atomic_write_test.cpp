@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <fcntl.h>
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -199,4 +200,135 @@ TEST_CASE("FileSink: an injected write failure leaves the previous token") {
   sink.write(t2, {kNow + 90min, kNow + 30min});
   CHECK(slurp(target) == t2);
   CHECK(dir.entries() == std::vector<std::string>{"gtoken"});
+}
+
+namespace {
+
+void touch(const std::string& path, const std::string& data = "partial") {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+bool exists_nofollow(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// A temp file exactly as write_file_atomically creates it, as a crash
+// between create and rename would leave it.
+std::string leave_temp_file(const std::string& target) {
+  std::string tmpl = temp_prefix(target) + "XXXXXX";
+  int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, "eyJ", 3) == 3);
+  ::close(fd);
+  return tmpl;
+}
+
+}  // namespace
+
+TEST_CASE("is_own_temp_name: only the target's own mkostemp pattern") {
+  const std::string t = "/var/run/secrets/aws/token/gtoken";
+  CHECK(is_own_temp_name(t, ".gtoken.tmp-AbC123"));
+  CHECK(is_own_temp_name(t, ".gtoken.tmp-000000"));
+  CHECK_FALSE(is_own_temp_name(t, "gtoken"));
+  CHECK_FALSE(is_own_temp_name(t, ".gtoken.tmp-"));
+  CHECK_FALSE(is_own_temp_name(t, ".gtoken.tmp-AbC12"));
+  CHECK_FALSE(is_own_temp_name(t, ".gtoken.tmp-AbC1234"));
+  CHECK_FALSE(is_own_temp_name(t, ".gtoken.tmp-AbC.23"));
+  CHECK_FALSE(is_own_temp_name(t, ".gtoken.tmp-../../x"));
+  CHECK_FALSE(is_own_temp_name(t, ".gtoken.tmp-AbC/23"));
+  CHECK_FALSE(is_own_temp_name(t, ".other.tmp-AbC123"));
+  CHECK_FALSE(is_own_temp_name(t, ".gtoken2.tmp-AbC123"));
+  CHECK_FALSE(is_own_temp_name(t, "x.gtoken.tmp-AbC123"));
+  CHECK_FALSE(is_own_temp_name("/dir/", "..tmp-AbC123"));
+  // Every name mkostemp really makes matches.
+  TempDir dir;
+  for (int i = 0; i < 20; ++i) {
+    std::string made = leave_temp_file(dir.file("gtoken"));
+    CHECK(is_own_temp_name(dir.file("gtoken"), made.substr(made.rfind('/') + 1)));
+  }
+}
+
+TEST_CASE("sweep removes the target's stale temp files and nothing else") {
+  TempDir dir;
+  TempDir outside;
+  const std::string target = dir.file("gtoken");
+  write_file_atomically(target, "current-token", 0644);
+  const std::string stale1 = leave_temp_file(target);
+  const std::string stale2 = leave_temp_file(target);
+
+  // Look-alikes that must stay.
+  touch(dir.file(".gtoken.tmp-abc"));
+  touch(dir.file(".gtoken.tmp-abcdefg"));
+  touch(dir.file(".gtoken.tmp-ab.cde"));
+  touch(dir.file(".other.tmp-ABCDEF"));
+  touch(dir.file("gtoken.tmp-ABCDEF"));
+  // A matching name that is a symlink: neither it nor its target is touched.
+  touch(outside.file("victim"), "precious");
+  REQUIRE(::symlink(outside.file("victim").c_str(), dir.file(".gtoken.tmp-LINK01").c_str()) == 0);
+  // A dangling one too.
+  REQUIRE(::symlink("/nonexistent/x", dir.file(".gtoken.tmp-LINK02").c_str()) == 0);
+  // A matching name that is a directory, with a matching name inside.
+  REQUIRE(::mkdir(dir.file(".gtoken.tmp-DIR001").c_str(), 0755) == 0);
+  touch(dir.file(".gtoken.tmp-DIR001/.gtoken.tmp-INNER1"));
+  // No recursion into subdirectories.
+  REQUIRE(::mkdir(dir.file("sub").c_str(), 0755) == 0);
+  touch(dir.file("sub/.gtoken.tmp-SUB001"));
+  // A symlinked directory with a matching file behind it.
+  touch(outside.file(".gtoken.tmp-OUT001"));
+  REQUIRE(::symlink(outside.path.c_str(), dir.file("linked").c_str()) == 0);
+
+  SweepResult r = sweep_stale_temp_files(target);
+  CHECK(r.errors.empty());
+  std::vector<std::string> removed = r.removed;
+  std::sort(removed.begin(), removed.end());
+  std::vector<std::string> expected = {stale1.substr(stale1.rfind('/') + 1),
+                                       stale2.substr(stale2.rfind('/') + 1)};
+  std::sort(expected.begin(), expected.end());
+  CHECK(removed == expected);
+  CHECK_FALSE(exists_nofollow(stale1));
+  CHECK_FALSE(exists_nofollow(stale2));
+
+  CHECK(slurp(target) == "current-token");
+  CHECK(dir.entries() ==
+        std::vector<std::string>{".gtoken.tmp-DIR001", ".gtoken.tmp-LINK01", ".gtoken.tmp-LINK02",
+                                 ".gtoken.tmp-ab.cde", ".gtoken.tmp-abc", ".gtoken.tmp-abcdefg",
+                                 ".other.tmp-ABCDEF", "gtoken", "gtoken.tmp-ABCDEF", "linked",
+                                 "sub"});
+  CHECK(slurp(outside.file("victim")) == "precious");
+  CHECK(exists_nofollow(outside.file(".gtoken.tmp-OUT001")));
+  CHECK(exists_nofollow(dir.file(".gtoken.tmp-DIR001/.gtoken.tmp-INNER1")));
+  CHECK(exists_nofollow(dir.file("sub/.gtoken.tmp-SUB001")));
+
+  // Idempotent, and writing still works afterwards.
+  CHECK(sweep_stale_temp_files(target).removed.empty());
+  write_file_atomically(target, "next-token", 0644);
+  CHECK(slurp(target) == "next-token");
+}
+
+TEST_CASE("sweep: missing directory or nothing to do is quiet") {
+  TempDir dir;
+  SweepResult r = sweep_stale_temp_files(dir.file("missing/gtoken"));
+  CHECK(r.removed.empty());
+  CHECK(r.errors.empty());
+  r = sweep_stale_temp_files(dir.file("gtoken"));  // no target yet, no temp files
+  CHECK(r.removed.empty());
+  CHECK(r.errors.empty());
+  CHECK(sweep_stale_temp_files("").removed.empty());
+  CHECK(sweep_stale_temp_files(dir.path + "/").removed.empty());
+}
+
+TEST_CASE("sweep leaves files of other users alone") {
+  if (::geteuid() != 0) {
+    MESSAGE("not root: cannot make a file owned by another user; skipped");
+    return;
+  }
+  TempDir dir;
+  const std::string target = dir.file("gtoken");
+  const std::string theirs = leave_temp_file(target);
+  REQUIRE(::chown(theirs.c_str(), 12345, 12345) == 0);
+  const std::string mine = leave_temp_file(target);
+  SweepResult r = sweep_stale_temp_files(target);
+  CHECK(r.removed == std::vector<std::string>{mine.substr(mine.rfind('/') + 1)});
+  CHECK(exists_nofollow(theirs));
 }

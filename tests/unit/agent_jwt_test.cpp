@@ -65,6 +65,30 @@ TEST_CASE("fractional exp and missing iat are accepted") {
   CHECK_FALSE(t2->iat);
 }
 
+TEST_CASE("aud: a string, an array of strings, or nothing") {
+  auto t = parse_jwt_times(with_payload(R"({"exp":1700003600,"aud":"sts.amazonaws.com"})"));
+  REQUIRE(t);
+  CHECK(t->aud == std::vector<std::string>{"sts.amazonaws.com"});
+  CHECK(has_audience(*t, "sts.amazonaws.com"));
+  CHECK_FALSE(has_audience(*t, "sts.amazonaws.co"));
+  CHECK_FALSE(has_audience(*t, ""));
+
+  auto arr = parse_jwt_times(with_payload(R"({"exp":1700003600,"aud":["a",7,"b"]})"));
+  REQUIRE(arr);
+  CHECK(arr->aud == std::vector<std::string>{"a", "b"});  // non-strings ignored
+  CHECK(has_audience(*arr, "b"));
+
+  for (const char* payload : {R"({"exp":1700003600})", R"({"exp":1700003600,"aud":null})",
+                              R"({"exp":1700003600,"aud":{"a":1}})",
+                              R"({"exp":1700003600,"aud":""})"}) {
+    CAPTURE(payload);
+    auto none = parse_jwt_times(with_payload(payload));
+    REQUIRE(none);  // aud is checked by the refresher, not by parsing
+    CHECK_FALSE(has_audience(*none, "a"));
+    CHECK_FALSE(has_audience(*none, ""));
+  }
+}
+
 TEST_CASE("missing or bad exp is refused") {
   std::string why;
   CHECK_FALSE(parse_jwt_times(with_payload(R"({"iat":1700000000})"), &why));

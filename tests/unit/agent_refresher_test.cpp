@@ -17,7 +17,13 @@ struct Harness {
   RecordingSink sink;
   LogCapture logs;
   double r = 0.0;
-  Refresher refresher{source, sink, clock, [this] { return r; }, logs.logger};
+  Refresher refresher{source, sink, clock, [this] { return r; }, logs.logger, options()};
+
+  static RefresherOptions options(std::string audience = "sts.amazonaws.com") {
+    RefresherOptions o;
+    o.audience = std::move(audience);  // make_jwt's default aud
+    return o;
+  }
 
   // A fresh one-hour token issued now.
   std::string fresh(std::chrono::seconds lifetime = 3600s) {
@@ -210,6 +216,146 @@ TEST_CASE("an already expired token is refused (local clock check)") {
   CHECK(s.error->kind == ErrorKind::invalid_token);
   CHECK(h.sink.written.empty());
   CHECK(h.last_log()["hint"] == "check the node's clock");
+}
+
+TEST_CASE("a token for another audience is never written; the last good token stays") {
+  Harness h;
+  const auto t0 = h.clock.now();
+  const std::string good = h.fresh();
+  h.source.script.push_back(FetchResult::success(good));
+  REQUIRE(h.step_and_wait().ok);  // now at t0 + 36 min
+
+  std::vector<std::string> wrong;
+  std::vector<std::chrono::milliseconds> delays;
+  for (int i = 0; i < 3; ++i) {
+    wrong.push_back(make_jwt(h.clock.now(), h.clock.now() + 1h, "https://evil.example/aud"));
+    h.source.script.push_back(FetchResult::success(wrong.back()));
+    StepResult s = h.step_and_wait();
+    CHECK_FALSE(s.ok);
+    REQUIRE(s.error);
+    CHECK(s.error->kind == ErrorKind::wrong_audience);
+    delays.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(s.delay));
+  }
+  // Retried at the config pace (5 s, 10 s, 20 s; r = 0), well inside half
+  // of the kept token's remaining validity.
+  CHECK(delays == std::vector<std::chrono::milliseconds>{5s, 10s, 20s});
+  CHECK(h.sink.written == std::vector<std::string>{good});
+  CHECK(h.refresher.current()->exp == t0 + 1h);
+  CHECK(h.refresher.stats().rejected_audience == 3);
+  CHECK(h.refresher.stats().written == 1);
+  CHECK(h.refresher.stats().failed == 3);
+
+  auto log = h.last_log();
+  CHECK(log["level"] == "error");
+  CHECK(log["msg"] == "token refresh failed; keeping the current token");
+  CHECK(log["kind"] == "wrong_audience");
+  CHECK(log["rejected_audience_total"] == 3);
+  CHECK(log["current_exp"] == format_rfc3339(t0 + 1h));
+  const std::string err = log["error"];
+  CHECK(err.find("\"https://evil.example/aud\"") != std::string::npos);
+  CHECK(err.find("expected \"sts.amazonaws.com\"") != std::string::npos);
+  CHECK(log["hint"].get<std::string>().find("--audience") != std::string::npos);
+  for (const auto& t : wrong) {
+    CHECK_FALSE(h.logs.contains(t));
+    CHECK_FALSE(h.logs.contains(t.substr(t.find('.') + 1, 20)));
+    CHECK_FALSE(h.logs.contains(t.substr(t.rfind('.') + 1)));
+  }
+
+  // The source behaves again: written, backoff reset, recovery logged.
+  h.source.script.push_back(h.ok());
+  CHECK(h.step_and_wait().ok);
+  CHECK(h.sink.written.size() == 2);
+  CHECK(h.last_log()["recovered_after_failures"] == 3);
+  CHECK(h.refresher.stats().rejected_audience == 3);
+}
+
+TEST_CASE("aud: one string or an array holding the audience; missing or other types refused") {
+  const auto now = TimePoint{} + std::chrono::seconds(1700000000);
+  auto claims = [&](nlohmann::json aud) {
+    nlohmann::json c = {{"iat", unix_seconds(now)}, {"exp", unix_seconds(now + 1h)}};
+    if (!aud.is_null()) {
+      c["aud"] = std::move(aud);
+    }
+    return make_jwt(c);
+  };
+  struct Case {
+    nlohmann::json aud;
+    bool written;
+  };
+  const std::vector<Case> cases = {
+      {"sts.amazonaws.com", true},
+      {nlohmann::json::array({"other", "sts.amazonaws.com"}), true},
+      {nlohmann::json::array({"other", "STS.amazonaws.com"}), false},  // exact match only
+      {"sts.amazonaws.com ", false},
+      {"", false},
+      {nullptr, false},  // no aud claim
+      {nlohmann::json::array(), false},
+      {42, false},
+      {nlohmann::json::object({{"sts.amazonaws.com", true}}), false},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.aud.dump());
+    Harness h;
+    h.source.script.push_back(FetchResult::success(claims(c.aud)));
+    StepResult s = h.refresher.step();
+    CHECK(s.ok == c.written);
+    CHECK(h.sink.written.size() == (c.written ? 1u : 0u));
+    if (!c.written) {
+      REQUIRE(s.error);
+      CHECK(s.error->kind == ErrorKind::wrong_audience);
+      CHECK(s.delay == 5s);
+      CHECK(h.last_log()["msg"] == "token fetch failed; no token written yet; retrying");
+    }
+  }
+}
+
+TEST_CASE("a hostile aud is logged printable and cut short") {
+  Harness h;
+  const auto now = h.clock.now();
+  nlohmann::json many = nlohmann::json::array();
+  many.push_back(std::string("a\r\nb") + std::string(300, 'x'));
+  for (int i = 0; i < 5; ++i) {
+    many.push_back("aud" + std::to_string(i));
+  }
+  h.source.script.push_back(FetchResult::success(make_jwt(
+      {{"iat", unix_seconds(now)}, {"exp", unix_seconds(now + 1h)}, {"aud", many}})));
+  CHECK_FALSE(h.refresher.step().ok);
+  const std::string err = h.last_log()["error"];
+  CHECK(err.find('\r') == std::string::npos);
+  CHECK(err.find('\n') == std::string::npos);
+  CHECK(err.find("a??b") != std::string::npos);
+  CHECK(err.find(std::string(101, 'x')) == std::string::npos);
+  CHECK(err.find("(and 3 more)") != std::string::npos);
+}
+
+TEST_CASE("without a configured audience every token is refused") {
+  kube::FakeClock clock{TimePoint{} + std::chrono::seconds(1700000000)};
+  ScriptedSource source;
+  RecordingSink sink;
+  LogCapture logs;
+  Refresher refresher{source, sink, clock, [] { return 0.0; }, logs.logger, RefresherOptions{}};
+  source.script.push_back(FetchResult::success(make_jwt(clock.now(), clock.now() + 1h, "")));
+  source.script.push_back(FetchResult::success(make_jwt(clock.now(), clock.now() + 1h)));
+  CHECK(refresher.step().error->kind == ErrorKind::wrong_audience);
+  CHECK(refresher.step().error->kind == ErrorKind::wrong_audience);
+  CHECK(sink.written.empty());
+  CHECK(refresher.stats().rejected_audience == 2);
+}
+
+TEST_CASE("run_once: tokens for another audience until the deadline: nothing written") {
+  Harness h;
+  h.source.fallback = [&] {
+    return FetchResult::success(make_jwt(h.clock.now(), h.clock.now() + 1h, "someone-else"));
+  };
+  auto r = h.refresher.run_once(60s, [&](kube::Clock::duration d) {
+    h.clock.advance(d);
+    return true;
+  });
+  CHECK(r == OnceResult::timed_out);
+  CHECK(h.source.calls == 5);  // 0, 5, 15, 35, 60: the config pace
+  CHECK(h.sink.written.empty());
+  CHECK(h.refresher.stats().rejected_audience == 5);
+  CHECK(h.last_log()["kind"] == "wrong_audience");
 }
 
 TEST_CASE("write failures back off at the transient pace and keep the old token") {
