@@ -14,6 +14,10 @@
 #                               compaction shows up as 410 Gone)
 #   GTOKEN_CP_OWNER=PID         stop everything when PID exits (test runners)
 #   GTOKEN_CP_EXTRA_ARGS        more kube-apiserver flags
+#   GTOKEN_CP_AUDIT=true        audit log of every request at level Metadata,
+#                               one JSON event per line in DIR/audit-N.log
+#                               (blocking mode: written by the request's
+#                               handler, no batching delay)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -115,11 +119,24 @@ start_etcd() {
   die "etcd did not become healthy (see $dir/etcd.log)"
 }
 
+# Off unless GTOKEN_CP_AUDIT=true: a policy logging every request (all
+# stages) at level Metadata, and flags writing it to DIR/audit-N.log.
+audit_args() {
+  local n="$1"
+  [[ "${GTOKEN_CP_AUDIT:-false}" == "true" ]] || return 0
+  printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n' \
+    >"$dir/audit-policy.yaml"
+  echo "--audit-policy-file $dir/audit-policy.yaml --audit-log-path $dir/audit-$n.log" \
+    "--audit-log-format json --audit-log-mode blocking"
+}
+
 start_apiserver() {
   local n="${1:-0}" port
   port="$(cat "$dir/apiserver-$n.port" 2>/dev/null || free_port)"
   echo "$port" >"$dir/apiserver-$n.port"
   local p="$dir/pki"
+  local audit
+  audit="$(audit_args "$n")"
   # shellcheck disable=SC2086
   setsid "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$(cat "$dir/etcd.port")" \
@@ -131,7 +148,7 @@ start_apiserver() {
     --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC --allow-privileged=true \
     --watch-cache="${GTOKEN_CP_WATCH_CACHE:-true}" --profiling=false \
-    ${GTOKEN_CP_EXTRA_ARGS:-} >"$dir/apiserver-$n.log" 2>&1 </dev/null &
+    $audit ${GTOKEN_CP_EXTRA_ARGS:-} >"$dir/apiserver-$n.log" 2>&1 </dev/null &
   echo $! >"$dir/apiserver-$n.pid"
   wait_ready "$n"
 }
@@ -228,9 +245,10 @@ case "$cmd" in
     echo "APISERVER=https://127.0.0.1:$(cat "$dir/apiserver-0.port")"
     echo "ETCD=http://127.0.0.1:$(cat "$dir/etcd.port")"
     echo "KUBECTL=$(cat "$dir/bin")/kubectl"
+    if [[ -f "$dir/audit-policy.yaml" ]]; then echo "AUDIT_LOG=$dir/audit-0.log"; fi
     ;;
   *)
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,20p' "$0" >&2
     exit 2
     ;;
 esac

@@ -50,10 +50,15 @@ class KubectlError(RuntimeError):
 class ControlPlane:
     """etcd + kube-apiserver of the pinned release, private to one test session."""
 
-    def __init__(self, name: str, apiservers: int = 1, watch_cache: bool = True):
+    def __init__(self, name: str, apiservers: int = 1, watch_cache: bool = True,
+                 audit: bool = False):
+        """audit=True: every request is written to the apiserver's audit log
+        (level Metadata, blocking mode; see audit_events())."""
         self.dir = os.path.join(BUILD, f"cp-{name}")
+        self.audit = audit
         self.env = dict(os.environ, GTOKEN_CP_APISERVERS=str(apiservers),
-                        GTOKEN_CP_WATCH_CACHE="true" if watch_cache else "false")
+                        GTOKEN_CP_WATCH_CACHE="true" if watch_cache else "false",
+                        GTOKEN_CP_AUDIT="true" if audit else "false")
 
     def start(self):
         subprocess.run([CP_SCRIPT, "stop", self.dir], capture_output=True)
@@ -83,6 +88,50 @@ class ControlPlane:
         if check and p.returncode != 0:
             raise KubectlError(args, p.returncode, p.stdout, p.stderr)
         return p.stdout
+
+    def audit_log_path(self, n: int = 0) -> str:
+        return os.path.join(self.dir, f"audit-{n}.log")
+
+    def audit_events(self, offset: int = 0, n: int = 0) -> tuple[list[dict], int]:
+        """Audit events (one JSON object per line) from byte `offset` of
+        apiserver n's audit log, and the offset after the last whole line."""
+        if not self.audit:
+            raise RuntimeError("this ControlPlane was started without audit=True")
+        with open(self.audit_log_path(n), "rb") as f:
+            f.seek(offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        events = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+        return events, offset + end
+
+    def client_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> str:
+        """A kubeconfig with a client certificate for `user` (CN) in `groups`
+        (O), signed by the control plane's CA: a distinct identity, e.g. so
+        an audit log tells one process's requests apart."""
+        pki = os.path.join(self.dir, "pki")
+        out = os.path.join(self.dir, f"user-{user}")
+        os.makedirs(out, exist_ok=True)
+        key, csr, crt = (os.path.join(out, f) for f in ("client.key", "client.csr", "client.crt"))
+        ext = os.path.join(out, "client.ext")
+        subj = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+        run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+        os.chmod(key, 0o600)
+        run("openssl", "req", "-new", "-key", key, "-subj", subj, "-out", csr)
+        with open(ext, "w") as f:
+            f.write("extendedKeyUsage=clientAuth\n")
+        run("openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(pki, "ca.crt"),
+            "-CAkey", os.path.join(pki, "ca.key"), "-CAcreateserial", "-days", "2",
+            "-extfile", ext, "-out", crt)
+        with open(self.kubeconfig) as f:
+            text = f.read()
+        admin = os.path.join(pki, "admin")
+        text = text.replace(admin + ".crt", crt).replace(admin + ".key", key)
+        path = os.path.join(out, "kubeconfig")
+        with open(path, "w") as f:
+            f.write(text.replace("gtoken-admin", user))
+        os.chmod(path, 0o600)
+        return path
 
     def get(self, kind: str, name: str, ns: str | None = None) -> dict | None:
         args = ["get", kind, name, "-o", "json"] + (["-n", ns] if ns else [])
@@ -126,8 +175,10 @@ class Operator:
     """gtoken-operator as a child process; logs go to a file in the build tree."""
 
     def __init__(self, cp: ControlPlane, google=None, args: list[str] | None = None,
-                 name: str = "operator", env: dict | None = None):
+                 name: str = "operator", env: dict | None = None,
+                 kubeconfig: str | None = None):
         self.cp = cp
+        self.kubeconfig = kubeconfig or cp.kubeconfig
         self.google = google
         self.args = list(args or [])
         self.name = name
@@ -137,7 +188,7 @@ class Operator:
 
     def command(self) -> list[str]:
         cmd = [os.path.join(BUILD, "operator", "gtoken-operator"),
-               "--kubeconfig", self.cp.kubeconfig, "--identity", self.name]
+               "--kubeconfig", self.kubeconfig, "--identity", self.name]
         if self.google is not None:
             cmd += ["--project", self.google.project, "--iam-endpoint", self.google.url]
         return cmd + self.args
