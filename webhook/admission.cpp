@@ -12,42 +12,72 @@ using nlohmann::json;
 
 namespace {
 
-// Syntax and nesting check without building a document: the DOM parser itself
-// is iterative, but everything done with a document afterwards recurses.
-class DepthCheck {
+// Syntax, nesting and size check without building a document: the DOM
+// parser itself is iterative, but everything done with a document afterwards
+// recurses (hence the depth), and a small body can decode to a large document
+// (hence elements and bytes). Aborts at the first limit passed, so a hostile
+// body costs one scan and no allocation beyond the lexer's current token.
+class SyntaxCheck {
  public:
-  bool too_deep = false;
+  std::optional<AdmissionError> exceeded;
 
-  bool null() { return true; }
-  bool boolean(bool /*value*/) { return true; }
-  bool number_integer(json::number_integer_t /*value*/) { return true; }
-  bool number_unsigned(json::number_unsigned_t /*value*/) { return true; }
-  bool number_float(json::number_float_t /*value*/, const std::string& /*text*/) { return true; }
-  bool string(std::string& /*value*/) { return true; }
-  bool binary(json::binary_t& /*value*/) { return true; }
-  bool start_object(std::size_t /*size*/) { return enter(); }
-  bool key(std::string& /*key*/) { return true; }
+  bool null() { return value(); }
+  bool boolean(bool /*value*/) { return value(); }
+  bool number_integer(json::number_integer_t /*value*/) { return value(); }
+  bool number_unsigned(json::number_unsigned_t /*value*/) { return value(); }
+  bool number_float(json::number_float_t /*value*/, const std::string& /*text*/) {
+    return value();
+  }
+  bool string(std::string& s) { return value(kStringNode + heap(s.size())); }
+  bool binary(json::binary_t& /*value*/) { return value(); }
+  bool start_object(std::size_t /*size*/) { return enter(kObjectNode); }
+  bool key(std::string& k) { return count(kMemberNode + heap(k.size())); }
   bool end_object() { return leave(); }
-  bool start_array(std::size_t /*size*/) { return enter(); }
+  bool start_array(std::size_t /*size*/) { return enter(kArrayNode); }
   bool end_array() { return leave(); }
   bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
                    const nlohmann::detail::exception& /*error*/) {
     return false;
   }
 
+  std::size_t elements() const { return elements_; }
+  std::size_t bytes() const { return bytes_; }
+
  private:
-  bool enter() {
-    if (++depth_ > kMaxJsonDepth) {
-      too_deep = true;
+  // Estimated costs in nlohmann::json on a 64-bit libstdc++, with malloc's
+  // overhead: every value a 16-byte slot (doubled for vector growth); an
+  // object its std::map, each member a map node with its key; a string its
+  // std::string and, beyond the small-string buffer, its characters.
+  static constexpr std::size_t kSlot = 32;
+  static constexpr std::size_t kObjectNode = 64;
+  static constexpr std::size_t kArrayNode = 40;
+  static constexpr std::size_t kMemberNode = 96;
+  static constexpr std::size_t kStringNode = 48;
+  static std::size_t heap(std::size_t length) { return length > 15 ? length + 17 : 0; }
+
+  bool count(std::size_t cost) {
+    bytes_ += cost;
+    if (++elements_ > kMaxJsonElements || bytes_ > kMaxDecodedBytes) {
+      exceeded = AdmissionError::TooManyElements;
       return false;
     }
     return true;
+  }
+  bool value(std::size_t extra = 0) { return count(kSlot + extra); }
+  bool enter(std::size_t node) {
+    if (++depth_ > kMaxJsonDepth) {
+      exceeded = AdmissionError::JsonTooDeep;
+      return false;
+    }
+    return value(node);
   }
   bool leave() {
     --depth_;
     return true;
   }
   std::size_t depth_ = 0;
+  std::size_t elements_ = 0;
+  std::size_t bytes_ = 0;
 };
 
 std::string dump(const json& value) {
@@ -155,60 +185,90 @@ json response_review(const AdmissionRequest& request, const Decision& decision,
   };
 }
 
-AdmissionHttpResult handle(std::string_view content_type, std::string_view body,
-                           std::size_t body_limit, const Decide& decide) {
-  if (body.empty()) return reject(AdmissionError::EmptyBody, "request body is empty");
+DecodedAdmission decode(std::string_view content_type, std::string_view body,
+                        std::size_t body_limit) {
+  DecodedAdmission out;
+  if (body.empty()) {
+    out.rejection = reject(AdmissionError::EmptyBody, "request body is empty");
+    return out;
+  }
   if (body.size() > body_limit) {
-    return reject(AdmissionError::BodyTooLarge,
-                  "request body exceeds " + std::to_string(body_limit) + " bytes");
+    out.rejection = reject(AdmissionError::BodyTooLarge,
+                           "request body exceeds " + std::to_string(body_limit) + " bytes");
+    return out;
   }
   if (!is_media_type_json(content_type)) {
-    return reject(AdmissionError::UnsupportedContentType,
-                  "content type must be application/json, got \"" +
-                      std::string(content_type.substr(0, 64)) + "\"");
+    out.rejection = reject(AdmissionError::UnsupportedContentType,
+                           "content type must be application/json, got \"" +
+                               std::string(content_type.substr(0, 64)) + "\"");
+    return out;
   }
-  DepthCheck check;
+  SyntaxCheck check;
   if (!json::sax_parse(body, &check)) {
-    if (check.too_deep) {
-      return reject(AdmissionError::JsonTooDeep,
-                    "JSON nested deeper than " + std::to_string(kMaxJsonDepth));
+    if (check.exceeded == AdmissionError::JsonTooDeep) {
+      out.rejection = reject(AdmissionError::JsonTooDeep,
+                             "JSON nested deeper than " + std::to_string(kMaxJsonDepth));
+    } else if (check.exceeded == AdmissionError::TooManyElements) {
+      out.rejection = reject(AdmissionError::TooManyElements,
+                             "JSON document over " + std::to_string(kMaxJsonElements) +
+                                 " elements or " + std::to_string(kMaxDecodedBytes) +
+                                 " bytes decoded");
+    } else {
+      out.rejection = reject(AdmissionError::MalformedJson, "request body is not valid JSON");
     }
-    return reject(AdmissionError::MalformedJson, "request body is not valid JSON");
+    return out;
   }
   json review = json::parse(body, nullptr, false);
   if (review.is_discarded()) {
-    return reject(AdmissionError::MalformedJson, "request body is not valid JSON");
+    out.rejection = reject(AdmissionError::MalformedJson, "request body is not valid JSON");
+    return out;
   }
-  std::optional<AdmissionRequest> request = decode_request(review);
-  if (!request) {
-    return reject(AdmissionError::NotAdmissionReview,
-                  "expected an admission.k8s.io/v1 AdmissionReview with request.uid");
+  out.request = decode_request(review);
+  if (!out.request) {
+    out.rejection = reject(AdmissionError::NotAdmissionReview,
+                           "expected an admission.k8s.io/v1 AdmissionReview with request.uid");
   }
+  return out;
+}
 
+AdmissionHttpResult answer(const AdmissionRequest& request, const Decide& decide) {
   Decision decision;
   try {
     if (!decide) throw std::logic_error("no decision function");
-    decision = decide(*request);
+    decision = decide(request);
     if (!decision.patch.is_array()) throw std::logic_error("patch is not a JSON array");
   } catch (const std::exception& e) {
     AdmissionHttpResult failed =
         reject(AdmissionError::DecisionFailed, std::string(e.what()).substr(0, 200));
-    failed.uid = request->uid;
-    failed.dry_run = request->dry_run;
+    failed.uid = request.uid;
+    failed.dry_run = request.dry_run;
     return failed;
   } catch (...) {
     AdmissionHttpResult failed = reject(AdmissionError::DecisionFailed, "unknown exception");
-    failed.uid = request->uid;
-    failed.dry_run = request->dry_run;
+    failed.uid = request.uid;
+    failed.dry_run = request.dry_run;
     return failed;
   }
 
   AdmissionHttpResult result;
-  result.uid = request->uid;
-  result.dry_run = request->dry_run;
+  result.uid = request.uid;
+  result.dry_run = request.dry_run;
   result.allowed = decision.allowed;
   result.skip = decision.skip;
-  result.body = dump(response_review(*request, decision, result));
+  result.body = dump(response_review(request, decision, result));
+  return result;
+}
+
+// Only allocation can fail this far out; a fixed body needs the least of it.
+AdmissionHttpResult out_of_memory() noexcept {
+  AdmissionHttpResult result;
+  result.status = 500;
+  result.error = AdmissionError::DecisionFailed;
+  try {
+    result.body =
+        R"({"apiVersion":"v1","kind":"Status","status":"Failure","code":500,"reason":"InternalError"})";
+  } catch (...) {
+  }
   return result;
 }
 
@@ -233,6 +293,8 @@ std::string_view to_string(AdmissionError error) noexcept {
       return "MalformedJson";
     case AdmissionError::JsonTooDeep:
       return "JsonTooDeep";
+    case AdmissionError::TooManyElements:
+      return "TooManyElements";
     case AdmissionError::NotAdmissionReview:
       return "NotAdmissionReview";
     case AdmissionError::DecisionFailed:
@@ -257,21 +319,34 @@ std::string sanitize_warning(std::string_view warning) {
   return out;
 }
 
+DecodedAdmission decode_admission(std::string_view content_type, std::string_view body,
+                                  std::size_t body_limit) noexcept {
+  try {
+    return decode(content_type, body, body_limit);
+  } catch (...) {
+    DecodedAdmission out;
+    out.rejection = out_of_memory();
+    return out;
+  }
+}
+
+AdmissionHttpResult answer_admission(const AdmissionRequest& request,
+                                     const Decide& decide) noexcept {
+  try {
+    return answer(request, decide);
+  } catch (...) {
+    return out_of_memory();
+  }
+}
+
 AdmissionHttpResult handle_admission(std::string_view content_type, std::string_view body,
                                      std::size_t body_limit, const Decide& decide) noexcept {
   try {
-    return handle(content_type, body, body_limit, decide);
+    DecodedAdmission decoded = decode(content_type, body, body_limit);
+    if (!decoded.request) return std::move(decoded.rejection);
+    return answer(*decoded.request, decide);
   } catch (...) {
-    // Only allocation can fail this far out; a fixed body needs the least of it.
-    AdmissionHttpResult result;
-    result.status = 500;
-    result.error = AdmissionError::DecisionFailed;
-    try {
-      result.body =
-          R"({"apiVersion":"v1","kind":"Status","status":"Failure","code":500,"reason":"InternalError"})";
-    } catch (...) {
-    }
-    return result;
+    return out_of_memory();
   }
 }
 

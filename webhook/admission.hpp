@@ -12,11 +12,20 @@
 
 namespace gtoken::webhook {
 
-// controller-runtime's limit; the apiserver itself caps objects well below it.
-inline constexpr std::size_t kDefaultAdmissionBodyLimit = std::size_t{7} * 1024 * 1024;
+// The apiserver's own default request body limit (--max-request-bytes,
+// 3 MiB): no AdmissionReview it sends is larger.
+inline constexpr std::size_t kDefaultAdmissionBodyLimit = std::size_t{3} * 1024 * 1024;
 // Far deeper than any Kubernetes object; bounds the recursion of every later
 // copy, comparison and dump of the document.
 inline constexpr std::size_t kMaxJsonDepth = 128;
+// Values, keys and containers in one document. A real pod, managedFields
+// included, has a few thousand; a body of `[{},{},...]` has one per 3 bytes,
+// and each costs tens of bytes once decoded.
+inline constexpr std::size_t kMaxJsonElements = 100'000;
+// What the decoded document may cost, estimated during the syntax pass from
+// its elements and string bytes (nlohmann::json's node sizes): the body
+// limit's 3 MiB decode to at most this, whatever their shape.
+inline constexpr std::size_t kMaxDecodedBytes = std::size_t{16} * 1024 * 1024;
 // AdmissionResponse.warnings: the apiserver wants each under 120 characters.
 inline constexpr std::size_t kMaxWarningLength = 119;
 inline constexpr std::size_t kMaxWarnings = 10;
@@ -63,6 +72,9 @@ enum class AdmissionError {
   UnsupportedContentType,
   MalformedJson,
   JsonTooDeep,
+  // More than kMaxJsonElements, or an estimated decoded size over
+  // kMaxDecodedBytes: refused before the document is built.
+  TooManyElements,
   NotAdmissionReview,
   // The decision threw or returned something unusable. Answered with HTTP 500
   // rather than allowed: false, so the webhook's failurePolicy decides.
@@ -92,6 +104,22 @@ struct AdmissionHttpResult {
 // builds the response AdmissionReview echoing request.uid. Never throws.
 AdmissionHttpResult handle_admission(std::string_view content_type, std::string_view body,
                                      std::size_t body_limit, const Decide& decide) noexcept;
+
+// handle_admission in two halves, for a caller that decides elsewhere (the
+// server decides a cache miss on another thread).
+//
+// The checks before deciding and the decoding: the request, or the rejection
+// to send. Never throws.
+struct DecodedAdmission {
+  std::optional<AdmissionRequest> request;
+  AdmissionHttpResult rejection;  // when !request
+};
+DecodedAdmission decode_admission(std::string_view content_type, std::string_view body,
+                                  std::size_t body_limit) noexcept;
+// Asks `decide` and builds the AdmissionReview answer (or the 500 of a failed
+// decision). Never throws.
+AdmissionHttpResult answer_admission(const AdmissionRequest& request,
+                                     const Decide& decide) noexcept;
 
 // Makes a warning acceptable to the apiserver: control characters become
 // spaces, and it is cut (on a UTF-8 boundary, marked "...") to kMaxWarningLength.
