@@ -32,10 +32,20 @@ std::string content_type_of(PatchType t) {
 }
 
 std::string name_of(const json& obj) {
-  if (!obj.contains("metadata") || !obj["metadata"].contains("name")) {
+  if (!obj.is_object() || !obj.contains("metadata") || !obj["metadata"].is_object() ||
+      !obj["metadata"].contains("name")) {
     throw std::invalid_argument("object has no metadata.name");
   }
-  return obj["metadata"]["name"].get<std::string>();
+  const json& name = obj["metadata"]["name"];
+  if (!name.is_string()) throw InvalidName("name", "", "metadata.name must be a string");
+  return name.get<std::string>();
+}
+
+// Objects carry input (pod specs, annotations, status messages): an
+// ill-formed UTF-8 byte in a string must not make the request throw
+// json::type_error, so it is sent as U+FFFD.
+std::string dump_body(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -66,7 +76,7 @@ json Client::call(const std::string& method, const std::string& target, const st
 
 json Client::get(const Resource& r, const std::string& ns, const std::string& name,
                  const std::string& subresource) {
-  return call("GET", r.path(ns, name, subresource), "", "");
+  return call("GET", r.object_path(ns, name, subresource), "", "");
 }
 
 json Client::list(const Resource& r, const std::string& ns, const ListOptions& o) {
@@ -99,7 +109,7 @@ json Client::create(const Resource& r, const std::string& ns, const json& obj,
   Query q;
   q.add("dryRun", o.dry_run ? "All" : "")
       .add("fieldManager", o.field_manager.empty() ? field_manager_ : o.field_manager);
-  return call("POST", r.path(ns) + q.str(), obj.dump(), "application/json");
+  return call("POST", r.path(ns) + q.str(), dump_body(obj), "application/json");
 }
 
 json Client::update(const Resource& r, const std::string& ns, const json& obj,
@@ -107,7 +117,7 @@ json Client::update(const Resource& r, const std::string& ns, const json& obj,
   Query q;
   q.add("dryRun", o.dry_run ? "All" : "")
       .add("fieldManager", o.field_manager.empty() ? field_manager_ : o.field_manager);
-  return call("PUT", r.path(ns, name_of(obj)) + q.str(), obj.dump(), "application/json");
+  return call("PUT", r.object_path(ns, name_of(obj)) + q.str(), dump_body(obj), "application/json");
 }
 
 json Client::update_status(const Resource& r, const std::string& ns, const json& obj,
@@ -115,7 +125,7 @@ json Client::update_status(const Resource& r, const std::string& ns, const json&
   Query q;
   q.add("dryRun", o.dry_run ? "All" : "")
       .add("fieldManager", o.field_manager.empty() ? field_manager_ : o.field_manager);
-  return call("PUT", r.path(ns, name_of(obj), "status") + q.str(), obj.dump(),
+  return call("PUT", r.object_path(ns, name_of(obj), "status") + q.str(), dump_body(obj),
               "application/json");
 }
 
@@ -126,7 +136,7 @@ json Client::patch(const Resource& r, const std::string& ns, const std::string& 
   q.add("fieldManager", manager)
       .add("force", type == PatchType::Apply && o.force ? "true" : "")
       .add("dryRun", o.dry_run ? "All" : "");
-  return call("PATCH", r.path(ns, name, o.subresource) + q.str(), body.dump(),
+  return call("PATCH", r.object_path(ns, name, o.subresource) + q.str(), dump_body(body),
               content_type_of(type));
 }
 
@@ -154,7 +164,7 @@ json Client::remove(const Resource& r, const std::string& ns, const std::string&
   if (!o.propagation_policy.empty()) body["propagationPolicy"] = o.propagation_policy;
   if (o.grace_period_seconds) body["gracePeriodSeconds"] = *o.grace_period_seconds;
   if (o.dry_run) body["dryRun"] = json::array({"All"});
-  return call("DELETE", r.path(ns, name), body.dump(), "application/json");
+  return call("DELETE", r.object_path(ns, name), dump_body(body), "application/json");
 }
 
 void Client::watch(const Resource& r, const std::string& ns, const WatchOptions& o,

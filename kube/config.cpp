@@ -126,6 +126,10 @@ ClusterConfig parse_kubeconfig(const std::string& yaml_text, const fs::path& pat
     kc.fail(where_cluster + ".server", "must be an http:// or https:// URL, got \"" + c.server + "\"");
   }
   c.tls.ca_pem = kc.file_or_data(cluster, "certificate-authority", where_cluster);
+  if (kc.str(cluster, "certificate-authority-data", where_cluster).empty()) {
+    std::string ca_file = kc.str(cluster, "certificate-authority", where_cluster);
+    if (!ca_file.empty()) c.tls.ca_file = kc.resolve(ca_file).string();  // re-read on change
+  }
   c.tls.insecure_skip_verify = kc.str(cluster, "insecure-skip-tls-verify", where_cluster) == "true";
   c.tls.server_name = kc.str(cluster, "tls-server-name", where_cluster);
 
@@ -174,6 +178,7 @@ ClusterConfig load_in_cluster(const InClusterPaths& p,
   auto ca_text = read_file(ca);
   if (!ca_text) throw ConfigError("in-cluster config: cannot read CA file " + ca.string());
   c.tls.ca_pem = *ca_text;
+  c.tls.ca_file = ca.string();  // the kube-root-ca.crt ConfigMap can change
   auto ns = read_file(p.dir / "namespace");
   c.namespace_ = ns ? trim(*ns) : "default";
   return c;
@@ -225,6 +230,18 @@ HttpOptions http_options(const ClusterConfig& c) {
         }
       }
       return cache->value.empty() ? fallback : cache->value;
+    };
+    // A 401 may mean the token rotated within the minute: read the file
+    // now, and have the request retried once if it changed.
+    o.on_unauthorized = [cache, path] {
+      auto t = read_file(path);
+      if (!t) return false;
+      std::string fresh = trim(*t);
+      std::lock_guard lock(cache->mu);
+      cache->read = std::chrono::steady_clock::now();
+      if (fresh.empty() || fresh == cache->value) return false;
+      cache->value = std::move(fresh);
+      return true;
     };
   } else if (!c.token.empty()) {
     std::string token = c.token;

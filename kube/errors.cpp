@@ -1,5 +1,8 @@
 #include "kube/errors.hpp"
 
+#include "kube/names.hpp"
+#include "kube/utf8.hpp"
+
 namespace kube {
 
 namespace {
@@ -33,6 +36,10 @@ std::string what_of(const Status& s) {
 
 }  // namespace
 
+InvalidName::InvalidName(std::string field, std::string_view value, const std::string& rule)
+    : std::invalid_argument("invalid " + field + " \"" + quote_untrusted(value) + "\": " + rule),
+      field_(std::move(field)) {}
+
 ApiError::ApiError(Status s) : std::runtime_error(what_of(s)), status_(std::move(s)) {}
 
 Status status_from_json(const nlohmann::json& j, int fallback_code) {
@@ -59,7 +66,9 @@ ApiError error_from_response(int http_status, std::string_view body) {
   s.code = http_status;
   s.status = "Failure";
   s.reason = reason_for(http_status);
-  std::string text(body.substr(0, 512));
+  // A proxy's HTML or a truncated body: cut on a character boundary and
+  // replace ill-formed bytes, so the message can be logged and dumped.
+  std::string text = utf8_sanitize(utf8_truncate(body, 512));
   s.message = text.empty() ? "HTTP " + std::to_string(http_status) + " with no body" : text;
   return ApiError(std::move(s));
 }

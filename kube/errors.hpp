@@ -5,6 +5,11 @@
 // connect, TLS, timeout, connection reset), or the apiserver answered with a
 // non-2xx HTTP status (ApiError, carrying the decoded metav1.Status). Callers
 // branch on ApiError::code() or the is_* helpers, never on message text.
+//
+// Two more, both std::invalid_argument and both thrown before any I/O: a
+// name, namespace or subresource that may not go into a request path
+// (InvalidName, from Resource::path), and a request the HTTP client refuses
+// to write (InvalidRequest: a target or header with a control byte).
 
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -16,6 +21,27 @@ namespace kube {
 class NetworkError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A namespace, name or subresource that is not valid for a request path.
+// what() names the field and quotes the value with non-printable bytes as
+// \xNN (kube::quote_untrusted), e.g. `invalid name "a\x0d\x0a": must be ...`.
+class InvalidName : public std::invalid_argument {
+ public:
+  InvalidName(std::string field, std::string_view value, const std::string& rule);
+  const std::string& field() const { return field_; }  // "namespace", "name", "subresource"
+
+ private:
+  std::string field_;
+};
+
+// A request the HTTP client will not write: a target that is not an
+// origin-form path, or a header name/value with CR, LF, NUL or another
+// control byte. Header values are never quoted in what() (one may be a
+// bearer token).
+class InvalidRequest : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
 };
 
 // metav1.Status as returned in error bodies.
