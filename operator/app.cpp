@@ -18,6 +18,7 @@
 #include "kube/watcher.hpp"
 #include "operator/google.hpp"
 #include "operator/log.hpp"
+#include "operator/operator_identity.hpp"
 #include "operator/reconciler.hpp"
 #include "webhook/options.hpp"
 #include "webhook/runtime.hpp"
@@ -42,6 +43,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("project", po::value(&o.project), "Workload Identity pool project: PROJECT.svc.id.goog (default: from the metadata server)")
     ("iam-endpoint", po::value(&o.iam_endpoint)->default_value(o.iam_endpoint), "Google IAM API base URL")
     ("default-audience", po::value(&o.default_audience)->default_value(o.default_audience), "ID token audience when a binding sets none")
+    ("operator-gsa", po::value(&o.operator_gsa), "the operator's own Google service account, refused to every binding (default: GOOGLE_APPLICATION_CREDENTIALS' client_email, else the metadata server's)")
     ("resync-seconds", po::value(&resync)->default_value(resync), "re-check every binding this often (repairs drift made outside Kubernetes)")
     ("workers", po::value(&o.workers)->default_value(o.workers), "concurrent reconciles (each mostly waits on the apiserver and Google)")
     ("iam-read-qps", po::value(&o.iam_read_qps)->default_value(o.iam_read_qps), "at most this many Google IAM reads per second (0: no limit)")
@@ -234,6 +236,31 @@ int run_operator(const OperatorOptions& o) {
     }
   }
 
+  // The GSA the operator acts as: refused to every binding. The controller
+  // fails closed without it; a webhook-only replica only loses the early
+  // (admission) refusal, which the controller repeats.
+  tenancy::Settings tenancy_settings;
+  tenancy_settings.project = project;
+  tenancy_settings.default_audience = o.default_audience;
+  tenancy_settings.operator_gsa = o.operator_gsa;
+  if (tenancy_settings.operator_gsa.empty() && (o.controller || o.webhook)) {
+    try {
+      tenancy_settings.operator_gsa = discover_operator_gsa();
+    } catch (const std::exception& e) {
+      if (o.controller) {
+        log::error("cannot tell which Google service account the operator runs as; pass "
+                   "--operator-gsa",
+                   {{"error", e.what()}});
+        return 2;
+      }
+      log::warn("operator GSA unknown; admission cannot refuse it early", {{"error", e.what()}});
+    }
+  }
+  if (!tenancy_settings.operator_gsa.empty()) {
+    log::info("operator Google service account (refused to bindings)",
+              {{"gsa", tenancy_settings.operator_gsa}});
+  }
+
   kube::InformerOptions binding_opts;
   binding_opts.transform = slim_binding;  // the reconciler reads the rest live
   auto bindings = std::make_shared<kube::Informer>(
@@ -264,9 +291,48 @@ int run_operator(const OperatorOptions& o) {
   auto ksa_of = [](const json& b) {
     return b.contains("spec") ? b["spec"].value("serviceAccountName", "") : std::string();
   };
+  // Cluster-scoped AwsRoleBindingPolicies and namespace labels: what the
+  // tenancy gate decides on. A change reconciles at once every binding whose
+  // verdict it turns.
+  kube::InformerOptions policy_opts;
+  policy_opts.transform = kube::strip_managed_fields;
+  auto policies = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::aws_role_binding_policies()),
+      policy_opts);
+  kube::InformerOptions ns_opts;
+  ns_opts.transform = [](json obj) {
+    json m = obj.value("metadata", json::object());
+    json slim = {{"name", m.value("name", "")}};
+    if (m.contains("labels")) slim["labels"] = m["labels"];
+    return json{{"metadata", slim}};
+  };
+  auto namespaces = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::namespaces()), ns_opts);
+  auto gate = std::make_shared<TenancyGate>(tenancy_settings, policies->shared_store(),
+                                            namespaces->shared_store(), bindings->shared_store());
+  auto enqueue_changed = [&](const std::string& ns, const std::string& gsa) {
+    for (const auto& key : gate->changed(ns, gsa)) enqueue(key);
+  };
+  policies->on_change([&](const std::string&) { enqueue_changed("", ""); });
+  namespaces->on_add([&](const json& n) { enqueue_changed(n["metadata"].value("name", ""), ""); });
+  namespaces->on_update([&](const json& old_n, const json& n) {
+    if (old_n["metadata"].value("labels", json::object()) != n["metadata"].value("labels", json::object())) {
+      enqueue_changed(n["metadata"].value("name", ""), "");
+    }
+  });
+  // Under an exclusive policy, a binding coming or going can hand the GSA to
+  // (or take it from) a binding in another namespace.
+  auto gsa_of = [](const json& b) {
+    return b.contains("spec") ? b["spec"].value("gcpServiceAccount", "") : std::string();
+  };
+  auto exclusive_changed = [&](const json& b) {
+    if (gate->any_exclusive()) enqueue_changed("", gsa_of(b));
+  };
+
   bindings->on_add([&](const json& b) {
     index->update(b);
     enqueue(kube::object_key(b));
+    exclusive_changed(b);
   });
   bindings->on_update([&](const json& old_b, const json& b) {
     index->update(b);
@@ -280,12 +346,17 @@ int run_operator(const OperatorOptions& o) {
     if (ksa_of(old_b) != ksa_of(b) || b["metadata"].contains("deletionTimestamp")) {
       enqueue_claimants(ns, ksa_of(old_b), name);
     }
+    if (gsa_of(old_b) != gsa_of(b) || b["metadata"].contains("deletionTimestamp")) {
+      exclusive_changed(old_b);
+      exclusive_changed(b);
+    }
   });
   bindings->on_delete([&](const json& b) {
     index->remove(b);
     enqueue(kube::object_key(b));
     enqueue_claimants(b["metadata"].value("namespace", ""), ksa_of(b),
                       b["metadata"].value("name", ""));
+    exclusive_changed(b);
   });
 
   kube::InformerOptions sa_opts;
@@ -326,8 +397,9 @@ int run_operator(const OperatorOptions& o) {
     rc.instance = identity;
     rc.resync = o.resync;
     reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), index,
-                                              metrics,
-                                              is_leader);
+                                              gate, metrics, is_leader);
+    policies->start();
+    namespaces->start();
     bindings->start();
   }
 
@@ -440,6 +512,8 @@ int run_operator(const OperatorOptions& o) {
   if (elector) elector->stop();
   service_accounts->stop();
   bindings->stop();
+  namespaces->stop();
+  policies->stop();
   log::info("stopped");
   return 0;
 }

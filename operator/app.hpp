@@ -16,6 +16,9 @@ struct OperatorOptions {
   std::string project;           // Workload Identity pool project ("" = metadata server)
   std::string iam_endpoint = "https://iam.googleapis.com";
   std::string default_audience = "gtoken/sts/assume-role-with-web-identity";
+  // The operator's own Google service account, which no binding may name
+  // ("" = discovered: the key file's client_email or the metadata server's).
+  std::string operator_gsa;
   std::chrono::seconds resync{300};
   int workers = 16;
   double iam_read_qps = 80;   // Google's default quota: 6,000 reads/min per project

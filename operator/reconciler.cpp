@@ -6,6 +6,7 @@
 #include "kube/backoff.hpp"
 #include "kube/errors.hpp"
 #include "kube/json_pointer.hpp"
+#include "kube/names.hpp"
 #include "kube/time.hpp"
 #include "operator/log.hpp"
 #include "operator/policy.hpp"
@@ -47,11 +48,38 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
 }  // namespace
 
 json Target::to_json() const {
-  return {{"serviceAccountName", ksa},
-          {"gcpServiceAccount", gsa},
-          {"awsRoleArn", role_arn},
-          {"project", project},
-          {"createdServiceAccount", created_sa}};
+  json j = {{"serviceAccountName", ksa},
+            {"gcpServiceAccount", gsa},
+            {"awsRoleArn", role_arn},
+            {"project", project},
+            {"createdServiceAccount", created_sa}};
+  if (!preexisting.empty()) j["preexistingAnnotations"] = preexisting;
+  return j;
+}
+
+bool valid_gsa_email(const std::string& email) {
+  auto at = email.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 >= email.size() || email.size() > 254) return false;
+  for (size_t i = 0; i < email.size(); ++i) {
+    char c = email[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+              (i > at && (c == '.' || c == ':'));
+    if (!ok && i != at) return false;
+  }
+  return true;
+}
+
+bool Target::valid() const {
+  auto arn_ok = [](const std::string& arn) {
+    if (arn.rfind("arn:", 0) != 0 || arn.size() > 2048) return false;
+    for (unsigned char c : arn) {
+      if (c <= 0x20 || c >= 0x7f) return false;
+    }
+    return true;
+  };
+  return kube::is_dns1123_subdomain(ksa) && valid_gsa_email(gsa) && arn_ok(role_arn) &&
+         (project.empty() || kube::is_dns1123_subdomain(project) ||
+          valid_gsa_email("x@" + project));
 }
 
 Target Target::from_json(const json& j) {
@@ -61,6 +89,11 @@ Target Target::from_json(const json& j) {
   t.role_arn = j.value("awsRoleArn", "");
   t.project = j.value("project", "");
   t.created_sa = j.value("createdServiceAccount", false);
+  if (j.contains("preexistingAnnotations") && j["preexistingAnnotations"].is_array()) {
+    for (const auto& k : j["preexistingAnnotations"]) {
+      if (k.is_string()) t.preexisting.push_back(k.get<std::string>());
+    }
+  }
   return t;
 }
 
@@ -175,6 +208,7 @@ std::string gsa_project(const std::string& email) {
 Reconciler::Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
                        ReconcilerConfig config, std::shared_ptr<const kube::Store> bindings,
                        std::shared_ptr<const BindingIndex> index,
+                       std::shared_ptr<const TenancyGate> gate,
                        std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
                        std::shared_ptr<kube::Clock> clock, kube::Random random)
     : client_(std::move(client)),
@@ -182,6 +216,7 @@ Reconciler::Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<Iam
       config_(std::move(config)),
       bindings_(std::move(bindings)),
       index_(std::move(index)),
+      gate_(std::move(gate)),
       metrics_(std::move(metrics)),
       is_leader_(std::move(is_leader)),
       clock_(std::move(clock)),
@@ -296,9 +331,12 @@ json Reconciler::add_finalizer(const std::string& ns, const std::string& name, c
 json Reconciler::ksa_owner(const std::string& ns, const json& self, const std::string& ksa,
                            const json& sa) const {
   const std::string self_name = self["metadata"].value("name", "");
+  // A binding the policy refused claims nothing: it must not keep an
+  // allowed one in Conflict.
   auto names_ksa = [&](const json& o) {
     return !o["metadata"].contains("deletionTimestamp") && o.contains("spec") &&
-           o["spec"].value("serviceAccountName", "") == ksa;
+           o["spec"].value("serviceAccountName", "") == ksa &&
+           (o["metadata"].value("name", "") == self_name || !recorded_not_allowed(o));
   };
   std::vector<json> claimants;
   if (names_ksa(self)) claimants.push_back(self);
@@ -307,6 +345,13 @@ json Reconciler::ksa_owner(const std::string& ns, const json& self, const std::s
     if (o["metadata"].value("name", "") != self_name && names_ksa(o)) claimants.push_back(o);
   }
   std::string recorded = sa.is_object() ? annotation(sa, keys::kBinding) : "";
+  // Anyone who may edit the ServiceAccount can write this annotation: only a
+  // name a binding could have is looked up.
+  if (!recorded.empty() && !kube::is_dns1123_subdomain(recorded)) {
+    log::warn("ignoring an invalid " + std::string(keys::kBinding) + " annotation",
+              {{"namespace", ns}, {"serviceAccount", ksa}, {"value", kube::quote_untrusted(recorded)}});
+    recorded.clear();
+  }
   if (!recorded.empty()) {
     for (const auto& c : claimants) {
       if (c["metadata"].value("name", "") == recorded) return c;
@@ -459,6 +504,10 @@ void Reconciler::cleanup_target(const std::string& ns, const json& self, const T
         }
         auto drop_if = [&](const std::string& key, const std::string& value) {
           if (value.empty() || annotation(sa, key) != value) return;
+          // It was there before gtoken came: not gtoken's to remove.
+          if (std::find(t.preexisting.begin(), t.preexisting.end(), key) != t.preexisting.end()) {
+            return;
+          }
           std::string path = "/metadata/annotations/" + kube::json_pointer_escape(key);
           patch.push_back({{"op", "test"}, {"path", path}, {"value", value}});
           patch.push_back({{"op", "remove"}, {"path", path}});
@@ -649,7 +698,18 @@ namespace {
 std::vector<Target> targets_of(const json& status) {
   std::vector<Target> out;
   if (status.contains("appliedTargets") && status["appliedTargets"].is_array()) {
-    for (const auto& j : status["appliedTargets"]) out.push_back(Target::from_json(j));
+    for (const auto& j : status["appliedTargets"]) {
+      if (!j.is_object()) continue;
+      Target t = Target::from_json(j);
+      if (t.valid()) {
+        out.push_back(std::move(t));
+      } else {
+        // Not something gtoken wrote: never turned into a request.
+        log::warn("dropping an invalid status.appliedTargets entry",
+                  {{"serviceAccountName", kube::quote_untrusted(t.ksa)},
+                   {"gcpServiceAccount", kube::quote_untrusted(t.gsa)}});
+      }
+    }
   }
   return out;
 }
@@ -675,11 +735,23 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
   }
   if (!has_finalizer) b = add_finalizer(ns, name, b);
 
+  // Tenancy first: a binding no policy allows reads nothing more and changes
+  // nothing on Google or the ServiceAccount (and undoes what it once set up).
+  // Before both caches have listed, a verdict could wrongly unwind.
+  if (gate_ && !gate_->synced()) return kube::Result::requeue_after(std::chrono::seconds(1));
+  tenancy::Verdict verdict;
+  if (gate_) {
+    verdict = gate_->check(b);
+  } else {
+    verdict.message = "the operator runs without AwsRoleBindingPolicies: no binding is allowed";
+  }
+  if (!verdict.allowed) return refuse(ns, std::move(b), verdict);
+
   const json spec = b.value("spec", json::object());
   int64_t generation = b["metadata"].value("generation", int64_t{0});
   std::string now = kube::format_rfc3339(clock_->now());
   Target desired{spec.value("serviceAccountName", ""), spec.value("gcpServiceAccount", ""),
-                 spec.value("awsRoleArn", ""), config_.project, false};
+                 spec.value("awsRoleArn", ""), config_.project, false, {}};
   std::string audience = audience_of(spec);
 
   json status = b.value("status", json::object());
@@ -697,11 +769,35 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
   json owner_obj = ksa_owner(ns, b, desired.ksa, sa);
   std::string owner = owner_obj.is_null() ? name : owner_obj["metadata"].value("name", "");
   bool conflict = owner != name;
+  // A ServiceAccount annotated outside gtoken (no gtoken.io/binding, not
+  // created by this binding) with another GSA or role is someone else's:
+  // never overwritten. The same values are adopted and left as found.
+  std::string foreign;
+  const bool hand_annotated = sa.is_object() && annotation(sa, keys::kBinding).empty() &&
+                              annotation(sa, keys::kCreatedBy) != name;
+  if (!conflict && hand_annotated) {
+    for (const auto& [key, value] : {std::pair<std::string, std::string>{keys::kGcpServiceAccount, desired.gsa},
+                                     {keys::kRoleArn, desired.role_arn}}) {
+      const std::string current = annotation(sa, key);
+      if (!current.empty() && current != value) {
+        foreign = key + "=" + current;
+        break;
+      }
+    }
+  }
+  if (!foreign.empty()) conflict = true;
 
   // Record the intent before acting, so a crash or a later change can undo it.
   bool recorded = std::any_of(applied.begin(), applied.end(),
                               [&](const Target& t) { return t.same_as(desired); });
   if (!recorded && !conflict) {
+    if (hand_annotated) {
+      for (const auto& [key, value] : wanted_annotations(name, spec, config_.default_audience).items()) {
+        if (value.is_string() && annotation(sa, key) == value.get<std::string>()) {
+          desired.preexisting.push_back(key);
+        }
+      }
+    }
     json targets = json::array();
     for (const auto& t : applied) targets.push_back(t.to_json());
     targets.push_back(desired.to_json());
@@ -742,9 +838,13 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
 
   std::vector<std::string> missed_names;
   if (conflict) {
-    std::string msg = "ServiceAccount " + desired.ksa + " is already bound by AwsRoleBinding " +
-                      owner + "; delete one of the two bindings or point this one at another "
-                      "ServiceAccount";
+    std::string msg =
+        foreign.empty()
+            ? "ServiceAccount " + desired.ksa + " is already bound by AwsRoleBinding " + owner +
+                  "; delete one of the two bindings or point this one at another ServiceAccount"
+            : "ServiceAccount " + desired.ksa + " already carries " + foreign +
+                  ", set outside gtoken, which gtoken never overwrites: remove that annotation "
+                  "or point this binding at another ServiceAccount";
     set_condition(conditions, kSaReady, "False", "Conflict", msg, generation, now);
     set_condition(conditions, kWiReady, "Unknown", "Conflict", "not reconciled while in conflict",
                   generation, now);
@@ -798,15 +898,7 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
     b = write_status(ns, b);
   }
 
-  // An Event each time Ready changes status or reason (Ready carries the
-  // reason of whichever part is not ready, so this covers every condition).
-  const json* was = find_condition(before, kReady);
-  const json* is = find_condition(conditions, kReady);
-  if (is && (!was || was->value("status", "") != is->value("status", "") ||
-             was->value("reason", "") != is->value("reason", ""))) {
-    event(b, is->value("status", "") == "True" ? "Normal" : "Warning", is->value("reason", ""),
-          is->value("message", ""));
-  }
+  ready_event(b, before, conditions);
   if (!missed_names.empty() && static_cast<int>(missed_names.size()) != previous_missed) {
     std::vector<std::string> shown(missed_names.begin(),
                                    missed_names.begin() + std::min<size_t>(10, missed_names.size()));
@@ -818,6 +910,71 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
 
   if (!cleanup_error.empty()) return kube::Result::error(cleanup_error);
   if (!conflict && !wi.ok) return kube::Result::error(wi.reason + ": " + wi.message);
+  return kube::Result::requeue_after(config_.resync);
+}
+
+void Reconciler::ready_event(const json& b, const json& before, const json& conditions) {
+  // An Event each time Ready changes status or reason (Ready carries the
+  // reason of whichever part is not ready, so this covers every condition).
+  const json* was = find_condition(before, kReady);
+  const json* is = find_condition(conditions, kReady);
+  if (is && (!was || was->value("status", "") != is->value("status", "") ||
+             was->value("reason", "") != is->value("reason", ""))) {
+    event(b, is->value("status", "") == "True" ? "Normal" : "Warning", is->value("reason", ""),
+          is->value("message", ""));
+  }
+}
+
+kube::Result Reconciler::refuse(const std::string& ns, json b, const tenancy::Verdict& verdict) {
+  const std::string name = b["metadata"].value("name", "");
+  const int64_t generation = b["metadata"].value("generation", int64_t{0});
+  const std::string now = kube::format_rfc3339(clock_->now());
+  json status = b.value("status", json::object());
+  json conditions = status.value("conditions", json::array());
+  const json before = conditions;
+
+  // Unwound exactly as on delete: what this binding set up while it was
+  // allowed goes; it comes back by itself when a policy allows it again.
+  std::vector<Target> remaining;
+  std::string cleanup_error;
+  for (const auto& t : targets_of(status)) {
+    try {
+      cleanup_target(ns, b, t, nullptr, true);
+    } catch (const NotLeader&) {
+      throw;
+    } catch (const std::exception& e) {
+      remaining.push_back(t);
+      cleanup_error = "undoing the earlier setup (" + describe(t) + ") failed and is retried: " +
+                      e.what();
+    }
+  }
+  const std::string& msg = verdict.message;
+  set_condition(conditions, kSaReady, "False", "NotAllowed", "not set up: " + msg, generation, now);
+  set_condition(conditions, kWiReady, "False", "NotAllowed", "not set up: " + msg, generation, now);
+  set_condition(conditions, kReady, "False", "NotAllowed",
+                cleanup_error.empty() ? msg : msg + "; " + cleanup_error, generation, now);
+
+  json st = status;
+  st["observedGeneration"] = generation;
+  st["conditions"] = conditions;
+  json targets = json::array();
+  for (const auto& t : remaining) targets.push_back(t.to_json());
+  st["appliedTargets"] = targets;
+  for (const char* k : {"workloadIdentityMember", "podsMissingInjection",
+                        "gcpServiceAccountUniqueId", "awsTrustPolicy"}) {
+    st.erase(k);
+  }
+  if (status != st) {
+    b["status"] = st;
+    b = write_status(ns, b);
+  }
+  const json* was = find_condition(before, kReady);
+  if (!was || was->value("reason", "") != "NotAllowed") {
+    log::warn("binding not allowed by any AwsRoleBindingPolicy",
+              {{"binding", ns + "/" + name}, {"message", msg}});
+  }
+  ready_event(b, before, conditions);
+  if (!cleanup_error.empty()) return kube::Result::error(cleanup_error);
   return kube::Result::requeue_after(config_.resync);
 }
 

@@ -20,6 +20,7 @@
 #include "operator/binding_index.hpp"
 #include "operator/google.hpp"
 #include "operator/policy_writer.hpp"
+#include "operator/tenancy_gate.hpp"
 
 namespace gtoken {
 
@@ -59,12 +60,22 @@ struct Target {
   std::string role_arn;
   std::string project;
   bool created_sa = false;
+  // ServiceAccount annotations that already held the wanted value when
+  // gtoken came (set by hand): cleanup leaves them as found.
+  std::vector<std::string> preexisting;
   bool same_as(const Target& o) const {
     return ksa == o.ksa && gsa == o.gsa && role_arn == o.role_arn && project == o.project;
   }
   nlohmann::json to_json() const;
   static Target from_json(const nlohmann::json& j);
+  // Every name in it is one gtoken could have written (status can be edited
+  // by anyone with access to the status subresource): a target failing this
+  // is never used to build a request.
+  bool valid() const;
 };
+
+// NAME@DOMAIN with the characters Google allows in a service account email.
+bool valid_gsa_email(const std::string& email);
 
 // metav1.Condition upsert: lastTransitionTime changes only with status.
 // Returns true when status, reason or message changed.
@@ -99,9 +110,12 @@ class Reconciler {
  public:
   // `index` (kept by the binding informer) finds the bindings of a
   // ServiceAccount; null = scan the namespace's bindings in `bindings`.
+  // `gate` decides which bindings may act (tenancy/policy.hpp); null allows
+  // none.
   Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
              ReconcilerConfig config, std::shared_ptr<const kube::Store> bindings,
-             std::shared_ptr<const BindingIndex> index, std::shared_ptr<kube::Metrics> metrics,
+             std::shared_ptr<const BindingIndex> index, std::shared_ptr<const TenancyGate> gate,
+             std::shared_ptr<kube::Metrics> metrics,
              std::function<bool()> is_leader = [] { return true; },
              std::shared_ptr<kube::Clock> clock = kube::system_clock(),
              kube::Random random = kube::default_random());
@@ -118,6 +132,11 @@ class Reconciler {
 
   kube::Result reconcile_live(const std::string& ns, const std::string& name, nlohmann::json b);
   kube::Result finalize(const std::string& ns, const std::string& name, nlohmann::json b);
+  // A binding no policy allows: undo whatever it set up, exactly as on
+  // delete, and report NotAllowed.
+  kube::Result refuse(const std::string& ns, nlohmann::json b, const tenancy::Verdict& verdict);
+  void ready_event(const nlohmann::json& b, const nlohmann::json& before,
+                   const nlohmann::json& conditions);
   nlohmann::json add_finalizer(const std::string& ns, const std::string& name,
                                const nlohmann::json& b);
   // The binding that may touch ServiceAccount `ksa` (null: none): the one
@@ -162,6 +181,7 @@ class Reconciler {
   ReconcilerConfig config_;
   std::shared_ptr<const kube::Store> bindings_;
   std::shared_ptr<const BindingIndex> index_;
+  std::shared_ptr<const TenancyGate> gate_;
   std::shared_ptr<kube::Metrics> metrics_;
   std::function<bool()> is_leader_;
   std::shared_ptr<kube::Clock> clock_;

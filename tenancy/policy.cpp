@@ -123,6 +123,21 @@ bool glob_match(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
+Request request_from_binding(const json& b, const std::string& default_audience) {
+  Request r;
+  const json meta = b.value("metadata", json::object());
+  const json spec = b.value("spec", json::object());
+  if (!meta.is_object() || !spec.is_object()) return r;
+  r.namespace_ = meta.value("namespace", "");
+  r.name = meta.value("name", "");
+  r.creation_timestamp = meta.value("creationTimestamp", "");
+  r.gcp_service_account = spec.value("gcpServiceAccount", "");
+  r.aws_role_arn = spec.value("awsRoleArn", "");
+  const std::string audience = spec.value("audience", "");
+  r.audience = audience.empty() ? default_audience : audience;
+  return r;
+}
+
 std::optional<Policy> parse_policy(const json& obj, std::string& error) {
   try {
     Policy p;

@@ -85,6 +85,10 @@ Verdict evaluate(const Request& request, const std::vector<Policy>& policies,
                  const nlohmann::json& namespace_labels, const Settings& settings,
                  const std::vector<Request>& others = {});
 
+// The Request of an AwsRoleBinding object (full or as the controller's
+// cache keeps it); `default_audience` applies when spec.audience is unset.
+Request request_from_binding(const nlohmann::json& binding, const std::string& default_audience);
+
 // '*' glob match (no other metacharacters).
 bool glob_match(std::string_view pattern, std::string_view text);
 

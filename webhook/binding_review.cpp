@@ -22,14 +22,10 @@ Decision review_binding(const AdmissionRequest& request, const BindingReviewEnv&
   // A binding being deleted only needs its cleanup to go through.
   if (meta.contains("deletionTimestamp")) return d;
 
-  tenancy::Request r;
+  tenancy::Request r = tenancy::request_from_binding(obj, env.settings.default_audience);
+  // The request's namespace is the apiserver's word; the object's may be unset.
   r.namespace_ = request.namespace_;
-  r.name = meta.value("name", request.name);
-  r.gcp_service_account = spec.value("gcpServiceAccount", "");
-  r.aws_role_arn = spec.value("awsRoleArn", "");
-  const std::string audience = spec.value("audience", "");
-  r.audience = audience.empty() ? env.settings.default_audience : audience;
-  r.creation_timestamp = meta.value("creationTimestamp", "");
+  if (r.name.empty()) r.name = request.name;
 
   const std::optional<json> labels =
       env.namespace_labels ? env.namespace_labels(r.namespace_) : std::nullopt;

@@ -33,6 +33,26 @@ GTOKEN_KEYS = ("iam.gke.io/gcp-service-account", "amazonaws.com/role-arn", "gtok
 API = "/apis/gtoken.io/v1alpha1"
 
 
+def policy(name: str, namespaces: dict, gsas: list[str], roles: list[str],
+           audiences: list[str] | None = None, exclusive: bool = False) -> dict:
+    """An AwsRoleBindingPolicy (cluster-scoped)."""
+    spec: dict[str, Any] = {"namespaces": namespaces, "gcpServiceAccounts": gsas,
+                            "awsRoles": roles}
+    if audiences is not None:
+        spec["audiences"] = audiences
+    if exclusive:
+        spec["exclusive"] = True
+    return {"apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBindingPolicy",
+            "metadata": {"name": name}, "spec": spec}
+
+
+# What the suites that are not about tenancy run under: every namespace may
+# bind any GSA of the test projects to any role and audience.
+ALLOW_ALL = policy("e2e-allow-all", {"selector": {}},
+                   [f"*@{PROJECT}.iam.gserviceaccount.com", "*@y.iam.gserviceaccount.com"],
+                   ["*"], ["*"])
+
+
 def binding(name: str, ns: str, ksa: str, gsa: str, role: str = ROLE, **spec) -> dict:
     return {"apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding",
             "metadata": {"name": name, "namespace": ns},

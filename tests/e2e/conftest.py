@@ -22,6 +22,10 @@ def cp():
         os.environ.get("GTOKEN_E2E_NAME", "session"))
     with ControlPlane(name) as plane:
         plane.install_crds()
+        # Deny by default: suites not about tenancy run under one open policy
+        # (test_tenancy.py replaces it).
+        from arbutil import ALLOW_ALL
+        plane.apply(ALLOW_ALL)
         yield plane
 
 

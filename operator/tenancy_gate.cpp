@@ -1,0 +1,91 @@
+#include "operator/tenancy_gate.hpp"
+
+#include "operator/log.hpp"
+
+namespace gtoken {
+
+using json = nlohmann::json;
+
+TenancyGate::TenancyGate(tenancy::Settings settings, std::shared_ptr<const kube::Store> policies,
+                         std::shared_ptr<const kube::Store> namespaces,
+                         std::shared_ptr<const kube::Store> bindings)
+    : settings_(std::move(settings)),
+      policies_(std::move(policies)),
+      namespaces_(std::move(namespaces)),
+      bindings_(std::move(bindings)) {}
+
+bool TenancyGate::synced() const {
+  return policies_->synced() && namespaces_->synced();
+}
+
+std::vector<tenancy::Policy> TenancyGate::policies() const {
+  std::vector<tenancy::Policy> out;
+  for (const auto& obj : policies_->list()) {
+    std::string error;
+    if (auto p = tenancy::parse_policy(*obj, error)) {
+      out.push_back(std::move(*p));
+    } else {
+      // Allows nothing; the CRD's schema makes this all but impossible.
+      log::warn("ignoring unreadable AwsRoleBindingPolicy",
+                {{"policy", kube::object_key(*obj)}, {"error", error}});
+    }
+  }
+  return out;
+}
+
+tenancy::Verdict TenancyGate::check(const json& binding,
+                                    const std::vector<tenancy::Policy>& policies) const {
+  const tenancy::Request r = tenancy::request_from_binding(binding, settings_.default_audience);
+  json labels;
+  if (auto ns = namespaces_->get(r.namespace_)) {
+    labels = (*ns)["metadata"].value("labels", json::object());
+  }
+  std::vector<tenancy::Request> others;
+  bool exclusive = false;
+  for (const auto& p : policies) exclusive |= p.exclusive;
+  if (exclusive && bindings_) {
+    for (const auto& b : bindings_->list()) {
+      if ((*b)["metadata"].contains("deletionTimestamp")) continue;
+      tenancy::Request o = tenancy::request_from_binding(*b, settings_.default_audience);
+      if (o.gcp_service_account == r.gcp_service_account) others.push_back(std::move(o));
+    }
+  }
+  return tenancy::evaluate(r, policies, labels, settings_, others);
+}
+
+tenancy::Verdict TenancyGate::check(const json& binding) const {
+  return check(binding, policies());
+}
+
+bool TenancyGate::any_exclusive() const {
+  for (const auto& p : policies()) {
+    if (p.exclusive) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> TenancyGate::changed(const std::string& ns, const std::string& gsa) const {
+  std::vector<std::string> out;
+  if (!bindings_) return out;
+  const auto ps = policies();
+  for (const auto& b : ns.empty() ? bindings_->list() : bindings_->list(ns)) {
+    if ((*b)["metadata"].contains("deletionTimestamp")) continue;
+    if (!gsa.empty() && (!b->contains("spec") || (*b)["spec"].value("gcpServiceAccount", "") != gsa)) {
+      continue;
+    }
+    if (check(*b, ps).allowed == recorded_not_allowed(*b)) out.push_back(kube::object_key(*b));
+  }
+  return out;
+}
+
+bool recorded_not_allowed(const json& b) {
+  if (!b.contains("status") || !b["status"].is_object()) return false;
+  const json& st = b["status"];
+  if (!st.contains("conditions") || !st["conditions"].is_array()) return false;
+  for (const auto& c : st["conditions"]) {
+    if (c.is_object() && c.value("type", "") == "Ready") return c.value("reason", "") == "NotAllowed";
+  }
+  return false;
+}
+
+}  // namespace gtoken
