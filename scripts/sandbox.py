@@ -174,6 +174,38 @@ class Sandbox:
         eventually(serving, 60, what="the webhook's /readyz\n" + self.operator.logs()[-2000:])
         return f"controller + webhook on https://127.0.0.1:{self.webhook_port}, log {self.operator.log_path}"
 
+    def apply_policy(self):
+        path = os.path.join(REPO, "config", "samples", "awsrolebindingpolicy.yaml")
+        self.cp.kubectl("apply", "-f", path)
+        spec = self.cp.get("awsrolebindingpolicy", "jobs")["spec"]
+        return (f"AwsRoleBindingPolicy jobs: namespaces {spec['namespaces']['names']} may bind "
+                f"{spec['gcpServiceAccounts']} to roles of {spec['awsRoles']} (nothing else is allowed)")
+
+    def refuse_other_namespace(self):
+        """A binding of the same GSA from a namespace no policy names."""
+        self.cp.kubectl("create", "namespace", "evil")
+        thief = {"apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding",
+                 "metadata": {"name": "thief", "namespace": "evil"},
+                 "spec": {"serviceAccountName": "thief", "gcpServiceAccount": self.gsa["email"],
+                          "awsRoleArn": "arn:aws:iam::123456789012:role/my-data-uploader"}}
+        try:
+            self.cp.apply(thief)
+        except Exception as e:  # noqa: BLE001 - the validating webhook refused it
+            if "NotAllowed" not in str(e):
+                raise
+            return "refused at admission: " + str(e).strip().splitlines()[-1][:300]
+
+        def refused():
+            b = self.cp.get("awsrolebinding", "thief", "evil")
+            conds = {c["type"]: c for c in b.get("status", {}).get("conditions", [])}
+            r = conds.get("Ready")
+            return r if r and r["reason"] == "NotAllowed" else None
+        r = eventually(refused, 60, what="the binding in namespace evil to be NotAllowed")
+        member = f"serviceAccount:{PROJECT}.svc.id.goog[evil/thief]"
+        if any(member in b["members"] for b in self.google.policy(self.gsa["email"]).get("bindings", [])):
+            raise RuntimeError(f"{member} was granted on the GSA")
+        return f"evil/thief: Ready=False NotAllowed: {r['message']}"
+
     def apply_binding(self):
         self.cp.kubectl("create", "namespace", NS)
         self.cp.kubectl("apply", "-f", os.path.join(REPO, "config", "samples", "awsrolebinding.yaml"))
@@ -276,7 +308,9 @@ class Sandbox:
                  ("start the Google and AWS STS stand-ins", self.start_standins),
                  ("install the CRD and the webhook configuration", self.install),
                  ("start gtoken-operator (controller + webhook, self-made certificates)", self.start_operator),
+                 ("apply config/samples/awsrolebindingpolicy.yaml (deny by default)", self.apply_policy),
                  ("apply config/samples/awsrolebinding.yaml", self.apply_binding),
+                 ("a binding of the same GSA from namespace evil is refused", self.refuse_other_namespace),
                  ("create a pod under ServiceAccount orchestrator", self.create_pod),
                  ("run the gtoken agent as the pod's sidecar would", self.run_agent),
                  ("call AWS STS with boto3 and the injected environment", self.call_sts)]

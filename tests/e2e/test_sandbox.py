@@ -22,7 +22,10 @@ def test_sandbox_runs_the_whole_story_and_cleans_up():
     p = run()
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     out = p.stdout
-    assert "8 passed, 0 failed" in out
+    assert "10 passed, 0 failed" in out
+    # deny by default: the sample policy lets jobs in, and namespace evil is refused
+    assert "AwsRoleBindingPolicy jobs" in out
+    assert re.search(r"evil/thief.*NotAllowed|refused at admission.*NotAllowed", out), out[-3000:]
     assert '"accounts.google.com:oaud": "gtoken/sts/assume-role-with-web-identity"' in out
     assert re.search(r"assumed-role/my-data-uploader/jobs\.uploader-\w+", out)
     assert not os.path.exists(os.path.join(BUILD, "cp-sandbox", "etcd.pid"))
