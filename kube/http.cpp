@@ -457,8 +457,11 @@ void copy_headers(const http::fields& f, HttpResponse& out) {
 std::string describe(const error_code& ec, const HttpOptions& opts) {
   if (ec == beast::error::timeout) return "timed out";
   if (ec == http::error::body_limit) {
-    return "response body larger than " + std::to_string(opts.max_body_bytes >> 20) +
-           " MiB (HttpOptions::max_body_bytes)";
+    size_t cap = opts.max_body_bytes;
+    return "response body larger than " +
+           (cap % (size_t{1} << 20) == 0 ? std::to_string(cap >> 20) + " MiB"
+                                         : std::to_string(cap) + " bytes") +
+           " (HttpOptions::max_body_bytes)";
   }
   return ec.message();
 }
