@@ -24,7 +24,8 @@ NOT_HERE = ("scripts/test.sh", "scripts/sandbox.sh")
 
 # What a document assumes already exists before its first command.
 PREAMBLE = {
-    "troubleshooting.md": "kubectl create namespace jobs && "
+    "troubleshooting.md": "kubectl apply -f config/samples/awsrolebindingpolicy.yaml && "
+                          "kubectl create namespace jobs && "
                           "kubectl apply -f config/samples/awsrolebinding.yaml && "
                           "kubectl wait --for=condition=Ready arb/uploader -n jobs --timeout=60s",
 }
