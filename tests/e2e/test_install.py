@@ -41,6 +41,34 @@ def test_rbac_has_no_wildcards():
                 assert "*" not in rule.get(field, []), (name, rule)
 
 
+def test_tenants_manage_bindings_but_never_policies_or_status(cp):
+    """A namespace's editors get gtoken-binding-editor (aggregated into `edit`
+    and `admin` by the controller-manager; bound directly here, where none
+    runs): they may write the namespace's AwsRoleBindings, not their status,
+    and no AwsRoleBindingPolicy."""
+    import yaml
+    roles = {d["metadata"]["name"]: d for d in yaml.safe_load_all(
+        open(os.path.join(REPO, "config", "rbac", "user-roles.yaml")))}
+    labels = roles["gtoken-binding-editor"]["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    cp.kubectl("apply", "-f", os.path.join(REPO, "config", "rbac", "user-roles.yaml"))
+    ns = cp.create_namespace("tenant")
+    cp.kubectl("create", "rolebinding", "alice-edit", "-n", ns,
+               "--clusterrole=gtoken-binding-editor", "--user=alice")
+
+    def can(*args) -> bool:
+        out = cp.kubectl("auth", "can-i", *args, "--as=alice", check=False).strip()
+        return out.splitlines()[-1] == "yes" if out else False
+    eventually(lambda: can("create", "awsrolebindings.gtoken.io", "-n", ns), 30,
+               what="alice's RoleBinding in effect")
+    assert can("delete", "awsrolebindings.gtoken.io", "-n", ns)
+    assert not can("update", "awsrolebindings.gtoken.io", "--subresource=status", "-n", ns)
+    assert not can("create", "awsrolebindingpolicies.gtoken.io")
+    assert not can("update", "awsrolebindingpolicies.gtoken.io")
+    assert not can("create", "awsrolebindings.gtoken.io", "-n", "default")
+
+
 def sa_kubeconfig(cp, path: str) -> str:
     """A kubeconfig holding a token of the installed ServiceAccount."""
     token = cp.kubectl("create", "token", "gtoken-operator", "-n", OPERATOR_NS,
