@@ -139,7 +139,15 @@ std::string rs256_sign(const std::string& private_key_pem, const std::string& da
 }
 
 KeyFileTokenSource::KeyFileTokenSource(const std::string& path, std::shared_ptr<kube::Clock> clock)
-    : CachingTokenSource(std::move(clock)) {
+    : CachingTokenSource(std::move(clock)), path_(path) {
+  load();
+}
+
+void KeyFileTokenSource::load() {
+  const std::string& path = path_;
+  std::error_code ec;
+  auto mtime = std::filesystem::last_write_time(path, ec);
+  auto size = ec ? 0 : std::filesystem::file_size(path, ec);
   std::ifstream in(path);
   if (!in) throw std::invalid_argument("GOOGLE_APPLICATION_CREDENTIALS " + path + ": cannot read");
   std::stringstream ss;
@@ -154,16 +162,35 @@ KeyFileTokenSource::KeyFileTokenSource(const std::string& path, std::shared_ptr<
       throw std::invalid_argument("key file " + path + ": missing field " + field);
     }
   }
+  std::string token_uri = j["token_uri"];
+  auto [origin, prefix] = split_url(token_uri);
+  if (!http_ || token_uri != token_uri_) {
+    http_ = std::make_unique<kube::HttpClient>(options_for(origin));
+  }
   client_email_ = j["client_email"];
   private_key_pem_ = j["private_key"];
   private_key_id_ = j.value("private_key_id", "");
-  token_uri_ = j["token_uri"];
-  auto [origin, prefix] = split_url(token_uri_);
+  token_uri_ = std::move(token_uri);
   token_path_ = prefix.empty() ? "/" : prefix;
-  http_ = std::make_unique<kube::HttpClient>(options_for(origin));
+  if (!ec) {
+    key_mtime_ = mtime;
+    key_size_ = size;
+  }
 }
 
 CachingTokenSource::Fetched KeyFileTokenSource::fetch() {
+  // A rotated key (a Secret update rewrites the mounted file): read it again
+  // before signing. fetch() runs under CachingTokenSource's lock.
+  std::error_code ec;
+  auto mtime = std::filesystem::last_write_time(path_, ec);
+  auto size = ec ? 0 : std::filesystem::file_size(path_, ec);
+  if (!ec && (mtime != key_mtime_ || size != key_size_)) {
+    try {
+      load();
+    } catch (const std::invalid_argument&) {
+      // Half-written or broken: keep signing with the key we have.
+    }
+  }
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -94,7 +95,10 @@ class MetadataTokenSource final : public CachingTokenSource {
 };
 
 // GOOGLE_APPLICATION_CREDENTIALS: a service-account key file. Signs an RS256
-// JWT assertion and exchanges it at the key's token_uri.
+// JWT assertion and exchanges it at the key's token_uri. Before each new
+// access token is minted the file's mtime and size are checked; a changed
+// file is read again (one that does not parse keeps the previous key and is
+// retried at the next mint).
 class KeyFileTokenSource final : public CachingTokenSource {
  public:
   explicit KeyFileTokenSource(const std::string& path,
@@ -103,6 +107,10 @@ class KeyFileTokenSource final : public CachingTokenSource {
 
  private:
   Fetched fetch() override;
+  void load();  // (re-)reads path_; throws std::invalid_argument
+  std::string path_;
+  std::filesystem::file_time_type key_mtime_{};
+  std::uintmax_t key_size_ = 0;
   std::string client_email_;
   std::string private_key_pem_;
   std::string private_key_id_;
