@@ -79,6 +79,9 @@ struct CertManager::Impl {
 
   std::unique_ptr<kube::Informer> secrets;
   std::unique_ptr<kube::Informer> configs;
+  // The ValidatingWebhookConfiguration of the same name (AwsRoleBindings):
+  // optional; when it exists its webhooks get the same caBundle.
+  std::unique_ptr<kube::Informer> vconfigs;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -99,6 +102,7 @@ struct CertManager::Impl {
   // Leader: the versions it wrote, until its informers have seen them.
   std::string pending_secret_rv;
   std::string pending_config_rv;
+  std::string pending_vconfig_rv;
   Steady::time_point pending_until{};
   Steady::time_point next_report{};
   bool lease_written = false;
@@ -186,10 +190,15 @@ struct CertManager::Impl {
     } else if (!config) {
       why = "MutatingWebhookConfiguration " + o.config_name + " not found";
     } else {
-      const auto bundles = bundles_of(*config);
+      auto bundles = bundles_of(*config);
       const TimePoint now = std::chrono::system_clock::now();
       if (bundles.empty())
         why = "MutatingWebhookConfiguration " + o.config_name + " has no webhooks";
+      if (vconfigs && vconfigs->synced()) {
+        if (const auto v = vconfigs->store().get(o.config_name)) {
+          for (auto& b : bundles_of(*v)) bundles.push_back(std::move(b));
+        }
+      }
       for (const auto& b : bundles) {
         if (!certificate_verifies(served, join_pem(b), now)) {
           why = "caBundle does not verify the served certificate (yet)";
@@ -276,23 +285,32 @@ struct CertManager::Impl {
   // --- the leader: plan and act; returns when to plan again ---
   Steady::duration plan_and_act() {
     if (!o.manage || !is_leader()) return 2s;
-    if (!secrets->synced() || !configs->synced()) return 200ms;
+    if (!secrets->synced() || !configs->synced() || !vconfigs->synced()) return 200ms;
     const auto secret = secrets->store().get(o.secret_namespace, o.secret_name);
     const auto config = configs->store().get(o.config_name);
-    if (!pending_secret_rv.empty() || !pending_config_rv.empty()) {
+    const auto vconfig = vconfigs->store().get(o.config_name);
+    if (!pending_secret_rv.empty() || !pending_config_rv.empty() || !pending_vconfig_rv.empty()) {
       const bool seen =
           (pending_secret_rv.empty() || resource_version(secret) == pending_secret_rv) &&
-          (pending_config_rv.empty() || resource_version(config) == pending_config_rv);
+          (pending_config_rv.empty() || resource_version(config) == pending_config_rv) &&
+          (pending_vconfig_rv.empty() || resource_version(vconfig) == pending_vconfig_rv);
       if (!seen && Steady::now() < pending_until) return 50ms;
       pending_secret_rv.clear();
       pending_config_rv.clear();
+      pending_vconfig_rv.clear();
     }
 
     RotationInput in;
     in.state = secret ? cert_state_from_secret(*secret) : CertState{};
     in.now = std::chrono::system_clock::now();
     if (config) {
-      const auto bundles = bundles_of(*config);
+      // The validating configuration's webhooks count as more webhooks of
+      // the same set: the CA is published to both, and the planner waits
+      // until both hold it.
+      auto bundles = bundles_of(*config);
+      if (vconfig) {
+        for (auto& b : bundles_of(*vconfig)) bundles.push_back(std::move(b));
+      }
       // Webhooks that disagree: an empty view makes the planner publish.
       bool agree = !bundles.empty();
       for (const auto& b : bundles) agree = agree && same_certificates(b, bundles.front());
@@ -340,17 +358,37 @@ struct CertManager::Impl {
         log(kWarn, "cannot publish the CA: MutatingWebhookConfiguration not found",
             {{"name", o.config_name}});
       } else {
-        json updated = *config;
         const std::string bundle = base64_encode(join_pem(desired_ca_bundle(next)));
-        for (auto& w : updated["webhooks"]) {
-          if (!w.is_object()) continue;
-          if (!w["clientConfig"].is_object()) w["clientConfig"] = json::object();
-          w["clientConfig"]["caBundle"] = bundle;
+        auto with_bundle = [&bundle](json updated) {
+          for (auto& w : updated["webhooks"]) {
+            if (!w.is_object()) continue;
+            if (!w["clientConfig"].is_object()) w["clientConfig"] = json::object();
+            w["clientConfig"]["caBundle"] = bundle;
+          }
+          updated["metadata"].erase("managedFields");
+          return updated;
+        };
+        // Only what differs is written (a put-back of one configuration
+        // leaves the other alone).
+        auto differs = [&bundle](const json& c) {
+          for (const auto& w : c.value("webhooks", json::array())) {
+            if (!w.is_object() || !w.contains("clientConfig") || !w["clientConfig"].is_object() ||
+                w["clientConfig"].value("caBundle", "") != bundle) {
+              return true;
+            }
+          }
+          return false;
+        };
+        if (differs(*config)) {
+          const json written = client->update(kube::resources::mutating_webhook_configurations(),
+                                              "", with_bundle(*config));
+          pending_config_rv = written["metadata"].value("resourceVersion", "");
         }
-        updated["metadata"].erase("managedFields");
-        const json written =
-            client->update(kube::resources::mutating_webhook_configurations(), "", updated);
-        pending_config_rv = written["metadata"].value("resourceVersion", "");
+        if (vconfig && differs(*vconfig)) {
+          const json written = client->update(
+              kube::resources::validating_webhook_configurations(), "", with_bundle(*vconfig));
+          pending_vconfig_rv = written["metadata"].value("resourceVersion", "");
+        }
       }
     }
     return 0s;
@@ -389,6 +427,7 @@ struct CertManager::Impl {
           log(e.is_conflict() ? kDebug : kWarn, "certificate write failed", {{"error", e.what()}});
           pending_secret_rv.clear();
           pending_config_rv.clear();
+          pending_vconfig_rv.clear();
           wait = e.is_conflict() ? 200ms : 2s;
         } catch (const std::exception& e) {
           log(kWarn, "certificate rotation step failed", {{"error", e.what()}});
@@ -446,8 +485,18 @@ void CertManager::start() {
     m.update_readiness();
     m.poke();
   });
+  m.vconfigs = std::make_unique<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(m.client,
+                                              kube::resources::validating_webhook_configurations(),
+                                              "", "", "metadata.name=" + m.o.config_name),
+      io);
+  m.vconfigs->on_change([&m](const std::string&) {
+    m.update_readiness();
+    m.poke();
+  });
   m.secrets->start();
   m.configs->start();
+  m.vconfigs->start();
   m.loop = std::thread([&m] { m.run(); });
 }
 
@@ -462,6 +511,7 @@ void CertManager::stop() {
   if (m.loop.joinable()) m.loop.join();
   if (m.secrets) m.secrets->stop();
   if (m.configs) m.configs->stop();
+  if (m.vconfigs) m.vconfigs->stop();
   if (m.lease_written) {
     try {
       m.client->remove(kube::resources::leases(), m.o.secret_namespace,

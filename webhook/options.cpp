@@ -31,7 +31,11 @@ po::options_description describe(WebhookOptions& o, Durations& d, std::vector<st
   desc.add_options()
     ("webhook-port", po::value(&o.port)->default_value(o.port), "HTTPS port of the webhook (10250: reachable from a private GKE control plane)")
     ("webhook-bind-address", po::value(&o.bind_address)->default_value(o.bind_address), "address the webhook listens on")
-    ("webhook-threads", po::value(&o.threads)->default_value(o.threads), "webhook server threads")
+    ("webhook-threads", po::value(&o.threads)->default_value(o.threads), "webhook I/O threads (0: one per CPU the process may use, at least 2)")
+    ("webhook-lookup-threads", po::value(&o.lookup_threads)->default_value(o.lookup_threads), "threads for the live ServiceAccount reads of cache misses (off the I/O threads)")
+    ("webhook-lookup-queue", po::value(&o.lookup_queue)->default_value(o.lookup_queue), "cache misses waiting for a lookup thread; beyond it an admission is answered 500")
+    ("metrics-port", po::value(&o.metrics_port)->default_value(o.metrics_port), "plain-HTTP port of /metrics (0: none)")
+    ("metrics-bind-address", po::value(&o.metrics_bind_address)->default_value(o.metrics_bind_address), "address the metrics port listens on")
     ("webhook-io-timeout", po::value(&d.io_timeout)->default_value(show(o.io_timeout)), "deadline of each TLS handshake, header read, body read and write")
     ("webhook-service-name", po::value(&o.service_name)->default_value(o.service_name), "the webhook's Service (names in the serving certificate)")
     ("webhook-service-namespace", po::value(&o.service_namespace), "namespace of the Service (default: the operator's)")
@@ -133,9 +137,24 @@ bool parse_webhook_options(const std::vector<std::string>& args, WebhookOptions&
     error = "--webhook-port must be 0-65535";
     return false;
   }
-  if (o.threads < 1 || o.io_timeout.count() <= 0 || o.replica_lease_duration.count() < 3) {
+  if (o.metrics_port < 0 || o.metrics_port > 65535) {
+    error = "--metrics-port must be 0-65535";
+    return false;
+  }
+  if (o.metrics_port != 0 && o.metrics_port == o.port) {
+    error = "--metrics-port must differ from --webhook-port";
+    return false;
+  }
+  if (o.threads < 0 || o.threads > 256 || o.lookup_threads < 1 || o.lookup_threads > 64 ||
+      o.lookup_queue < 1 || o.lookup_queue > 10000) {
     error =
-        "--webhook-threads and --webhook-io-timeout must be positive, "
+        "--webhook-threads must be 0-256, --webhook-lookup-threads 1-64, "
+        "--webhook-lookup-queue 1-10000";
+    return false;
+  }
+  if (o.io_timeout.count() <= 0 || o.replica_lease_duration.count() < 3) {
+    error =
+        "--webhook-io-timeout must be positive, "
         "--webhook-replica-lease-duration at least 3s";
     return false;
   }

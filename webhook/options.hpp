@@ -25,7 +25,15 @@ struct WebhookOptions {
   std::string bind_address = "0.0.0.0";
   // 10250: private GKE's control plane reaches nodes on 443 and 10250 only.
   int port = 10250;
-  int threads = 4;
+  // I/O threads; 0: one per CPU the process may use (affinity, cgroup
+  // cpu.max), at least 2.
+  int threads = 0;
+  // Threads and queue of the lookup pool (ServiceAccount cache misses).
+  int lookup_threads = 4;
+  int lookup_queue = 64;
+  // Plain-HTTP /metrics; 0 = no metrics port.
+  int metrics_port = 8080;
+  std::string metrics_bind_address = "0.0.0.0";
   std::chrono::seconds io_timeout{10};  // handshake, header, body, write: each
   // --- certificates ---
   std::string service_name = "gtoken-webhook";

@@ -1,5 +1,6 @@
 #include "webhook/routes.hpp"
 
+#include <atomic>
 #include <chrono>
 
 #include "kube/metrics.hpp"
@@ -7,6 +8,8 @@
 namespace gtoken::webhook {
 
 namespace {
+
+using Steady = std::chrono::steady_clock;
 
 HttpResponseData status_json(int code, const std::string& reason, const std::string& message) {
   nlohmann::json body = {
@@ -19,6 +22,11 @@ HttpResponseData status_json(int code, const std::string& reason, const std::str
 // The path without the query.
 std::string path_of(const std::string& target) {
   return target.substr(0, target.find('?'));
+}
+
+bool known_path(const std::string& path) {
+  return path == "/mutate" || path == "/validate" || path == "/healthz" || path == "/livez" ||
+         path == "/readyz";
 }
 
 // A skip that is the normal case for most pods: logged at debug only (still
@@ -37,55 +45,148 @@ bool routine_skip(SkipReason reason) {
   }
 }
 
-class Routes {
+// What the log line says about the object under review.
+struct Seen {
+  std::string namespace_;
+  std::string name;
+};
+
+Seen seen_of(const AdmissionRequest& r) {
+  Seen seen{r.namespace_, r.name};
+  if (seen.name.empty()) {
+    const auto& object = r.object();
+    if (object.is_object() && object.contains("metadata") && object["metadata"].is_object() &&
+        object["metadata"].value("generateName", nlohmann::json()).is_string()) {
+      seen.name = object["metadata"].value("generateName", "") + "*";
+    }
+  }
+  return seen;
+}
+
+// The answer for a request `decide` could not be asked about (pool full, or
+// past its deadline): the 500 of a failed decision, echoing the uid.
+AdmissionHttpResult failed(const AdmissionRequest& request, const std::string& why) {
+  return answer_admission(request,
+                          [&](const AdmissionRequest&) -> Decision { throw std::runtime_error(why); });
+}
+
+class Routes : public std::enable_shared_from_this<Routes> {
  public:
   explicit Routes(RoutesEnv env) : env_(std::move(env)) {}
 
-  HttpResponseData operator()(const HttpRequestData& request) {
+  void operator()(HttpRequestData request, Respond respond) {
     const std::string path = path_of(request.target);
-    HttpResponseData response;
     if (path == "/mutate") {
-      response = request.method == "POST"
-                     ? mutate(request)
-                     : status_json(405, "MethodNotAllowed", "POST an AdmissionReview");
-    } else if (path == "/healthz" || path == "/livez") {
-      response = {200, "text/plain; charset=utf-8", "ok\n"};
-    } else if (path == "/readyz") {
+      if (request.method != "POST") {
+        return reply(path, status_json(405, "MethodNotAllowed", "POST an AdmissionReview"),
+                     respond);
+      }
+      return mutate(std::move(request), std::move(respond));
+    }
+    if (path == "/validate" && env_.validate) {
+      if (request.method != "POST") {
+        return reply(path, status_json(405, "MethodNotAllowed", "POST an AdmissionReview"),
+                     respond);
+      }
+      return validate(request, respond);
+    }
+    if (path == "/healthz" || path == "/livez") {
+      return reply(path, {200, "text/plain; charset=utf-8", "ok\n"}, respond);
+    }
+    if (path == "/readyz") {
       const std::string why = env_.not_ready_reason ? env_.not_ready_reason() : "";
-      response = why.empty() ? HttpResponseData{200, "text/plain; charset=utf-8", "ok\n"}
-                             : HttpResponseData{503, "text/plain; charset=utf-8",
-                                                "not ready: " + why + "\n"};
-    } else if (path == "/metrics") {
-      if (env_.refresh_metrics) env_.refresh_metrics();
-      response = {200, "text/plain; version=0.0.4; charset=utf-8",
-                  env_.metrics ? env_.metrics->render() : std::string()};
-    } else {
-      response = status_json(404, "NotFound", "no such path");
+      return reply(path,
+                   why.empty() ? HttpResponseData{200, "text/plain; charset=utf-8", "ok\n"}
+                               : HttpResponseData{503, "text/plain; charset=utf-8",
+                                                  "not ready: " + why + "\n"},
+                   respond);
     }
-    if (env_.metrics) {
-      const bool known = path == "/mutate" || path == "/healthz" || path == "/livez" ||
-                         path == "/readyz" || path == "/metrics";
-      env_.metrics->inc(
-          "gtoken_webhook_http_requests_total",
-          {{"path", known ? path : "other"}, {"code", std::to_string(response.status)}});
-    }
-    return response;
+    reply(path, status_json(404, "NotFound", "no such path"), respond);
   }
 
  private:
-  struct Seen {
-    std::string namespace_;
-    std::string name;
-    std::string operation;
-  };
+  void reply(const std::string& path, HttpResponseData response, const Respond& respond) {
+    if (env_.metrics) {
+      env_.metrics->inc(
+          "gtoken_webhook_http_requests_total",
+          {{"path", known_path(path) ? path : "other"}, {"code", std::to_string(response.status)}});
+    }
+    respond(std::move(response));
+  }
 
-  HttpResponseData mutate(const HttpRequestData& request) {
-    const auto start = std::chrono::steady_clock::now();
-    AdmissionHttpResult result;
-    Seen seen;
+  void finish(const AdmissionHttpResult& result, const Seen& seen, Steady::time_point start,
+              const Respond& respond) {
+    const double seconds = std::chrono::duration<double>(Steady::now() - start).count();
+    record(result, seen, seconds);
+    reply("/mutate", {result.status, std::string(AdmissionHttpResult::kContentType), result.body},
+          respond);
+  }
+
+  void mutate(HttpRequestData request, Respond respond) {
+    const auto start = Steady::now();
     if (request.body_too_large) {
       // The server did not read it; the answer is the one handle_admission
       // gives for an oversized body.
+      AdmissionHttpResult result;
+      result.status = 413;
+      result.error = AdmissionError::BodyTooLarge;
+      result.body = status_json(413, "RequestEntityTooLarge",
+                                "BodyTooLarge: request body exceeds " +
+                                    std::to_string(env_.body_limit) + " bytes")
+                        .body;
+      return finish(result, {}, start, respond);
+    }
+    DecodedAdmission decoded =
+        decode_admission(request.content_type, request.body, env_.body_limit);
+    std::string().swap(request.body);  // decoded now; do not hold both
+    if (!decoded.request) return finish(decoded.rejection, {}, start, respond);
+    auto admission = std::make_shared<const AdmissionRequest>(std::move(*decoded.request));
+    const Seen seen = seen_of(*admission);
+
+    if (env_.decide_cached) {
+      bool deferred = false;
+      const AdmissionHttpResult result =
+          answer_admission(*admission, [&](const AdmissionRequest& r) {
+            std::optional<Decision> d = env_.decide_cached(r);
+            if (!d) {
+              deferred = true;
+              return Decision{};
+            }
+            return std::move(*d);
+          });
+      if (!deferred) return finish(result, seen, start, respond);
+    }
+    if (!env_.pool) return finish(answer_admission(*admission, env_.decide), seen, start, respond);
+
+    // Off the I/O thread. The first of `work` and `expired` answers.
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    auto self = shared_from_this();
+    auto work = [self, admission, seen, start, respond, once] {
+      AdmissionHttpResult result = answer_admission(*admission, self->env_.decide);
+      if (!once->exchange(true)) self->finish(result, seen, start, respond);
+    };
+    auto expired = [self, admission, seen, start, respond, once] {
+      if (once->exchange(true)) return;
+      if (self->env_.metrics) {
+        self->env_.metrics->inc("gtoken_webhook_lookup_pool_rejections_total",
+                                {{"reason", "deadline"}});
+      }
+      self->finish(failed(*admission, "lookup did not finish within its deadline"), seen, start,
+                   respond);
+    };
+    if (!env_.pool->submit(std::move(work), std::move(expired))) {
+      if (env_.metrics) {
+        env_.metrics->inc("gtoken_webhook_lookup_pool_rejections_total", {{"reason", "queue_full"}});
+      }
+      finish(failed(*admission, "lookup queue full"), seen, start, respond);
+    }
+  }
+
+  void validate(const HttpRequestData& request, const Respond& respond) {
+    const auto start = Steady::now();
+    AdmissionHttpResult result;
+    Seen seen;
+    if (request.body_too_large) {
       result.status = 413;
       result.error = AdmissionError::BodyTooLarge;
       result.body = status_json(413, "RequestEntityTooLarge",
@@ -93,24 +194,32 @@ class Routes {
                                     std::to_string(env_.body_limit) + " bytes")
                         .body;
     } else {
-      const Decide decide = [&](const AdmissionRequest& r) {
-        seen.namespace_ = r.namespace_;
-        seen.name = r.name;
-        seen.operation = r.operation;
-        if (seen.name.empty()) {
-          const auto& object = r.object();
-          if (object.is_object() && object.contains("metadata") && object["metadata"].is_object()) {
-            seen.name = object["metadata"].value("generateName", "") + "*";
-          }
-        }
-        return env_.decide(r);
-      };
-      result = handle_admission(request.content_type, request.body, env_.body_limit, decide);
+      DecodedAdmission decoded =
+          decode_admission(request.content_type, request.body, env_.body_limit);
+      if (!decoded.request) {
+        result = std::move(decoded.rejection);
+      } else {
+        seen = seen_of(*decoded.request);
+        result = answer_admission(*decoded.request, env_.validate);
+      }
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    record(result, seen, seconds);
-    return {result.status, std::string(AdmissionHttpResult::kContentType), std::move(result.body)};
+    const std::string outcome = result.error ? "error" : result.allowed ? "allowed" : "denied";
+    if (env_.metrics) {
+      env_.metrics->inc("gtoken_webhook_binding_reviews_total", {{"outcome", outcome}});
+    }
+    if (env_.log) {
+      nlohmann::json fields = {
+          {"uid", result.uid},
+          {"namespace", seen.namespace_},
+          {"binding", seen.name},
+          {"outcome", outcome},
+          {"latencyMs", std::chrono::duration<double>(Steady::now() - start).count() * 1000}};
+      if (result.error) fields["reason"] = std::string(to_string(*result.error));
+      env_.log(result.error || !result.allowed ? kInfo : kDebug, "binding review", fields);
+    }
+    reply("/validate",
+          {result.status, std::string(AdmissionHttpResult::kContentType), std::move(result.body)},
+          respond);
   }
 
   void record(const AdmissionHttpResult& result, const Seen& seen, double seconds) {
@@ -164,12 +273,16 @@ void describe_webhook_metrics(kube::Metrics& m) {
   m.describe("gtoken_webhook_admissions_total", "counter",
              "AdmissionReviews by outcome (patched, skipped, denied, error) and reason "
              "(skip reason or request error)");
+  m.describe("gtoken_webhook_binding_reviews_total", "counter",
+             "AwsRoleBinding AdmissionReviews at /validate by outcome (allowed, denied, error)");
   m.describe("gtoken_webhook_http_requests_total", "counter", "HTTP requests by path and status");
   m.describe("gtoken_webhook_service_account_cache_size", "gauge",
              "ServiceAccounts in the webhook's cache");
   m.describe("gtoken_webhook_service_account_cache_misses_total", "counter",
              "ServiceAccount lookups the cache could not answer, by the live read's result "
              "(found, not_found, error)");
+  m.describe("gtoken_webhook_lookup_pool_rejections_total", "counter",
+             "admissions answered 500 by the lookup pool, by reason (queue_full, deadline)");
   m.describe("gtoken_webhook_namespace_cache_size", "gauge", "Namespaces in the webhook's cache");
   m.describe("gtoken_webhook_certificate_expiry_timestamp_seconds", "gauge",
              "notAfter of the served certificate and of the CA that signed it (Unix seconds)");
@@ -182,7 +295,24 @@ void describe_webhook_metrics(kube::Metrics& m) {
 
 RequestHandler make_routes(RoutesEnv env) {
   auto routes = std::make_shared<Routes>(std::move(env));
-  return [routes](const HttpRequestData& request) { return (*routes)(request); };
+  return [routes](HttpRequestData request, Respond respond) {
+    (*routes)(std::move(request), std::move(respond));
+  };
+}
+
+RequestHandler make_metrics_routes(std::shared_ptr<kube::Metrics> metrics,
+                                   std::function<void()> refresh) {
+  return [metrics, refresh](HttpRequestData request, Respond respond) {
+    if (path_of(request.target) != "/metrics") {
+      return respond(status_json(404, "NotFound", "no such path (this port serves /metrics)"));
+    }
+    if (request.method != "GET" && request.method != "HEAD") {
+      return respond(status_json(405, "MethodNotAllowed", "GET /metrics"));
+    }
+    if (refresh) refresh();
+    respond({200, "text/plain; version=0.0.4; charset=utf-8",
+             metrics ? metrics->render() : std::string()});
+  };
 }
 
 }  // namespace gtoken::webhook

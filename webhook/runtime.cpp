@@ -8,7 +8,9 @@
 #include "kube/metrics.hpp"
 #include "kube/store.hpp"
 #include "kube/watcher.hpp"
+#include "webhook/binding_review.hpp"
 #include "webhook/cert_manager.hpp"
+#include "webhook/lookup_pool.hpp"
 #include "webhook/pod_review.hpp"
 #include "webhook/routes.hpp"
 #include "webhook/server.hpp"
@@ -39,9 +41,15 @@ struct WebhookRuntime::Impl {
   RuntimeDeps d;
   std::shared_ptr<kube::Client> lookup_client;
   std::unique_ptr<kube::Informer> namespaces;
+  std::unique_ptr<kube::Informer> policies;
   std::unique_ptr<HttpsServer> server;
+  std::unique_ptr<HttpsServer> metrics_server;
+  // After the servers: destroyed first, so that no answer it still holds is
+  // posted to a server that is gone.
+  std::shared_ptr<LookupPool> pool;
   std::unique_ptr<CertManager> certs;
   PodReviewEnv env;
+  BindingReviewEnv binding_env;
 
   void log(int level, const std::string& message, const json& fields = json::object()) const {
     if (d.log) d.log(level, message, fields);
@@ -51,12 +59,19 @@ struct WebhookRuntime::Impl {
   // pod reaching us names a ServiceAccount that exists (the ServiceAccount
   // admission plugin ran first), so a miss is a cache that has not caught up
   // yet: a ServiceAccount created just before its pod, or a webhook starting.
-  std::optional<SaSettings> service_account(const std::string& ns, const std::string& name) {
+  std::optional<SaSettings> cached_service_account(const std::string& ns,
+                                                   const std::string& name) const {
     if (d.service_accounts && d.service_accounts->synced()) {
       if (const auto obj = d.service_accounts->get(ns, name)) {
         return settings_from_service_account(*obj);
       }
     }
+    return std::nullopt;
+  }
+
+  // On a lookup thread, never an I/O thread.
+  std::optional<SaSettings> service_account(const std::string& ns, const std::string& name) {
+    if (auto cached = cached_service_account(ns, name)) return cached;
     try {
       const json obj = lookup_client->get(kube::resources::service_accounts(), ns, name);
       d.metrics->inc("gtoken_webhook_service_account_cache_misses_total", {{"result", "found"}});
@@ -86,6 +101,33 @@ struct WebhookRuntime::Impl {
     const auto obj = namespaces->store().get(ns);
     if (!obj) return std::nullopt;
     return (*obj)["metadata"].value("labels", json::object());
+  }
+
+  // The AwsRoleBindingPolicies as cached, parsed on each call (a handful of
+  // small objects; the controller parses its own). One that does not parse
+  // allows nothing.
+  std::vector<tenancy::Policy> current_policies() const {
+    // Before the first list, "no policy" would deny every binding: answer 500
+    // instead, so the failurePolicy (Ignore) applies and the controller decides.
+    if (!policies || !policies->synced() || !namespaces || !namespaces->synced()) {
+      throw std::runtime_error("AwsRoleBindingPolicy or Namespace cache not synced yet");
+    }
+    std::vector<tenancy::Policy> out;
+    for (const auto& obj : policies->store().list()) {
+      std::string error;
+      if (auto p = tenancy::parse_policy(*obj, error)) out.push_back(std::move(*p));
+    }
+    return out;
+  }
+
+  std::vector<tenancy::Request> bindings_of_gsa(const std::string& gsa) const {
+    std::vector<tenancy::Request> out;
+    if (!d.bindings) return out;
+    for (const auto& obj : d.bindings->list()) {
+      tenancy::Request r = tenancy::request_from_binding(*obj, d.tenancy.default_audience);
+      if (r.gcp_service_account == gsa) out.push_back(std::move(r));
+    }
+    return out;
   }
 
   std::string not_ready() const {
@@ -165,7 +207,15 @@ void WebhookRuntime::start() {
   m.env.service_account = [&m](const std::string& ns, const std::string& name) {
     return m.service_account(ns, name);
   };
+  m.env.cached_service_account = [&m](const std::string& ns, const std::string& name) {
+    return m.cached_service_account(ns, name);
+  };
   m.env.namespace_labels = [&m](const std::string& ns) { return m.namespace_labels(ns); };
+
+  m.binding_env.settings = m.d.tenancy;
+  m.binding_env.policies = [&m] { return m.current_policies(); };
+  m.binding_env.namespace_labels = [&m](const std::string& ns) { return m.namespace_labels(ns); };
+  m.binding_env.bindings_of_gsa = [&m](const std::string& gsa) { return m.bindings_of_gsa(gsa); };
 
   kube::InformerOptions nio;
   nio.transform = namespace_labels_only;
@@ -174,20 +224,40 @@ void WebhookRuntime::start() {
       std::make_shared<kube::ClientListWatch>(m.d.client, kube::resources::namespaces()), nio);
   m.namespaces->start();
 
+  kube::InformerOptions pio;
+  pio.transform = kube::strip_managed_fields;
+  pio.watcher.log = nio.watcher.log;
+  m.policies = std::make_unique<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(m.d.client,
+                                              kube::resources::aws_role_binding_policies()),
+      pio);
+  m.policies->start();
+
+  LookupPoolOptions po;
+  po.threads = o.lookup_threads;
+  po.queue_limit = static_cast<std::size_t>(o.lookup_queue);
+  // The live read's own timeout, plus a second of queueing: still under the
+  // configuration's 5 s timeoutSeconds with the default 2 s.
+  po.deadline = o.sa_lookup_timeout + std::chrono::seconds(1);
+  m.pool = std::make_shared<LookupPool>(po);
+
   ServerOptions so;
   so.bind_address = o.bind_address;
   so.port = static_cast<unsigned short>(o.port);
-  so.threads = o.threads;
+  so.threads = o.threads > 0 ? o.threads : std::max(2, available_cpus());
   so.handshake_timeout = o.io_timeout;
   so.read_timeout = o.io_timeout;
   so.write_timeout = o.io_timeout;
   so.log = [&m](const std::string& what) { m.log(kInfo, what); };
 
   RoutesEnv routes;
+  routes.decide_cached = [&m](const AdmissionRequest& r) { return review_pod_cached(r, m.env); };
   routes.decide = [&m](const AdmissionRequest& r) { return review_pod(r, m.env); };
+  routes.pool = m.pool;
+  routes.validate = [&m](const AdmissionRequest& r) { return review_binding(r, m.binding_env); };
   routes.not_ready_reason = [&m] { return m.not_ready(); };
   routes.metrics = m.d.metrics;
-  routes.refresh_metrics = [&m] {
+  auto refresh_metrics = [&m] {
     if (m.d.service_accounts) {
       m.d.metrics->set("gtoken_webhook_service_account_cache_size",
                        static_cast<double>(m.d.service_accounts->size()));
@@ -201,6 +271,20 @@ void WebhookRuntime::start() {
   routes.body_limit = so.body_limit;
   routes.log = m.d.log;
   m.server = std::make_unique<HttpsServer>(so, make_routes(std::move(routes)));
+
+  if (o.metrics_port != 0) {
+    ServerOptions mo;
+    mo.tls = false;
+    mo.bind_address = o.metrics_bind_address;
+    mo.port = static_cast<unsigned short>(o.metrics_port);
+    mo.threads = 1;
+    mo.body_limit = 64 * 1024;  // GET only
+    mo.max_connections = 64;
+    mo.handshake_timeout = mo.read_timeout = mo.write_timeout = o.io_timeout;
+    mo.log = so.log;
+    m.metrics_server =
+        std::make_unique<HttpsServer>(mo, make_metrics_routes(m.d.metrics, refresh_metrics));
+  }
 
   CertManagerOptions co;
   co.secret_name = o.cert_secret_name;
@@ -216,9 +300,13 @@ void WebhookRuntime::start() {
       m.d.log);
 
   m.server->start();
+  if (m.metrics_server) m.metrics_server->start();
   m.certs->start();
   m.log(kInfo, "webhook started",
         {{"port", m.server->port()},
+         {"metricsPort", m.metrics_server ? m.metrics_server->port() : 0},
+         {"threads", so.threads},
+         {"lookupThreads", po.threads},
          {"service", o.service_name + "." + service_ns + ".svc"},
          {"configuration", o.config_name},
          {"secret", o.cert_secret_name},
@@ -228,8 +316,13 @@ void WebhookRuntime::start() {
 void WebhookRuntime::stop() {
   Impl& m = *impl_;
   if (m.server) m.server->stop();
+  if (m.metrics_server) m.metrics_server->stop();
+  // Lookups still running finish (bounded by their own timeout); their
+  // answers go nowhere.
+  if (m.pool) m.pool->stop();
   if (m.certs) m.certs->stop();
   if (m.namespaces) m.namespaces->stop();
+  if (m.policies) m.policies->stop();
 }
 
 std::string WebhookRuntime::not_ready_reason() const {
@@ -238,6 +331,10 @@ std::string WebhookRuntime::not_ready_reason() const {
 
 unsigned short WebhookRuntime::port() const {
   return impl_->server ? impl_->server->port() : 0;
+}
+
+unsigned short WebhookRuntime::metrics_port() const {
+  return impl_->metrics_server ? impl_->metrics_server->port() : 0;
 }
 
 }  // namespace gtoken::webhook

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kube/http.hpp"
+#include "tenancy/policy.hpp"
 #include "webhook/options.hpp"
 
 namespace kube {
@@ -26,6 +27,12 @@ struct RuntimeDeps {
   std::shared_ptr<kube::Metrics> metrics;
   // The operator's ServiceAccount cache (metadata only); the runtime only reads it.
   std::shared_ptr<const kube::Store> service_accounts;
+  // The controller's AwsRoleBinding cache, for exclusive policies at
+  // /validate; may be null (then no other binding is known).
+  std::shared_ptr<const kube::Store> bindings;
+  // Workload Identity project, operator GSA, default audience: what the
+  // tenancy policy is evaluated with at /validate.
+  tenancy::Settings tenancy;
   std::function<bool()> is_leader;
   std::string identity;
   std::string operator_namespace;
@@ -48,6 +55,8 @@ class WebhookRuntime {
   // verifiable with the stored caBundle), else why not.
   std::string not_ready_reason() const;
   unsigned short port() const;
+  // The bound metrics port; 0 when there is none.
+  unsigned short metrics_port() const;
 
   struct Impl;
 

@@ -15,7 +15,10 @@
 #include <boost/beast/ssl.hpp>
 #include <mutex>
 #include <optional>
+#include <sched.h>
+#include <fstream>
 #include <stdexcept>
+#include <type_traits>
 #include <thread>
 #include <vector>
 
@@ -63,6 +66,17 @@ struct Shared {
   ServerOptions options;
   RequestHandler handler;
   std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> body_bytes_in_flight{0};
+
+  // Takes `n` bytes of the in-flight budget; false when they do not fit.
+  bool reserve(std::size_t n) {
+    std::size_t now = body_bytes_in_flight.load();
+    do {
+      if (now + n > options.max_body_bytes_in_flight) return false;
+    } while (!body_bytes_in_flight.compare_exchange_weak(now, now + n));
+    return true;
+  }
+  void release(std::size_t n) { body_bytes_in_flight -= n; }
 };
 
 std::string error_body(int code, const std::string& reason, const std::string& message) {
@@ -70,29 +84,62 @@ std::string error_body(int code, const std::string& reason, const std::string& m
          std::to_string(code) + R"(,"reason":")" + reason + R"(","message":")" + message + R"("})";
 }
 
-// One TLS connection: handshake, then requests until the client closes, a
-// deadline passes, or an answer says close.
-class Session : public std::enable_shared_from_this<Session> {
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using PlainStream = beast::tcp_stream;
+
+// One connection (TLS or plain): handshake, then requests until the client
+// closes, a deadline passes, or an answer says close. While a request waits
+// for its answer no read is pending: one request at a time per connection.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
   Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, std::shared_ptr<Shared> shared)
+    requires kTls
       : ctx_(std::move(ctx)), shared_(std::move(shared)), stream_(std::move(socket), *ctx_) {
     ++shared_->connections;
   }
-  ~Session() { --shared_->connections; }
+  Session(tcp::socket&& socket, std::shared_ptr<Shared> shared)
+    requires(!kTls)
+      : shared_(std::move(shared)), stream_(std::move(socket)) {
+    ++shared_->connections;
+  }
+  ~Session() {
+    release();
+    --shared_->connections;
+  }
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->handshake(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->handshake();
+      } else {
+        self->wait_request();
+      }
+    });
+  }
+
+  // From any thread: the answer to the request in progress.
+  void post_answer(HttpResponseData data, bool keep_alive) {
+    asio::post(stream_.get_executor(),
+               [self = this->shared_from_this(), data = std::move(data), keep_alive]() mutable {
+                 self->send(std::move(data), keep_alive);
+               });
   }
 
  private:
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
   void handshake() {
-    lowest().expires_after(shared_->options.handshake_timeout);
-    stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
-      if (ec) return self->close();  // TLS garbage, timeout, no common suite
-      self->wait_request();
-    });
+    if constexpr (kTls) {
+      lowest().expires_after(shared_->options.handshake_timeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](error_code ec) {
+                                if (ec) return self->close();  // TLS garbage, timeout, no suite
+                                self->wait_request();
+                              });
+    }
   }
 
   // Idle phase: wait for the first byte of the next request with the long
@@ -102,7 +149,7 @@ class Session : public std::enable_shared_from_this<Session> {
     lowest().expires_after(first_request_ ? shared_->options.read_timeout
                                           : shared_->options.idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096),
-                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                            [self = this->shared_from_this()](error_code ec, std::size_t n) {
                               if (ec) return self->shutdown();
                               self->buffer_.commit(n);
                               self->read_header();
@@ -117,7 +164,7 @@ class Session : public std::enable_shared_from_this<Session> {
     lowest().expires_after(shared_->options.read_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(error_code ec) {
@@ -133,9 +180,20 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const auto length = parser_->content_length();
     if (length && *length > shared_->options.body_limit) return too_large();
+    // A large body takes its share of the budget before a byte of it is read;
+    // chunked bodies are counted at the limit.
+    const std::size_t announced =
+        length ? static_cast<std::size_t>(*length)
+               : (parser_->chunked() ? shared_->options.body_limit : std::size_t{0});
+    if (announced > shared_->options.small_body) {
+      if (!shared_->reserve(announced)) {
+        return reply_error(429, "TooManyRequests", "too many large request bodies at once");
+      }
+      reserved_ = announced;
+    }
     lowest().expires_after(shared_->options.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, std::size_t) {
+                     [self = this->shared_from_this()](error_code ec, std::size_t) {
                        if (ec == http::error::body_limit) return self->too_large();
                        if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension) {
                          return self->reply_error(400, "BadRequest", "malformed HTTP body");
@@ -149,14 +207,15 @@ class Session : public std::enable_shared_from_this<Session> {
     HttpRequestData request = request_data();
     request.body_too_large = true;
     request.body.clear();
-    answer(request, /*keep_alive=*/false);
+    answer(std::move(request), /*keep_alive=*/false);
   }
 
   void process() {
     const bool keep_alive = parser_->get().keep_alive();
     HttpRequestData request = request_data();
     request.body = std::move(parser_->get().body());
-    answer(request, keep_alive);
+    parser_.reset();  // the body now lives in `request` only
+    answer(std::move(request), keep_alive);
   }
 
   HttpRequestData request_data() const {
@@ -168,21 +227,45 @@ class Session : public std::enable_shared_from_this<Session> {
     return r;
   }
 
-  void answer(const HttpRequestData& request, bool keep_alive) {
-    HttpResponseData data;
-    try {
-      data = shared_->handler(request);
-    } catch (...) {
-      data = {500, "application/json", error_body(500, "InternalError", "handler failed")};
+  // The handler's answer comes back through a Reply: at most once, from any
+  // thread, posted to this connection's strand; a Reply dropped unanswered
+  // sends a 500.
+  struct Reply {
+    std::shared_ptr<Session> session;
+    bool keep_alive;
+    std::atomic<bool> done{false};
+    Reply(std::shared_ptr<Session> s, bool k) : session(std::move(s)), keep_alive(k) {}
+    ~Reply() {
+      deliver({500, "application/json", error_body(500, "InternalError", "no answer")});
     }
-    send(std::move(data), keep_alive);
+    void deliver(HttpResponseData data) {
+      if (done.exchange(true)) return;
+      session->post_answer(std::move(data), keep_alive);
+    }
+  };
+
+  void answer(HttpRequestData request, bool keep_alive) {
+    auto reply = std::make_shared<Reply>(this->shared_from_this(), keep_alive);
+    try {
+      shared_->handler(std::move(request),
+                       [reply](HttpResponseData data) { reply->deliver(std::move(data)); });
+    } catch (...) {
+      reply->deliver({500, "application/json", error_body(500, "InternalError", "handler failed")});
+    }
   }
 
   void reply_error(int code, const char* reason, const char* message) {
     send({code, "application/json", error_body(code, reason, message)}, false);
   }
 
+  void release() {
+    if (reserved_ == 0) return;
+    shared_->release(reserved_);
+    reserved_ = 0;
+  }
+
   void send(HttpResponseData data, bool keep_alive) {
+    release();
     response_.emplace();
     response_->version(11);
     response_->result(static_cast<unsigned>(data.status));
@@ -192,7 +275,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_->prepare_payload();
     lowest().expires_after(shared_->options.write_timeout);
     http::async_write(stream_, *response_,
-                      [self = shared_from_this(), keep_alive](error_code ec, std::size_t) {
+                      [self = this->shared_from_this(), keep_alive](error_code ec, std::size_t) {
                         self->response_.reset();
                         if (ec) return self->close();
                         if (!keep_alive) return self->shutdown();
@@ -201,10 +284,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void shutdown() {
-    lowest().expires_after(std::chrono::seconds(2));
-    // A peer that just drops the TCP connection makes this fail with
-    // stream_truncated; nothing is lost, so every result means "close".
-    stream_.async_shutdown([self = shared_from_this()](error_code) { self->close(); });
+    if constexpr (kTls) {
+      lowest().expires_after(std::chrono::seconds(2));
+      // A peer that just drops the TCP connection makes this fail with
+      // stream_truncated; nothing is lost, so every result means "close".
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](error_code) { self->close(); });
+    } else {
+      close();
+    }
   }
 
   void close() {
@@ -215,14 +303,36 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<ssl::context> ctx_;  // outlives stream_: declared first
   std::shared_ptr<Shared> shared_;
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   bool first_request_ = true;
+  std::size_t reserved_ = 0;
 };
 
 }  // namespace
+
+int available_cpus() {
+  int n = 0;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  // cgroup v2: "max 100000" (no quota) or "<quota> <period>".
+  std::ifstream cpu_max("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  long long period = 0;
+  if (cpu_max >> quota >> period && quota != "max" && period > 0) {
+    try {
+      const long long q = std::stoll(quota);
+      const int by_quota = static_cast<int>((q + period - 1) / period);  // rounded up
+      if (by_quota > 0 && (n <= 0 || by_quota < n)) n = by_quota;
+    } catch (const std::exception&) {
+    }
+  }
+  return std::max(1, n);
+}
 
 struct HttpsServer::Impl {
   std::shared_ptr<Shared> shared;
@@ -247,9 +357,12 @@ struct HttpsServer::Impl {
     acceptor->async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;  // stopping
       if (!ec) {
-        auto ctx = current();
-        if (ctx && shared->connections.load() < shared->options.max_connections) {
-          std::make_shared<Session>(std::move(socket), std::move(ctx), shared)->start();
+        auto ctx = shared->options.tls ? current() : nullptr;
+        const bool room = shared->connections.load() < shared->options.max_connections;
+        if (room && !shared->options.tls) {
+          std::make_shared<Session<PlainStream>>(std::move(socket), shared)->start();
+        } else if (room && ctx) {
+          std::make_shared<Session<TlsStream>>(std::move(socket), std::move(ctx), shared)->start();
         } else {
           error_code ignored;
           socket.close(ignored);

@@ -3,13 +3,17 @@
 // header (server.cpp is the only webhook file that includes them).
 //
 // It moves bytes and nothing else: every request is handed to one function,
-// RequestHandler, whose answer is written back. A few threads run one
-// io_context; each connection lives on its own strand. Every operation has a
+// RequestHandler, whose answer (given now or later, from any thread) is
+// written back. A few threads run one io_context; each connection lives on
+// its own strand, and answers are posted back to it. Every operation has a
 // deadline (TLS handshake, waiting for the next request on a kept-alive
 // connection, reading a header, reading a body, writing), each request gets a
 // fresh parser with a header and a body limit, and a body over the limit is
 // never read (the handler gets body_too_large and the connection is closed
-// after the answer).
+// after the answer). Bodies over `small_body` count against a server-wide
+// budget of body bytes in flight until they are answered; one that does not
+// fit is answered 429 unread, so many large bodies at once cannot take the
+// process's memory.
 //
 // TLS: 1.2 minimum (1.3 preferred by the client's choice), ECDHE + AEAD
 // suites only. The certificate can be replaced at any time: the server holds
@@ -44,15 +48,30 @@ struct HttpResponseData {
   std::string body;
 };
 
-// Runs on a server thread; may block briefly (the ServiceAccount fallback
-// lookup), never throws (an exception becomes a 500).
-using RequestHandler = std::function<HttpResponseData(const HttpRequestData&)>;
+// Gives the answer to one request. Call it once, from any thread, now or
+// later; further calls are ignored. Dropping it unanswered answers 500.
+using Respond = std::function<void(HttpResponseData)>;
+
+// Runs on an I/O thread and must not block there: work that may wait (a live
+// read) goes elsewhere and calls `respond` when done. An exception it throws
+// before responding becomes a 500.
+using RequestHandler = std::function<void(HttpRequestData request, Respond respond)>;
+
+// The CPUs this process may run on: its affinity mask, capped by the cgroup
+// v2 CPU quota (cpu.max) when one is set; at least 1.
+int available_cpus();
 
 struct ServerOptions {
   std::string bind_address = "0.0.0.0";
   unsigned short port = 10250;  // 0 = any free port (tests), see HttpsServer::port()
   int threads = 4;
+  // false: plain HTTP (the metrics port); no certificate needed.
+  bool tls = true;
   std::size_t body_limit = kDefaultAdmissionBodyLimit;
+  // Bodies up to this size (every real pod) never wait for the budget.
+  std::size_t small_body = 64 * 1024;
+  // Larger bodies (announced size, or body_limit when chunked) in flight at once.
+  std::size_t max_body_bytes_in_flight = 8 * kDefaultAdmissionBodyLimit;
   std::size_t header_limit = 16 * 1024;
   std::chrono::milliseconds handshake_timeout{10'000};
   // Reading one header, or one body, from its first byte to its last.
