@@ -300,7 +300,17 @@ void WebhookRuntime::start() {
       m.d.log);
 
   m.server->start();
-  if (m.metrics_server) m.metrics_server->start();
+  if (m.metrics_server) {
+    try {
+      m.metrics_server->start();
+    } catch (const std::exception& e) {
+      // Metrics are not worth stopping admissions for (nor the controller):
+      // the webhook serves on, and the error says what to fix.
+      m.log(kError, "cannot serve metrics; running without a metrics port",
+            {{"error", e.what()}, {"port", o.metrics_port}});
+      m.metrics_server.reset();
+    }
+  }
   m.certs->start();
   m.log(kInfo, "webhook started",
         {{"port", m.server->port()},

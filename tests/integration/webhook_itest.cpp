@@ -224,6 +224,8 @@ TEST_CASE("admission endpoint: rejects before decoding, JSON error bodies") {
   r = w.get("/mutate");
   CHECK(r.status == 405);
   CHECK(w.get("/nope").status == 404);
+  // Metrics are on their own port, not this one.
+  CHECK(w.get("/metrics").status == 404);
   // A valid review of something not a pod: allowed, uid echoed.
   const json review = {{"apiVersion", "admission.k8s.io/v1"},
                        {"kind", "AdmissionReview"},
@@ -241,7 +243,7 @@ TEST_CASE("admission endpoint: rejects before decoding, JSON error bodies") {
 
 TEST_CASE("metrics: admissions, latency buckets, cache, certificate expiry") {
   auto& w = op();
-  const std::string text = w.get("/metrics").body;
+  const std::string text = w.metrics_text();
   for (const char* needle :
        {"gtoken_webhook_admission_duration_seconds_bucket{outcome=\"patched\",le=\"0.0001\"}",
         "gtoken_webhook_admissions_total{outcome=\"patched\"",

@@ -117,13 +117,7 @@ TEST_CASE("two replicas, CA rotations and a leader failover: always verifiable")
   MESSAGE("after failover: " << after.checks << " checks, " << after.failures << " failures");
   for (const auto& e : after.errors) MESSAGE("failure: " << e);
   CHECK(after.failures == 0);
-  kube::HttpOptions ho;
-  ho.base_url = "https://127.0.0.1:" + std::to_string(port2);
-  ho.tls.insecure_skip_verify = true;
-  kube::HttpClient http(ho);
-  kube::HttpRequest r;
-  r.target = "/metrics";
-  const std::string text = http.request(r).body;
+  const std::string text = w.metrics_text(port2);
   CHECK(text.find("gtoken_webhook_certificate_rotations_total{action=\"PromoteNextCa\"}") !=
         std::string::npos);
   CHECK(text.find("gtoken_webhook_certificate_rotations_total{action=\"RetireOldCa\"}") !=

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -253,6 +254,8 @@ class WebhookOperator {
                                      "--lease-name=gtoken-" + id_,
                                      "--webhook-port=" + std::to_string(port),
                                      "--webhook-bind-address=127.0.0.1",
+                                     "--metrics-port=" + std::to_string(metrics_port_for(port)),
+                                     "--metrics-bind-address=127.0.0.1",
                                      "--webhook-config-name=" + config_name_,
                                      "--webhook-extra-ip=127.0.0.1",
                                      "--agent-image=gtoken:itest"};
@@ -285,8 +288,24 @@ class WebhookOperator {
     return http_->request(r);
   }
 
+  // GET /metrics on the plain-HTTP metrics port of the replica serving the
+  // webhook on `port` (this one's by default).
+  std::string metrics_text(int port = 0) {
+    try {
+      kube::HttpOptions ho;
+      ho.base_url = "http://127.0.0.1:" + std::to_string(metrics_port_for(port ? port : port_));
+      ho.request_timeout = std::chrono::seconds(5);
+      kube::HttpClient http(ho);
+      kube::HttpRequest r;
+      r.target = "/metrics";
+      return http.request(r).body;
+    } catch (const std::exception&) {
+      return {};
+    }
+  }
+
   double metric(const std::string& series) {
-    const std::string text = get("/metrics").body;
+    const std::string text = metrics_text();
     const auto at = text.find("\n" + series + " ");
     if (at == std::string::npos) return 0;
     return std::stod(text.substr(at + series.size() + 2));
@@ -310,6 +329,13 @@ class WebhookOperator {
     client_->create(kube::resources::service_accounts(), ns, sa);
   }
 
+  // Each replica's metrics port, chosen once per webhook port.
+  int metrics_port_for(int port) const {
+    auto it = metrics_ports_.find(port);
+    if (it == metrics_ports_.end()) it = metrics_ports_.emplace(port, free_port()).first;
+    return it->second;
+  }
+
   kube::Client& client() { return *client_; }
   int port() const { return port_; }
   const std::string& config_name() const { return config_name_; }
@@ -325,6 +351,7 @@ class WebhookOperator {
   std::vector<std::string> extra_args_;
   std::unique_ptr<itest::Process> process_;
   std::unique_ptr<kube::HttpClient> http_;
+  mutable std::map<int, int> metrics_ports_;
 };
 
 // GET `path` on 127.0.0.1:port over a fresh connection, trusting only the
