@@ -300,6 +300,7 @@ kube::Result Reconciler::reconcile(const std::string& key) {
   } catch (const kube::ApiError& e) {
     // 409: someone wrote the object after we read it; read again soon.
     outcome = e.is_conflict() ? "conflict" : "error";
+    if (e.is_conflict()) log::debug("conflict; read again", {{"binding", key}, {"error", e.what()}});
     result = e.is_conflict() ? kube::Result::requeue() : kube::Result::error(e.what());
   } catch (const std::exception& e) {
     outcome = "error";
@@ -792,7 +793,8 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
                               [&](const Target& t) { return t.same_as(desired); });
   if (!recorded && !conflict) {
     if (hand_annotated) {
-      for (const auto& [key, value] : wanted_annotations(name, spec, config_.default_audience).items()) {
+      const json want = wanted_annotations(name, spec, config_.default_audience);
+      for (const auto& [key, value] : want.items()) {
         if (value.is_string() && annotation(sa, key) == value.get<std::string>()) {
           desired.preexisting.push_back(key);
         }

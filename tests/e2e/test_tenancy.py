@@ -85,7 +85,7 @@ def test_each_field_is_named_when_refused(cp, google, no_open_policy):
 
 
 def test_policy_change_unwinds_and_restores(cp, google, no_open_policy):
-    gsa = google.create_sa("mover")["email"]
+    gsa = google.create_sa("mover-sa")["email"]
     ns = cp.create_namespace("unwind")
     allow = policy("unwind", {"names": [ns]}, [gsa], [ROLE])
     cp.apply(allow)

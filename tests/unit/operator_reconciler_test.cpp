@@ -75,7 +75,7 @@ TEST_CASE("set_condition on a non-array starts a list") {
 }
 
 TEST_CASE("Target round-trips through its status JSON") {
-  Target t{"ksa", "gsa@p.iam.gserviceaccount.com", "arn:aws:iam::123456789012:role/r", "p", true};
+  Target t{"ksa", "gsa@p.iam.gserviceaccount.com", "arn:aws:iam::123456789012:role/r", "p", true, {}};
   json j = t.to_json();
   CHECK(j == json{{"serviceAccountName", "ksa"},
                   {"gcpServiceAccount", "gsa@p.iam.gserviceaccount.com"},
@@ -92,13 +92,40 @@ TEST_CASE("Target::from_json tolerates missing fields; same_as ignores created_s
   Target t = Target::from_json(json::object());
   CHECK(t.ksa.empty());
   CHECK_FALSE(t.created_sa);
-  Target a{"k", "g", "r", "p", false};
-  Target b{"k", "g", "r", "p", true};
+  Target a{"k", "g", "r", "p", false, {}};
+  Target b{"k", "g", "r", "p", true, {"iam.gke.io/gcp-service-account"}};
   CHECK(a.same_as(b));
-  for (Target other : {Target{"x", "g", "r", "p"}, Target{"k", "x", "r", "p"},
-                       Target{"k", "g", "x", "p"}, Target{"k", "g", "r", "x"}}) {
+  for (Target other : {Target{"x", "g", "r", "p", false, {}}, Target{"k", "x", "r", "p", false, {}},
+                       Target{"k", "g", "x", "p", false, {}}, Target{"k", "g", "r", "x", false, {}}}) {
     CHECK_FALSE(a.same_as(other));
   }
+}
+
+TEST_CASE("preexisting annotations round-trip; only valid targets are used as names") {
+  Target t{"ksa", "gsa-name@p.iam.gserviceaccount.com", "arn:aws:iam::123456789012:role/r", "p",
+           false, {"iam.gke.io/gcp-service-account", "amazonaws.com/role-arn"}};
+  CHECK(t.valid());
+  Target back = Target::from_json(t.to_json());
+  CHECK(back.preexisting == t.preexisting);
+  CHECK(t.to_json().contains("preexistingAnnotations"));
+  CHECK_FALSE(Target{"k", "g", "r", "p", false, {}}.to_json().contains("preexistingAnnotations"));
+
+  // What anyone with status access could write must never become a request.
+  for (const char* ksa : {"x\r\nDELETE /api/v1/namespaces/v/serviceaccounts/t HTTP/1.1", "../v",
+                          "a/b", "A", "", "x%0d%0a"}) {
+    Target bad = t;
+    bad.ksa = ksa;
+    CHECK_FALSE(bad.valid());
+  }
+  Target bad_gsa = t;
+  bad_gsa.gsa = "a@b/../../projects/x";
+  CHECK_FALSE(bad_gsa.valid());
+  Target bad_arn = t;
+  bad_arn.role_arn = "arn:aws:iam::1:role/x\r\n";
+  CHECK_FALSE(bad_arn.valid());
+  CHECK(gtoken::valid_gsa_email("uploader@my-project.iam.gserviceaccount.com"));
+  CHECK_FALSE(gtoken::valid_gsa_email("up loader@x"));
+  CHECK_FALSE(gtoken::valid_gsa_email("@x"));
 }
 
 TEST_CASE("wanted_annotations: the keys the webhook reads") {
