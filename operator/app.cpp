@@ -441,6 +441,10 @@ int run_operator(const OperatorOptions& o) {
     deps.http = kube::http_options(cfg);
     deps.metrics = metrics;
     deps.service_accounts = service_accounts->shared_store();
+    // /validate: the same tenancy settings, and the controller's bindings
+    // for exclusive GSAs (none on a webhook-only replica).
+    deps.tenancy = tenancy_settings;
+    if (o.controller) deps.bindings = bindings->shared_store();
     deps.is_leader = is_leader;
     deps.identity = identity;
     deps.operator_namespace = own_ns;

@@ -184,3 +184,65 @@ def test_foreign_annotations_are_never_overwritten(cp, google):
         assert gtoken_annotations(sa) == {"iam.gke.io/gcp-service-account": gsa,
                                           "amazonaws.com/role-arn": ROLE}
         assert wi_members(google, gsa) == []
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_forbidden_binding_is_refused_at_apply(cp, google, no_open_policy):
+    """The validating webhook answers `kubectl apply` with the controller's
+    NotAllowed message; an allowed binding goes through."""
+    import os
+
+    from cluster import REPO, KubectlError
+    gsa = google.create_sa("admitted")["email"]
+    ok_ns = cp.create_namespace("admit")
+    bad_ns = cp.create_namespace("intruder")
+    cp.apply(policy("admit", {"names": [ok_ns]}, [gsa], [ROLE]))
+    if cp.get("namespace", "gtoken-system") is None:
+        cp.kubectl("create", "namespace", "gtoken-system")
+    port = _free_port()
+    # Both configurations as installed, switched to URL mode for this
+    # loopback apiserver (the operator keeps both caBundles).
+    for kind, path in (("mutatingwebhookconfiguration", "mutate"),
+                       ("validatingwebhookconfiguration", "validate")):
+        cp.kubectl("apply", "-f", os.path.join(REPO, "config", "webhook", f"{kind}.yaml"))
+        cp.kubectl("patch", kind, "gtoken-webhook", "--type=json", "-p",
+                   json.dumps([{"op": "replace", "path": "/webhooks/0/clientConfig",
+                                "value": {"url": f"https://127.0.0.1:{port}/{path}"}}]))
+    args = ["--leader-elect=false", "--namespace", "gtoken-system", "--webhook-port", str(port),
+            "--webhook-bind-address", "127.0.0.1", "--webhook-extra-ip", "127.0.0.1",
+            "--metrics-port=0", "--log-level=debug"]
+    try:
+        with start_operator(cp, google, args=args) as op:
+            eventually(lambda: cp.get("validatingwebhookconfiguration", "gtoken-webhook")
+                       ["webhooks"][0]["clientConfig"].get("caBundle"), 60,
+                       what="caBundle of the validating configuration\n" + op.logs()[-2000:])
+
+            def refused():
+                try:
+                    cp.apply(binding("thief", bad_ns, "thief", gsa))
+                except KubectlError as e:
+                    return str(e) if "NotAllowed" in str(e) else None
+                # admitted: the webhook was not serving yet (failurePolicy Ignore)
+                cp.kubectl("delete", "awsrolebinding", "thief", "-n", bad_ns, "--wait=false")
+                return None
+            err = eventually(refused, 60, interval=1, what="admission refusal\n" + op.logs()[-2000:])
+            assert f'no AwsRoleBindingPolicy allows namespace "{bad_ns}"' in err, err
+            # the allowed one is admitted and becomes Ready
+            cp.apply(binding("ok", ok_ns, "app", gsa))
+            wait_ready(cp, "ok", ok_ns, op=op)
+            # status writes and deletes are never refused: the controller cleans up
+            cp.kubectl("delete", "awsrolebinding", "ok", "-n", ok_ns)
+            wait_gone(cp, "awsrolebinding", "ok", ok_ns, op=op)
+            # an update into a forbidden shape is refused too
+            cp.apply(binding("ok2", ok_ns, "app2", gsa))
+            with pytest.raises(KubectlError, match="NotAllowed"):
+                cp.apply(binding("ok2", ok_ns, "app2", gsa, role=f"arn:aws:iam::{ACCOUNT}:role/x"))
+    finally:
+        for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+            cp.kubectl("delete", kind, "gtoken-webhook", "--ignore-not-found")
