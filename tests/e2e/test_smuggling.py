@@ -31,6 +31,7 @@ import base64
 import json
 import os
 import re
+import subprocess
 import time
 import uuid
 import warnings
@@ -41,7 +42,7 @@ import urllib3
 
 from arbutil import Api, PROJECT, binding, is_ready, wait_ready
 from chain import free_port
-from cluster import REPO, ControlPlane, KubectlError, Operator, eventually
+from cluster import BUILD, REPO, ControlPlane, KubectlError, Operator, eventually
 from standins.harness import GoogleStandin
 
 OPERATOR_USER = "gtoken-operator-e2e"
@@ -122,7 +123,7 @@ PATH_MARKERS = ("\r", "\n", "\x00", "%0d", "%0a", "%00", "%20", " ", "..", "%2e"
 
 class World:
     def __init__(self, cp: ControlPlane, google: GoogleStandin, new_operator, port: int,
-                 victim_ns: str):
+                 metrics_port: int, victim_ns: str):
         self.cp, self.google = cp, google
         self.new_operator = new_operator
         self.op: Operator | None = None
@@ -130,6 +131,9 @@ class World:
         self.hostile_namespaces: list[str] = []
         self.api = Api(cp)
         self.url = f"https://127.0.0.1:{port}"
+        # /metrics has a port of its own (older builds: on the webhook port).
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port \
+            else self.url + "/metrics"
         self.web = requests.Session()
         # Any caller: nobody checks who POSTs, and we check no certificate
         # (trust_env off, or a REQUESTS_CA_BUNDLE would win over verify).
@@ -182,7 +186,7 @@ class World:
         return r.status_code, body
 
     def metric(self, name: str, **labels) -> float:
-        text = self.web.get(self.url + "/metrics", timeout=10).text
+        text = self.web.get(self.metrics_url, timeout=10).text
         want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
         total = 0.0
         for line in text.splitlines():
@@ -377,7 +381,12 @@ def world():
         # URL-mode registration that selects no namespace: the apiserver never
         # calls the webhook here; the operator keeps its caBundle, and the
         # reviews come straight from the test, as from any caller.
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
+        help_text = subprocess.run([os.path.join(BUILD, "operator", "gtoken-operator"), "--help"],
+                                   capture_output=True, text=True, timeout=30).stdout
+        metrics_args = [f"--metrics-port={metrics_port}", "--metrics-bind-address=127.0.0.1"]
+        if "--metrics-port" not in help_text:
+            metrics_port, metrics_args = 0, []
         cp.apply({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "MutatingWebhookConfiguration",
@@ -396,8 +405,9 @@ def world():
             return Operator(cp, google, kubeconfig=kubeconfig, name="op-smuggling", args=[
                 "--leader-elect=false", "--log-level=debug", f"--namespace={OPERATOR_NS}",
                 f"--webhook-port={port}", "--webhook-bind-address=127.0.0.1",
-                f"--webhook-config-name={config}", "--webhook-extra-ip=127.0.0.1"])
-        w = World(cp, google, new_operator, port, victim)
+                f"--webhook-config-name={config}", "--webhook-extra-ip=127.0.0.1",
+                *metrics_args])
+        w = World(cp, google, new_operator, port, metrics_port, victim)
         assert w.victim is not None
         w.start_operator()
         yield w
