@@ -105,7 +105,8 @@ PY
 python3 "$work/kube.py" setup "$port"
 "$build/operator/gtoken-operator" --controller=false --namespace=gtoken-system \
   --webhook-port="$port" --webhook-bind-address=127.0.0.1 --webhook-config-name=gtoken-webhook \
-  --webhook-extra-ip=127.0.0.1 --log-level=warn 2>"$work/operator.log" &
+  --webhook-extra-ip=127.0.0.1 --webhook-threads=4 --metrics-port=0 --log-level=warn \
+  2>"$work/operator.log" &
 op_pid=$!
 for _ in $(seq 1 300); do
   curl -skf "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
