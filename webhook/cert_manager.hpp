@@ -4,8 +4,9 @@
 // Every replica: watches the certificate Secret through the API (an informer
 // on that one name) and swaps the server's TLS context when the served bytes
 // change, no restart and no kubelet volume sync; watches the
-// MutatingWebhookConfiguration (one name) to know whether the apiserver can
-// verify what it serves (readiness); and reports the CA of the certificate it
+// MutatingWebhookConfiguration (one name; and the ValidatingWebhookConfiguration
+// of that name, when it exists) to know whether the apiserver can verify what
+// it serves (readiness); and reports the CA of the certificate it
 // serves in a Lease of its own ("gtoken-webhook-<hash of identity>", label
 // gtoken.io/webhook-replica), renewed every third of its duration.
 //
@@ -32,7 +33,9 @@ namespace gtoken::webhook {
 struct CertManagerOptions {
   std::string secret_name;
   std::string secret_namespace;  // the operator's namespace
-  std::string config_name;       // MutatingWebhookConfiguration
+  // The MutatingWebhookConfiguration, and the ValidatingWebhookConfiguration
+  // of the same name when it exists: both get the same caBundle.
+  std::string config_name;
   RotationPolicy policy;
   bool manage = true;
   std::string identity;
