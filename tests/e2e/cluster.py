@@ -171,6 +171,13 @@ class ControlPlane:
                 time.sleep(0.2)
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Operator:
     """gtoken-operator as a child process; logs go to a file in the build tree."""
 
@@ -191,6 +198,10 @@ class Operator:
                "--kubeconfig", self.kubeconfig, "--identity", self.name]
         if self.google is not None:
             cmd += ["--project", self.google.project, "--iam-endpoint", self.google.url]
+        if not any(a.startswith("--metrics-port") for a in self.args):
+            # Suites run in parallel: no fixed metrics port (8080 by default), and
+            # only on loopback.
+            cmd += [f"--metrics-port={_free_port()}", "--metrics-bind-address=127.0.0.1"]
         return cmd + self.args
 
     def start(self):
