@@ -1,0 +1,3 @@
+module gtoken.io/testnode/pause
+
+go 1.22
