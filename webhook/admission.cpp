@@ -25,9 +25,7 @@ class SyntaxCheck {
   bool boolean(bool /*value*/) { return value(); }
   bool number_integer(json::number_integer_t /*value*/) { return value(); }
   bool number_unsigned(json::number_unsigned_t /*value*/) { return value(); }
-  bool number_float(json::number_float_t /*value*/, const std::string& /*text*/) {
-    return value();
-  }
+  bool number_float(json::number_float_t /*value*/, const std::string& /*text*/) { return value(); }
   bool string(std::string& s) { return value(kStringNode + heap(s.size())); }
   bool binary(json::binary_t& /*value*/) { return value(); }
   bool start_object(std::size_t /*size*/) { return enter(kObjectNode); }
@@ -209,10 +207,10 @@ DecodedAdmission decode(std::string_view content_type, std::string_view body,
       out.rejection = reject(AdmissionError::JsonTooDeep,
                              "JSON nested deeper than " + std::to_string(kMaxJsonDepth));
     } else if (check.exceeded == AdmissionError::TooManyElements) {
-      out.rejection = reject(AdmissionError::TooManyElements,
-                             "JSON document over " + std::to_string(kMaxJsonElements) +
-                                 " elements or " + std::to_string(kMaxDecodedBytes) +
-                                 " bytes decoded");
+      out.rejection =
+          reject(AdmissionError::TooManyElements,
+                 "JSON document over " + std::to_string(kMaxJsonElements) + " elements or " +
+                     std::to_string(kMaxDecodedBytes) + " bytes decoded");
     } else {
       out.rejection = reject(AdmissionError::MalformedJson, "request body is not valid JSON");
     }

@@ -385,8 +385,8 @@ struct CertManager::Impl {
           pending_config_rv = written["metadata"].value("resourceVersion", "");
         }
         if (vconfig && differs(*vconfig)) {
-          const json written = client->update(
-              kube::resources::validating_webhook_configurations(), "", with_bundle(*vconfig));
+          const json written = client->update(kube::resources::validating_webhook_configurations(),
+                                              "", with_bundle(*vconfig));
           pending_vconfig_rv = written["metadata"].value("resourceVersion", "");
         }
       }

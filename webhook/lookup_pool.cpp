@@ -18,8 +18,8 @@ bool LookupPool::submit(std::function<void()> work, std::function<void()> expire
   {
     std::lock_guard lock(mu_);
     if (stopping_ || queue_.size() >= options_.queue_limit) return false;
-    queue_.push_back({next_id_++, Clock::now() + options_.deadline, std::move(work),
-                      std::move(expired)});
+    queue_.push_back(
+        {next_id_++, Clock::now() + options_.deadline, std::move(work), std::move(expired)});
   }
   work_cv_.notify_one();
   watch_cv_.notify_one();

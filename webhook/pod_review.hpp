@@ -51,7 +51,6 @@ Decision review_pod(const AdmissionRequest& request, const PodReviewEnv& env);
 // env.service_account: nullopt when the ServiceAccount is needed and the cache
 // has no answer. The server decides this way on its I/O threads and hands only
 // the nullopt cases to review_pod on its lookup threads.
-std::optional<Decision> review_pod_cached(const AdmissionRequest& request,
-                                          const PodReviewEnv& env);
+std::optional<Decision> review_pod_cached(const AdmissionRequest& request, const PodReviewEnv& env);
 
 }  // namespace gtoken::webhook

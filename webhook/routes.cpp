@@ -66,8 +66,8 @@ Seen seen_of(const AdmissionRequest& r) {
 // The answer for a request `decide` could not be asked about (pool full, or
 // past its deadline): the 500 of a failed decision, echoing the uid.
 AdmissionHttpResult failed(const AdmissionRequest& request, const std::string& why) {
-  return answer_admission(request,
-                          [&](const AdmissionRequest&) -> Decision { throw std::runtime_error(why); });
+  return answer_admission(
+      request, [&](const AdmissionRequest&) -> Decision { throw std::runtime_error(why); });
 }
 
 class Routes : public std::enable_shared_from_this<Routes> {
@@ -176,7 +176,8 @@ class Routes : public std::enable_shared_from_this<Routes> {
     };
     if (!env_.pool->submit(std::move(work), std::move(expired))) {
       if (env_.metrics) {
-        env_.metrics->inc("gtoken_webhook_lookup_pool_rejections_total", {{"reason", "queue_full"}});
+        env_.metrics->inc("gtoken_webhook_lookup_pool_rejections_total",
+                          {{"reason", "queue_full"}});
       }
       finish(failed(*admission, "lookup queue full"), seen, start, respond);
     }

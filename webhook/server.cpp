@@ -4,6 +4,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sched.h>
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,13 +14,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <fstream>
 #include <mutex>
 #include <optional>
-#include <sched.h>
-#include <fstream>
 #include <stdexcept>
-#include <type_traits>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace gtoken::webhook {
@@ -95,13 +95,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx, std::shared_ptr<Shared> shared)
-    requires kTls
-      : ctx_(std::move(ctx)), shared_(std::move(shared)), stream_(std::move(socket), *ctx_) {
+  Session(tcp::socket&& socket, std::shared_ptr<ssl::context> ctx,
+          std::shared_ptr<Shared> shared) requires kTls : ctx_(std::move(ctx)),
+                                                          shared_(std::move(shared)),
+                                                          stream_(std::move(socket), *ctx_) {
     ++shared_->connections;
   }
-  Session(tcp::socket&& socket, std::shared_ptr<Shared> shared)
-    requires(!kTls)
+  Session(tcp::socket&& socket, std::shared_ptr<Shared> shared) requires(!kTls)
       : shared_(std::move(shared)), stream_(std::move(socket)) {
     ++shared_->connections;
   }
@@ -235,9 +235,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     bool keep_alive;
     std::atomic<bool> done{false};
     Reply(std::shared_ptr<Session> s, bool k) : session(std::move(s)), keep_alive(k) {}
-    ~Reply() {
-      deliver({500, "application/json", error_body(500, "InternalError", "no answer")});
-    }
+    ~Reply() { deliver({500, "application/json", error_body(500, "InternalError", "no answer")}); }
     void deliver(HttpResponseData data) {
       if (done.exchange(true)) return;
       session->post_answer(std::move(data), keep_alive);
@@ -288,8 +286,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       lowest().expires_after(std::chrono::seconds(2));
       // A peer that just drops the TCP connection makes this fail with
       // stream_truncated; nothing is lost, so every result means "close".
-      stream_.async_shutdown(
-          [self = this->shared_from_this()](error_code) { self->close(); });
+      stream_.async_shutdown([self = this->shared_from_this()](error_code) { self->close(); });
     } else {
       close();
     }

@@ -89,8 +89,8 @@ TEST_CASE("32 connections of 3 MiB hostile bodies: bounded memory, the process k
   std::thread creator([&] {
     for (int i = 0; !stop; ++i) {
       try {
-        const json p = w.client().create(
-            kube::resources::pods(), ns, witest::pod("during-" + std::to_string(i), "bound"));
+        const json p = w.client().create(kube::resources::pods(), ns,
+                                         witest::pod("during-" + std::to_string(i), "bound"));
         (witest::injected(p) ? pods_ok : pods_bad)++;
       } catch (const std::exception& e) {
         ++pods_bad;
@@ -151,8 +151,8 @@ TEST_CASE("32 connections of 3 MiB hostile bodies: bounded memory, the process k
   MESSAGE(kConnections << " connections × " << kRequestsEach << " bodies of 3 MiB in " << seconds
                        << " s; answers:" << summary << "; operator VmHWM " << hwm / 1024
                        << " KiB (limit " << kDeploymentMemoryLimit / 1024 << " KiB), VmRSS now "
-                       << rss / 1024 << " KiB; pods injected meanwhile " << pods_ok.load() << ", failed "
-                       << pods_bad.load());
+                       << rss / 1024 << " KiB; pods injected meanwhile " << pods_ok.load()
+                       << ", failed " << pods_bad.load());
 
   REQUIRE(::kill(pid, 0) == 0);  // still running
   CHECK(hwm > 0);

@@ -118,14 +118,14 @@ class Harness {
     so.bind_address = "127.0.0.1";
     so.port = 0;
     so.threads = io_threads;
-    server_ = std::make_unique<wh::HttpsServer>(so, [this, h = wh::make_routes(routes)](
-                                                        wh::HttpRequestData r, wh::Respond done) {
-      {
-        std::lock_guard lock(io_mu_);
-        io_threads_.insert(std::this_thread::get_id());
-      }
-      h(std::move(r), std::move(done));
-    });
+    server_ = std::make_unique<wh::HttpsServer>(
+        so, [this, h = wh::make_routes(routes)](wh::HttpRequestData r, wh::Respond done) {
+          {
+            std::lock_guard lock(io_mu_);
+            io_threads_.insert(std::this_thread::get_id());
+          }
+          h(std::move(r), std::move(done));
+        });
     const auto now = std::chrono::system_clock::now();
     const auto ca = wh::create_ca("itest-ca", now, 24h);
     wh::ServingCertRequest req;
@@ -197,7 +197,8 @@ bool patched(const kube::HttpResponse& r) {
 TEST_CASE("every lookup thread hanging on a cache miss: cache hits are still answered at once") {
   Gate gate;
   constexpr int kLookupThreads = 2;
-  Harness h({kLookupThreads, 16, 60'000ms}, [&] { gate.wait(); }, /*io_threads=*/2);
+  Harness h(
+      {kLookupThreads, 16, 60'000ms}, [&] { gate.wait(); }, /*io_threads=*/2);
 
   // More misses than lookup threads and than I/O threads: all of them wait.
   std::vector<std::future<kube::HttpResponse>> misses;

@@ -500,7 +500,8 @@ TEST_CASE("review_pod checks the namespace and ServiceAccount names before any l
   // A malformed review stays a 400 (never reaches the names).
   const AdmissionHttpResult r = handle_admission(
       kJson, R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":1}})",
-      kDefaultAdmissionBodyLimit, [&](const AdmissionRequest& req) { return review_pod(req, env); });
+      kDefaultAdmissionBodyLimit,
+      [&](const AdmissionRequest& req) { return review_pod(req, env); });
   CHECK(r.status == 400);
 }
 

@@ -35,12 +35,24 @@ void counted_free(void* p) noexcept {
 
 }  // namespace
 
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+void* operator new(std::size_t n) {
+  return counted_alloc(n);
+}
+void* operator new[](std::size_t n) {
+  return counted_alloc(n);
+}
+void operator delete(void* p) noexcept {
+  counted_free(p);
+}
+void operator delete[](void* p) noexcept {
+  counted_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  counted_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  counted_free(p);
+}
 
 namespace {
 
@@ -59,9 +71,8 @@ const gtoken::webhook::Decide kAllowAll = [](const AdmissionRequest&) { return D
 AdmissionHttpResult measured(const std::string& body, std::size_t& peak_extra) {
   const std::size_t base = g_current.load();
   g_peak = base;
-  AdmissionHttpResult r =
-      gtoken::webhook::handle_admission("application/json", body, kDefaultAdmissionBodyLimit,
-                                        kAllowAll);
+  AdmissionHttpResult r = gtoken::webhook::handle_admission("application/json", body,
+                                                            kDefaultAdmissionBodyLimit, kAllowAll);
   peak_extra = g_peak.load() - base;
   return r;
 }

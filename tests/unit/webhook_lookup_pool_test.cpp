@@ -77,7 +77,13 @@ TEST_CASE("a full queue refuses, and nothing of the refused job runs") {
   Gate gate;
   LookupPool pool({2, 3, 10'000ms});
   std::atomic<int> done{0};
-  for (int i = 0; i < 2; ++i) CHECK(pool.submit([&] { gate.wait(); ++done; }, {}));
+  for (int i = 0; i < 2; ++i)
+    CHECK(pool.submit(
+        [&] {
+          gate.wait();
+          ++done;
+        },
+        {}));
   REQUIRE(gate.wait_waiting(2, 5s));  // both threads busy
   for (int i = 0; i < 3; ++i) CHECK(pool.submit([&] { ++done; }, {}));
   CHECK(pool.queued() == 3);
