@@ -439,6 +439,8 @@ int run_operator(const OperatorOptions& o) {
     webhook::RuntimeDeps deps;
     deps.client = client;
     deps.http = kube::http_options(cfg);
+    // The live ServiceAccount reads, told apart from the controller's in audit logs.
+    deps.http.user_agent = "gtoken-operator/0.1 (webhook)";
     deps.metrics = metrics;
     deps.service_accounts = service_accounts->shared_store();
     // /validate: the same tenancy settings, and the controller's bindings
