@@ -299,10 +299,12 @@ int run_operator(const OperatorOptions& o) {
   auto policies = std::make_shared<kube::Informer>(
       std::make_shared<kube::ClientListWatch>(client, kube::resources::aws_role_binding_policies()),
       policy_opts);
+  // Namespaces are cached by every replica (the webhook's opt-out label, the
+  // policies' selectors): name and labels only.
   kube::InformerOptions ns_opts;
   ns_opts.transform = [](json obj) {
     json m = obj.value("metadata", json::object());
-    json slim = {{"name", m.value("name", "")}};
+    json slim = {{"name", m.value("name", "")}, {"resourceVersion", m.value("resourceVersion", "")}};
     if (m.contains("labels")) slim["labels"] = m["labels"];
     return json{{"metadata", slim}};
   };
@@ -398,13 +400,16 @@ int run_operator(const OperatorOptions& o) {
     rc.resync = o.resync;
     reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), index,
                                               gate, metrics, is_leader);
-    policies->start();
-    namespaces->start();
     bindings->start();
   }
 
-  // The webhook (every replica) reads the ServiceAccount cache too.
-  if (o.controller || o.webhook) service_accounts->start();
+  // The webhook (every replica) reads the ServiceAccount, Namespace and
+  // policy caches too.
+  if (o.controller || o.webhook) {
+    service_accounts->start();
+    namespaces->start();
+    policies->start();
+  }
 
   // The webhook's certificate writes are leader-only as well.
   if ((o.controller || o.webhook) && o.leader_elect) {
@@ -446,6 +451,8 @@ int run_operator(const OperatorOptions& o) {
     // /validate: the same tenancy settings, and the controller's bindings
     // for exclusive GSAs (none on a webhook-only replica).
     deps.tenancy = tenancy_settings;
+    deps.namespaces = namespaces->shared_store();
+    deps.policies = policies->shared_store();
     if (o.controller) deps.bindings = bindings->shared_store();
     deps.is_leader = is_leader;
     deps.identity = identity;

@@ -21,13 +21,6 @@ using nlohmann::json;
 
 namespace {
 
-// Namespaces are cached by every replica: the webhook reads only labels.
-json namespace_labels_only(json obj) {
-  json m = obj.value("metadata", json::object());
-  json slim = {{"name", m.value("name", "")}, {"resourceVersion", m.value("resourceVersion", "")}};
-  if (m.contains("labels")) slim["labels"] = m["labels"];
-  return {{"metadata", slim}};
-}
 
 std::uint32_t thread_random() {
   thread_local std::mt19937 rng(std::random_device{}());
@@ -40,8 +33,8 @@ struct WebhookRuntime::Impl {
   WebhookOptions o;
   RuntimeDeps d;
   std::shared_ptr<kube::Client> lookup_client;
-  std::unique_ptr<kube::Informer> namespaces;
-  std::unique_ptr<kube::Informer> policies;
+  std::shared_ptr<const kube::Store> namespaces;
+  std::shared_ptr<const kube::Store> policies;
   std::unique_ptr<HttpsServer> server;
   std::unique_ptr<HttpsServer> metrics_server;
   // After the servers: destroyed first, so that no answer it still holds is
@@ -98,7 +91,7 @@ struct WebhookRuntime::Impl {
   // apiserver evaluates with fresh labels, is the first line for the label.
   std::optional<json> namespace_labels(const std::string& ns) const {
     if (!namespaces) return std::nullopt;
-    const auto obj = namespaces->store().get(ns);
+    const auto obj = namespaces->get(ns);
     if (!obj) return std::nullopt;
     return (*obj)["metadata"].value("labels", json::object());
   }
@@ -113,7 +106,7 @@ struct WebhookRuntime::Impl {
       throw std::runtime_error("AwsRoleBindingPolicy or Namespace cache not synced yet");
     }
     std::vector<tenancy::Policy> out;
-    for (const auto& obj : policies->store().list()) {
+    for (const auto& obj : policies->list()) {
       std::string error;
       if (auto p = tenancy::parse_policy(*obj, error)) out.push_back(std::move(*p));
     }
@@ -217,21 +210,11 @@ void WebhookRuntime::start() {
   m.binding_env.namespace_labels = [&m](const std::string& ns) { return m.namespace_labels(ns); };
   m.binding_env.bindings_of_gsa = [&m](const std::string& gsa) { return m.bindings_of_gsa(gsa); };
 
-  kube::InformerOptions nio;
-  nio.transform = namespace_labels_only;
-  nio.watcher.log = [&m](const std::string& what) { m.log(kDebug, what); };
-  m.namespaces = std::make_unique<kube::Informer>(
-      std::make_shared<kube::ClientListWatch>(m.d.client, kube::resources::namespaces()), nio);
-  m.namespaces->start();
-
-  kube::InformerOptions pio;
-  pio.transform = kube::strip_managed_fields;
-  pio.watcher.log = nio.watcher.log;
-  m.policies = std::make_unique<kube::Informer>(
-      std::make_shared<kube::ClientListWatch>(m.d.client,
-                                              kube::resources::aws_role_binding_policies()),
-      pio);
-  m.policies->start();
+  m.namespaces = m.d.namespaces;
+  m.policies = m.d.policies;
+  if (!m.namespaces || !m.policies) {
+    throw std::runtime_error("webhook runtime: the Namespace and AwsRoleBindingPolicy caches are required");
+  }
 
   LookupPoolOptions po;
   po.threads = o.lookup_threads;
@@ -264,7 +247,7 @@ void WebhookRuntime::start() {
     }
     if (m.namespaces) {
       m.d.metrics->set("gtoken_webhook_namespace_cache_size",
-                       static_cast<double>(m.namespaces->store().size()));
+                       static_cast<double>(m.namespaces->size()));
     }
     m.d.metrics->set("gtoken_webhook_ready", m.not_ready().empty() ? 1 : 0);
   };
@@ -331,8 +314,6 @@ void WebhookRuntime::stop() {
   // answers go nowhere.
   if (m.pool) m.pool->stop();
   if (m.certs) m.certs->stop();
-  if (m.namespaces) m.namespaces->stop();
-  if (m.policies) m.policies->stop();
 }
 
 std::string WebhookRuntime::not_ready_reason() const {

@@ -27,6 +27,11 @@ struct RuntimeDeps {
   std::shared_ptr<kube::Metrics> metrics;
   // The operator's ServiceAccount cache (metadata only); the runtime only reads it.
   std::shared_ptr<const kube::Store> service_accounts;
+  // The process's Namespace cache (name and labels) and AwsRoleBindingPolicy
+  // cache, shared with the controller's tenancy gate: one watch of each per
+  // process. Both required; the runtime only reads them.
+  std::shared_ptr<const kube::Store> namespaces;
+  std::shared_ptr<const kube::Store> policies;
   // The controller's AwsRoleBinding cache, for exclusive policies at
   // /validate; may be null (then no other binding is known).
   std::shared_ptr<const kube::Store> bindings;
