@@ -57,19 +57,9 @@ void CancelToken::clear_canceller() {
 }
 
 std::string url_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
+  // A query value needs the same escaping as a path segment: everything but
+  // RFC 3986's unreserved bytes.
+  return encode_path_segment(s);
 }
 
 namespace {

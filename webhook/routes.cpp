@@ -122,19 +122,23 @@ class Routes : public std::enable_shared_from_this<Routes> {
           respond);
   }
 
+  // The server did not read the body; the answer is the one handle_admission
+  // gives for an oversized body.
+  AdmissionHttpResult too_large() const {
+    AdmissionHttpResult result;
+    result.status = 413;
+    result.error = AdmissionError::BodyTooLarge;
+    result.body = status_json(413, "RequestEntityTooLarge",
+                              "BodyTooLarge: request body exceeds " +
+                                  std::to_string(env_.body_limit) + " bytes")
+                      .body;
+    return result;
+  }
+
   void mutate(HttpRequestData request, Respond respond) {
     const auto start = Steady::now();
     if (request.body_too_large) {
-      // The server did not read it; the answer is the one handle_admission
-      // gives for an oversized body.
-      AdmissionHttpResult result;
-      result.status = 413;
-      result.error = AdmissionError::BodyTooLarge;
-      result.body = status_json(413, "RequestEntityTooLarge",
-                                "BodyTooLarge: request body exceeds " +
-                                    std::to_string(env_.body_limit) + " bytes")
-                        .body;
-      return finish(result, {}, start, respond);
+      return finish(too_large(), {}, start, respond);
     }
     DecodedAdmission decoded =
         decode_admission(request.content_type, request.body, env_.body_limit);
@@ -188,12 +192,7 @@ class Routes : public std::enable_shared_from_this<Routes> {
     AdmissionHttpResult result;
     Seen seen;
     if (request.body_too_large) {
-      result.status = 413;
-      result.error = AdmissionError::BodyTooLarge;
-      result.body = status_json(413, "RequestEntityTooLarge",
-                                "BodyTooLarge: request body exceeds " +
-                                    std::to_string(env_.body_limit) + " bytes")
-                        .body;
+      result = too_large();
     } else {
       DecodedAdmission decoded =
           decode_admission(request.content_type, request.body, env_.body_limit);
