@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "contract/gtoken.hpp"
+
 namespace gtoken {
 
 struct OperatorOptions {
@@ -15,7 +17,7 @@ struct OperatorOptions {
   std::string namespace_;        // the operator's own namespace ("" = from config)
   std::string project;           // Workload Identity pool project ("" = metadata server)
   std::string iam_endpoint = "https://iam.googleapis.com";
-  std::string default_audience = "gtoken/sts/assume-role-with-web-identity";
+  std::string default_audience = contract::kDefaultAudience;
   // The operator's own Google service account, which no binding may name
   // ("" = discovered: the key file's client_email or the metadata server's).
   std::string operator_gsa;

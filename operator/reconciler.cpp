@@ -19,9 +19,9 @@ namespace res = kube::resources;
 namespace {
 
 // Condition types and reasons (docs/reference.md lists each with what to do).
-constexpr const char* kSaReady = "ServiceAccountReady";
-constexpr const char* kWiReady = "WorkloadIdentityReady";
-constexpr const char* kReady = "Ready";
+constexpr const char* kSaReady = contract::kConditionServiceAccountReady;
+constexpr const char* kWiReady = contract::kConditionWorkloadIdentityReady;
+constexpr const char* kReady = contract::kConditionReady;
 
 
 const json& annotations_of(const json& obj) {
@@ -847,10 +847,10 @@ kube::Result Reconciler::reconcile_live(const std::string& ns, const std::string
             : "ServiceAccount " + desired.ksa + " already carries " + foreign +
                   ", set outside gtoken, which gtoken never overwrites: remove that annotation "
                   "or point this binding at another ServiceAccount";
-    set_condition(conditions, kSaReady, "False", "Conflict", msg, generation, now);
-    set_condition(conditions, kWiReady, "Unknown", "Conflict", "not reconciled while in conflict",
-                  generation, now);
-    set_condition(conditions, kReady, "False", "Conflict", msg, generation, now);
+    set_condition(conditions, kSaReady, "False", contract::kReasonConflict, msg, generation, now);
+    set_condition(conditions, kWiReady, "Unknown", contract::kReasonConflict,
+                  "not reconciled while in conflict", generation, now);
+    set_condition(conditions, kReady, "False", contract::kReasonConflict, msg, generation, now);
   } else {
     set_condition(conditions, kSaReady, "True", "Annotated",
                   "ServiceAccount " + desired.ksa + " carries " + keys::kGcpServiceAccount +
@@ -951,9 +951,11 @@ kube::Result Reconciler::refuse(const std::string& ns, json b, const tenancy::Ve
     }
   }
   const std::string& msg = verdict.message;
-  set_condition(conditions, kSaReady, "False", "NotAllowed", "not set up: " + msg, generation, now);
-  set_condition(conditions, kWiReady, "False", "NotAllowed", "not set up: " + msg, generation, now);
-  set_condition(conditions, kReady, "False", "NotAllowed",
+  for (const char* type : {kSaReady, kWiReady}) {
+    set_condition(conditions, type, "False", contract::kReasonNotAllowed, "not set up: " + msg,
+                  generation, now);
+  }
+  set_condition(conditions, kReady, "False", contract::kReasonNotAllowed,
                 cleanup_error.empty() ? msg : msg + "; " + cleanup_error, generation, now);
 
   json st = status;
@@ -971,7 +973,7 @@ kube::Result Reconciler::refuse(const std::string& ns, json b, const tenancy::Ve
     b = write_status(ns, b);
   }
   const json* was = find_condition(before, kReady);
-  if (!was || was->value("reason", "") != "NotAllowed") {
+  if (!was || was->value("reason", "") != contract::kReasonNotAllowed) {
     log::warn("binding not allowed by any AwsRoleBindingPolicy",
               {{"binding", ns + "/" + name}, {"message", msg}});
   }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "contract/gtoken.hpp"
 #include "kube/client.hpp"
 #include "kube/clock.hpp"
 #include "kube/controller.hpp"
@@ -24,23 +25,23 @@
 
 namespace gtoken {
 
-// Annotations and labels the controller writes. The webhook reads the
-// ServiceAccount ones (webhook/annotations.hpp has the same keys).
+// Annotations and labels the controller writes (contract/gtoken.hpp), by
+// their short names here.
 namespace keys {
-inline constexpr const char* kGcpServiceAccount = "iam.gke.io/gcp-service-account";
-inline constexpr const char* kRoleArn = "amazonaws.com/role-arn";
-inline constexpr const char* kAudience = "gtoken.io/audience";
-inline constexpr const char* kRegion = "gtoken.io/region";
-inline constexpr const char* kContainers = "gtoken.io/containers";
-inline constexpr const char* kBinding = "gtoken.io/binding";        // which binding owns the KSA
-inline constexpr const char* kCreatedBy = "gtoken.io/created-by";   // binding that created it
-inline constexpr const char* kManagedByLabel = "app.kubernetes.io/managed-by";
-inline constexpr const char* kFinalizer = "gtoken.io/cleanup";
+inline constexpr const char* kGcpServiceAccount = contract::kGcpServiceAccountAnnotation;
+inline constexpr const char* kRoleArn = contract::kRoleArnAnnotation;
+inline constexpr const char* kAudience = contract::kAudienceAnnotation;
+inline constexpr const char* kRegion = contract::kRegionAnnotation;
+inline constexpr const char* kContainers = contract::kContainersAnnotation;
+inline constexpr const char* kBinding = contract::kBindingAnnotation;
+inline constexpr const char* kCreatedBy = contract::kCreatedByAnnotation;
+inline constexpr const char* kManagedByLabel = contract::kManagedByLabel;
+inline constexpr const char* kFinalizer = contract::kFinalizer;
 }  // namespace keys
 
 struct ReconcilerConfig {
   std::string project;  // Workload Identity pool project (PROJECT.svc.id.goog)
-  std::string default_audience = "gtoken/sts/assume-role-with-web-identity";
+  std::string default_audience = contract::kDefaultAudience;
   std::string instance = "gtoken-operator";  // reportingInstance of Events
   std::chrono::seconds resync{300};
   int iam_conflict_retries = 6;
@@ -50,7 +51,7 @@ struct ReconcilerConfig {
   // trusted before Google is asked again; capped at half the resync period
   // so each resync still checks Google.
   std::chrono::milliseconds google_cache_ttl{30000};
-  std::string agent_container_name = "gtoken";  // how injected pods are recognised
+  std::string agent_container_name = contract::kAgentContainer;  // how injected pods are recognised
 };
 
 // One setup the controller made for a binding.

@@ -1,5 +1,6 @@
 #include "operator/tenancy_gate.hpp"
 
+#include "contract/gtoken.hpp"
 #include "operator/log.hpp"
 
 namespace gtoken {
@@ -83,7 +84,9 @@ bool recorded_not_allowed(const json& b) {
   const json& st = b["status"];
   if (!st.contains("conditions") || !st["conditions"].is_array()) return false;
   for (const auto& c : st["conditions"]) {
-    if (c.is_object() && c.value("type", "") == "Ready") return c.value("reason", "") == "NotAllowed";
+    if (c.is_object() && c.value("type", "") == contract::kConditionReady) {
+      return c.value("reason", "") == contract::kReasonNotAllowed;
+    }
   }
   return false;
 }

@@ -2,23 +2,22 @@
 
 #include <string_view>
 
+#include "contract/gtoken.hpp"
+
 namespace gtoken::webhook {
 
-// ServiceAccount annotations. The role ARN key is the seed's (doitintl/gtoken)
-// so ServiceAccounts annotated for it keep working; the rest have no peer
-// convention outside EKS (eks.amazonaws.com/...), so they live under ours.
-inline constexpr std::string_view kRoleArnAnnotation = "amazonaws.com/role-arn";
-inline constexpr std::string_view kAudienceAnnotation = "gtoken.io/audience";
-inline constexpr std::string_view kRegionAnnotation = "gtoken.io/region";
-inline constexpr std::string_view kTokenExpirationAnnotation = "gtoken.io/token-expiration";
-// Written by the operator from AwsRoleBinding.spec.containers: "a,b".
-inline constexpr std::string_view kContainersAnnotation = "gtoken.io/containers";
+// The webhook's view of the contract (contract/gtoken.hpp) as string_views.
+inline constexpr std::string_view kRoleArnAnnotation = contract::kRoleArnAnnotation;
+inline constexpr std::string_view kAudienceAnnotation = contract::kAudienceAnnotation;
+inline constexpr std::string_view kRegionAnnotation = contract::kRegionAnnotation;
+inline constexpr std::string_view kTokenExpirationAnnotation = contract::kTokenExpirationAnnotation;
+inline constexpr std::string_view kContainersAnnotation = contract::kContainersAnnotation;
 
 // Pod annotations (defaults; MutationConfig can rename them).
-inline constexpr std::string_view kInjectAnnotation = "gtoken.io/inject";
-inline constexpr std::string_view kSkipContainersAnnotation = "gtoken.io/skip-containers";
+inline constexpr std::string_view kInjectAnnotation = contract::kInjectAnnotation;
+inline constexpr std::string_view kSkipContainersAnnotation = contract::kSkipContainersAnnotation;
 
 // Namespace label (the seed's): any value opts the whole namespace out.
-inline constexpr std::string_view kIgnoreNamespaceLabel = "admission.gtoken/ignore";
+inline constexpr std::string_view kIgnoreNamespaceLabel = contract::kIgnoreNamespaceLabel;
 
 }  // namespace gtoken::webhook

@@ -1,5 +1,7 @@
 #include "webhook/binding_review.hpp"
 
+#include "contract/gtoken.hpp"
+
 namespace gtoken::webhook {
 
 using nlohmann::json;
@@ -37,7 +39,7 @@ Decision review_binding(const AdmissionRequest& request, const BindingReviewEnv&
   if (v.allowed) return d;
   d.allowed = false;
   d.status_code = 403;
-  d.status_message = "NotAllowed: " + v.message;
+  d.status_message = std::string(contract::kReasonNotAllowed) + ": " + v.message;
   return d;
 }
 

@@ -29,9 +29,9 @@ struct MutationConfig {
   // Executable inside the agent image (docs/agent.md: the image's /gtoken).
   std::string agent_command = "/gtoken";
   // The refreshing agent (native sidecar, or classic sidecar container).
-  std::string agent_container_name = "gtoken";
+  std::string agent_container_name = contract::kAgentContainer;
   // The one-shot agent of classic mode (an ordinary init container).
-  std::string agent_init_container_name = "gtoken-init";
+  std::string agent_init_container_name = contract::kAgentInitContainer;
 
   std::string token_mount_path = "/var/run/secrets/aws/token";
   std::string token_file_name = "gtoken";
@@ -41,8 +41,7 @@ struct MutationConfig {
 
   // Init containers with restartPolicy: Always (Kubernetes ≥ 1.29 by default).
   bool native_sidecars = true;
-  // The seed's fixed audience, so trust policies written for it keep matching.
-  std::string default_audience = "gtoken/sts/assume-role-with-web-identity";
+  std::string default_audience = contract::kDefaultAudience;
 
   AgentResources agent_resources;
   // Distroless "nonroot".
