@@ -7,6 +7,8 @@
 #   cp.sh start-apiserver [DIR] [N] start it again on the same port
 #   cp.sh compact [DIR]             compact etcd history up to its current revision
 #   cp.sh env [DIR]                 print KUBECONFIG=... and the endpoints
+#   cp.sh certs [DIR]               only write DIR/pki (CA, apiserver, admin, SA
+#                                   keys), as start does (used by tests/node)
 #
 # DIR defaults to <repo>/.run/controlplane. Knobs (environment):
 #   GTOKEN_CP_APISERVERS=N      start N apiservers on the same etcd (default 1)
@@ -240,6 +242,9 @@ case "$cmd" in
       -d "{\"revision\":\"$rev\",\"physical\":true}" >/dev/null
     echo "$rev"
     ;;
+  certs)
+    gen_certs
+    ;;
   env)
     echo "KUBECONFIG=$dir/kubeconfig"
     echo "APISERVER=https://127.0.0.1:$(cat "$dir/apiserver-0.port")"
@@ -248,7 +253,7 @@ case "$cmd" in
     if [[ -f "$dir/audit-policy.yaml" ]]; then echo "AUDIT_LOG=$dir/audit-0.log"; fi
     ;;
   *)
-    sed -n '2,20p' "$0" >&2
+    sed -n '2,22p' "$0" >&2
     exit 2
     ;;
 esac
