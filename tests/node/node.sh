@@ -419,12 +419,16 @@ stop_all() {
   done
   alive holder && kill -KILL "$(holder_pid)" 2>/dev/null || true
   for f in "$dir"/*.pid "$dir"/cp/*.pid; do
-    [[ -f "$f" ]] || continue
+    [[ -f "$f" && "$f" != */watchdog.pid ]] || continue
     pid="$(cat "$f")"
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
     rm -f "$f"
   done
-  if [[ -f "$dir/watchdog.pid" ]]; then kill "$(cat "$dir/watchdog.pid")" 2>/dev/null || true; fi
+  # (The watchdog itself runs this stop: it must not kill itself.)
+  if [[ -f "$dir/watchdog.pid" ]]; then
+    [[ "$(cat "$dir/watchdog.pid")" != "$$" ]] && kill "$(cat "$dir/watchdog.pid")" 2>/dev/null || true
+    rm -f "$dir/watchdog.pid"
+  fi
   # Mounts live in the holder's mount namespace and vanish with it; anything
   # that reached the host's (it should not) is unmounted here.
   local m
