@@ -102,7 +102,6 @@ check_host() {
   fi
   has_cap_sys_resource ||
     log "no CAP_SYS_RESOURCE here: containerd clamps pod oom_score_adj at its own (restrict_oom_score_adj)"
-  iptables -w -L -n >/dev/null 2>&1 || die "iptables does not work on this host (kube-proxy needs it): $(iptables -L -n 2>&1 | head -1)"
 }
 
 # Creates DIR's cgroup in every hierarchy (v1 cpuset: copies cpus/mems down).
@@ -356,6 +355,10 @@ make_netns() {
   ip -n "$ns" link set cni0 up
   # Service IPs are only DNAT targets of kube-proxy: route them locally.
   ip -n "$ns" route add "$svc_cidr" dev node0
+  # kube-proxy needs working iptables (checked inside the netns: the host's
+  # tables are never touched).
+  ip netns exec "$ns" iptables -w -t nat -S >/dev/null 2>&1 ||
+    die "iptables does not work in a network namespace here (kube-proxy needs it): $(ip netns exec "$ns" iptables -w -t nat -S 2>&1 | head -1)"
   ip netns exec "$ns" sh -c '
     echo 1 >/proc/sys/net/ipv4/ip_forward
     if [ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
@@ -455,6 +458,9 @@ start_watchdog() {
 # ---------------------------------------------------------------- start
 start() {
   check_host
+  if alive holder; then
+    die "a node is already running in $dir (stop it first: $0 stop $dir)"
+  fi
   # Whatever a killed run left behind goes first.
   if [[ -f "$dir/holder.pid" || -f "$dir/cgroup" ]] || ip netns list | grep -qw "^$ns"; then
     log "cleaning up what a previous run left in $dir"
