@@ -7,13 +7,14 @@
 #                            Node to register (smoke.sh waits for Ready)
 #   node.sh stop DIR         stop everything, unmount, delete the netns
 #   node.sh exec DIR cmd...  run cmd inside the node (its netns and mounts),
-#                            with KUBECONFIG and PATH set (kubectl, ctr, crictl-less)
+#                            with KUBECONFIG and PATH set (kubectl, ctr)
 #   node.sh env DIR          print NETNS=, KUBECONFIG=, KUBECTL=, ...
 #
 # Isolation: every process runs in the network namespace gtoken-node-<id>
 # (id from DIR), which has only `lo`, a bridge `node0` (the node IP,
 # 10.200.0.1) and the pod bridge `cni0` (10.88.0.1/16); Services are
-# 10.0.0.0/24. No veth to the host, no NAT, no default route. The processes
+# 10.0.0.0/24. No veth to the host, no NAT, no default route in the netns
+# (pods' default route is cni0, which leads nowhere further). The processes
 # also share one private mount namespace (held by a pause process), where
 # /sys is the netns's own sysfs, and /run/containerd and /var/lib/cni are
 # bind mounts of DIR's folders, so nothing the node mounts or writes leaks to
@@ -23,11 +24,12 @@
 #
 # Logs: DIR/*.log (cp/ for etcd and the apiserver); pod logs DIR/pod-logs.
 # Knobs: GTOKEN_NODE_OWNER=PID  stop the node when PID exits.
+#        GTOKEN_NODE_APISERVER_ARGS  more kube-apiserver flags.
 set -Eeuo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cmd="${1:-}"
-[[ -n "$cmd" && -n "${2:-}" ]] || { sed -n '2,26p' "$0" >&2; exit 2; }
+[[ -n "$cmd" && -n "${2:-}" ]] || { sed -n '2,/^set -/p' "$0" | sed '$d' >&2; exit 2; }
 mkdir -p "$2"
 dir="$(cd "$2" && pwd)"
 shift 2
@@ -562,7 +564,7 @@ case "$cmd" in
     echo "NODE_IP=$node_ip"
     ;;
   *)
-    sed -n '2,26p' "$0" >&2
+    sed -n '2,/^set -/p' "$0" | sed '$d' >&2
     exit 2
     ;;
 esac
