@@ -476,8 +476,9 @@ start() {
   rm -rf "$dir"/*.log "$dir/cp" "$dir/kubelet" "$dir/containerd" "$dir/run-containerd" "$dir/var-lib-cni" \
     "$dir/pod-logs" "$dir/cni"
   # Any failure or interruption from here on stops what was started.
-  trap 'rc=$?; trap - EXIT; if ((rc)); then log "start failed; stopping"; stop_all; fi; exit $rc' EXIT
-  trap 'exit 130' INT TERM
+  local why="start failed"
+  trap 'rc=$?; trap - EXIT; if ((rc)); then log "$why; stopping"; stop_all; fi; exit $rc' EXIT
+  trap 'why=interrupted; exit 130' INT TERM
   make_cgroups
   local rel
   rel="$(cg_rel)"

@@ -28,7 +28,7 @@ in_node() { "$node" exec "$dir" "$@"; }
 
 finish() {
   local rc=$?
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM USR1
   [[ -n "${timer:-}" ]] && kill "$timer" 2>/dev/null
   "$node" stop "$dir" || fail "node stop"
   local ns
@@ -41,13 +41,14 @@ finish() {
   exit 1
 }
 trap finish EXIT
-trap 'exit 124' TERM
+trap 'exit 124' USR1 # the time bound below
+trap 'exit 143' TERM
 trap 'exit 130' INT
-# The time bound: TERM ourselves when it is up (finish stops the node).
+# The time bound: USR1 to us when it is up (finish stops the node).
 # It polls, so it ends with us even if we are killed, and holds none of our
 # output open.
 bash -c 'for ((i = 0; i < $1; i++)); do kill -0 "$2" 2>/dev/null || exit 0; sleep 1; done
-  kill -TERM "$2"' _ "$limit" $$ >/dev/null 2>&1 </dev/null &
+  kill -USR1 "$2"' _ "$limit" $$ >/dev/null 2>&1 </dev/null &
 timer=$!
 
 start=$(date +%s)
