@@ -12,9 +12,9 @@ WORKDIR /src
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGTOKEN_STATIC_DEPS=ON \
     && ninja -C /build gtoken-operator \
-    && strip /build/operator/gtoken-operator
+    && strip /build/cmd/gtoken-operator/gtoken-operator
 
 FROM gcr.io/distroless/base-nossl-debian12:nonroot
-COPY --from=build /build/operator/gtoken-operator /gtoken-operator
+COPY --from=build /build/cmd/gtoken-operator/gtoken-operator /gtoken-operator
 USER 65532:65532
 ENTRYPOINT ["/gtoken-operator"]

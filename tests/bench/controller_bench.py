@@ -362,7 +362,7 @@ def main() -> int:
     args = ap.parse_args()
     args.latency_first = True
     args._latency_done = False
-    binary = os.path.join(BUILD, "operator", "gtoken-operator")
+    binary = os.path.join(BUILD, "cmd", "gtoken-operator", "gtoken-operator")
     if not os.path.exists(binary):
         print(f"build the operator first: {binary} is missing", file=sys.stderr)
         return 2

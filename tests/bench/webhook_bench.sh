@@ -103,7 +103,7 @@ elif cmd == "pods":
 PY
 
 python3 "$work/kube.py" setup "$port"
-"$build/operator/gtoken-operator" --controller=false --namespace=gtoken-system \
+"$build/cmd/gtoken-operator/gtoken-operator" --controller=false --namespace=gtoken-system \
   --webhook-port="$port" --webhook-bind-address=127.0.0.1 --webhook-config-name=gtoken-webhook \
   --webhook-extra-ip=127.0.0.1 --webhook-threads=4 --metrics-port=0 --log-level=warn \
   2>"$work/operator.log" &

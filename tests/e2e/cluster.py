@@ -194,7 +194,7 @@ class Operator:
         self.log_path = os.path.join(cp.dir, f"{name}-{os.getpid()}-{int(time.time()*1000)}.log")
 
     def command(self) -> list[str]:
-        cmd = [os.path.join(BUILD, "operator", "gtoken-operator"),
+        cmd = [os.path.join(BUILD, "cmd", "gtoken-operator", "gtoken-operator"),
                "--kubeconfig", self.kubeconfig, "--identity", self.name]
         if self.google is not None:
             cmd += ["--project", self.google.project, "--iam-endpoint", self.google.url]

@@ -382,7 +382,7 @@ def world():
         # calls the webhook here; the operator keeps its caBundle, and the
         # reviews come straight from the test, as from any caller.
         port, metrics_port = free_port(), free_port()
-        help_text = subprocess.run([os.path.join(BUILD, "operator", "gtoken-operator"), "--help"],
+        help_text = subprocess.run([os.path.join(BUILD, "cmd", "gtoken-operator", "gtoken-operator"), "--help"],
                                    capture_output=True, text=True, timeout=30).stdout
         metrics_args = [f"--metrics-port={metrics_port}", "--metrics-bind-address=127.0.0.1"]
         if "--metrics-port" not in help_text:

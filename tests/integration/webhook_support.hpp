@@ -246,7 +246,7 @@ class WebhookOperator {
   // The command line of a replica: same namespace, Lease, configuration and
   // Secret, its own port and identity.
   std::vector<std::string> argv_for(int port, const std::string& identity) const {
-    std::vector<std::string> argv = {itest::binary_dir() + "/operator/gtoken-operator",
+    std::vector<std::string> argv = {itest::binary_dir() + "/cmd/gtoken-operator/gtoken-operator",
                                      "--controller=false",
                                      "--leader-elect=true",
                                      "--namespace=" + operator_ns_,

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "operator/app.hpp"
+#include "operator/options.hpp"
 
 namespace {
 
@@ -63,6 +63,15 @@ TEST_CASE("controller flags are read") {
   CHECK_FALSE(p.options.webhook);
   CHECK(p.options.iam_read_qps == 0);
   CHECK(p.options.iam_write_qps == 2.5);
+}
+
+TEST_CASE("flags the operator does not know are left to the webhook") {
+  auto p = parse({"--webhook-port=9443", "--operator-gsa=op@p.iam.gserviceaccount.com",
+                  "--agent-image", "gtoken:dev"});
+  REQUIRE_MESSAGE(p.ok, p.error);
+  CHECK(p.options.operator_gsa == "op@p.iam.gserviceaccount.com");
+  CHECK(p.options.webhook_args ==
+        std::vector<std::string>{"--webhook-port=9443", "--agent-image", "gtoken:dev"});
 }
 
 TEST_CASE("--help prints usage and no error") {

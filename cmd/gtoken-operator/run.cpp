@@ -1,0 +1,443 @@
+#include "cmd/gtoken-operator/run.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "kube/backoff.hpp"
+#include "kube/config.hpp"
+#include "kube/controller.hpp"
+#include "kube/leader.hpp"
+#include "kube/metrics.hpp"
+#include "kube/watcher.hpp"
+#include "operator/google.hpp"
+#include "operator/log.hpp"
+#include "operator/operator_identity.hpp"
+#include "operator/reconciler.hpp"
+#include "webhook/options.hpp"
+#include "webhook/runtime.hpp"
+
+namespace gtoken {
+
+using json = nlohmann::json;
+
+namespace {
+
+// Blocks SIGTERM/SIGINT in every thread and turns them into a flag.
+class SignalWatcher {
+ public:
+  SignalWatcher() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] {
+      int sig = 0;
+      sigwait(&set_, &sig);
+      if (exiting_) return;  // woken by the destructor, not by a person
+      log::info("signal received, shutting down", {{"signal", sig}});
+      std::lock_guard lock(mu_);
+      stop_ = true;
+      cv_.notify_all();
+    });
+  }
+  ~SignalWatcher() {
+    exiting_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+  // Waits up to `d` for a stop; true when stopping.
+  bool wait_for(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, d, [this] { return stop_ || poke_; });
+    poke_ = false;
+    return stop_;
+  }
+  void poke() {
+    std::lock_guard lock(mu_);
+    poke_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> exiting_{false};
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool poke_ = false;
+};
+
+std::string default_identity() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "_" + std::to_string(getpid());
+}
+
+json strip_to_metadata(json obj) {
+  // ServiceAccounts are cached by every replica: keep what gtoken reads.
+  json m = obj.value("metadata", json::object());
+  json slim = {{"name", m.value("name", "")},
+               {"namespace", m.value("namespace", "")},
+               {"uid", m.value("uid", "")},
+               {"resourceVersion", m.value("resourceVersion", "")}};
+  if (m.contains("annotations")) slim["annotations"] = m["annotations"];
+  if (m.contains("deletionTimestamp")) slim["deletionTimestamp"] = m["deletionTimestamp"];
+  return {{"metadata", slim}};
+}
+
+}  // namespace
+
+int run_operator(const OperatorOptions& o) {
+  log::Level level = log::Level::Info;
+  log::parse_level(o.log_level, level);
+  log::set_level(level);
+  SignalWatcher signals;
+
+  kube::ClusterConfig cfg;
+  try {
+    cfg = kube::load_default_config(o.kubeconfig);
+  } catch (const std::exception& e) {
+    log::error("cannot load Kubernetes config", {{"error", e.what()}});
+    return 2;
+  }
+  std::string own_ns = o.namespace_.empty()
+                           ? (cfg.source == "in-cluster" ? cfg.namespace_ : "gtoken-system")
+                           : o.namespace_;
+  kube::HttpOptions http_opts = kube::http_options(cfg);
+  http_opts.user_agent = "gtoken-operator/0.1";  // tells its requests apart in audit logs
+  // Each worker holds a connection while it reconciles: keep them all alive.
+  http_opts.max_idle_connections = std::max<size_t>(http_opts.max_idle_connections,
+                                                    static_cast<size_t>(o.workers) + 4);
+  auto http = std::make_shared<kube::HttpClient>(http_opts);
+  auto client = std::make_shared<kube::Client>(http, "gtoken-operator");
+  auto metrics = std::make_shared<kube::Metrics>();
+  metrics->describe("gtoken_reconcile_total", "counter", "AwsRoleBinding reconciles by result");
+  metrics->describe("gtoken_iam_policy_writes_total", "counter",
+                    "setIamPolicy calls that succeeded (each may carry several bindings)");
+  metrics->describe_histogram("gtoken_reconcile_duration_seconds",
+                              "time to reconcile one AwsRoleBinding",
+                              {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  metrics->describe("gtoken_leader", "gauge", "1 while this replica leads");
+
+  std::string identity = o.identity.empty() ? default_identity() : o.identity;
+  log::info("starting gtoken-operator",
+            {{"kubernetes", cfg.source}, {"namespace", own_ns}, {"identity", identity}});
+
+  std::string project = o.project;
+  std::shared_ptr<IamClient> iam;
+  if (o.controller) {
+    try {
+      if (project.empty()) project = metadata_project_id();
+      iam = std::make_shared<IamClient>(o.iam_endpoint, default_access_token_source(),
+                                        o.iam_read_qps, o.iam_write_qps);
+    } catch (const std::exception& e) {
+      log::error("cannot set up Google access: pass --project, or run where the metadata "
+                 "server answers",
+                 {{"error", e.what()}});
+      return 2;
+    }
+  }
+
+  // The GSA the operator acts as: refused to every binding. The controller
+  // fails closed without it; a webhook-only replica only loses the early
+  // (admission) refusal, which the controller repeats.
+  tenancy::Settings tenancy_settings;
+  tenancy_settings.project = project;
+  tenancy_settings.default_audience = o.default_audience;
+  tenancy_settings.operator_gsa = o.operator_gsa;
+  if (tenancy_settings.operator_gsa.empty() && (o.controller || o.webhook)) {
+    try {
+      tenancy_settings.operator_gsa = discover_operator_gsa();
+    } catch (const std::exception& e) {
+      if (o.controller) {
+        log::error("cannot tell which Google service account the operator runs as; pass "
+                   "--operator-gsa",
+                   {{"error", e.what()}});
+        return 2;
+      }
+      log::warn("operator GSA unknown; admission cannot refuse it early", {{"error", e.what()}});
+    }
+  }
+  if (!tenancy_settings.operator_gsa.empty()) {
+    log::info("operator Google service account (refused to bindings)",
+              {{"gsa", tenancy_settings.operator_gsa}});
+  }
+
+  kube::InformerOptions binding_opts;
+  binding_opts.transform = slim_binding;  // the reconciler reads the rest live
+  auto bindings = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::aws_role_bindings()),
+      binding_opts);
+
+  // The controller (and its queue) exists only while this replica leads.
+  std::mutex ctl_mu;
+  std::shared_ptr<kube::WorkQueue> queue;
+  std::unique_ptr<kube::Controller> controller;
+  auto enqueue = [&](const std::string& key) {
+    std::lock_guard lock(ctl_mu);
+    if (queue) queue->add(key);
+  };
+  // Which bindings refer to which ServiceAccount, kept before any enqueue.
+  auto index = std::make_shared<BindingIndex>();
+  // The bindings of namespace `ns` that name ServiceAccount `ksa`, but `except`.
+  auto enqueue_claimants = [&](const std::string& ns, const std::string& ksa,
+                               const std::string& except) {
+    for (const auto& b : index->bindings(bindings->store(), ns, ksa)) {
+      std::string name = (*b)["metadata"].value("name", "");
+      if (name != except && (*b).contains("spec") &&
+          (*b)["spec"].value("serviceAccountName", "") == ksa) {
+        enqueue(ns + "/" + name);
+      }
+    }
+  };
+  auto ksa_of = [](const json& b) {
+    return b.contains("spec") ? b["spec"].value("serviceAccountName", "") : std::string();
+  };
+  // Cluster-scoped AwsRoleBindingPolicies and namespace labels: what the
+  // tenancy gate decides on. A change reconciles at once every binding whose
+  // verdict it turns.
+  kube::InformerOptions policy_opts;
+  policy_opts.transform = kube::strip_managed_fields;
+  auto policies = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::aws_role_binding_policies()),
+      policy_opts);
+  // Namespaces are cached by every replica (the webhook's opt-out label, the
+  // policies' selectors): name and labels only.
+  kube::InformerOptions ns_opts;
+  ns_opts.transform = [](json obj) {
+    json m = obj.value("metadata", json::object());
+    json slim = {{"name", m.value("name", "")}, {"resourceVersion", m.value("resourceVersion", "")}};
+    if (m.contains("labels")) slim["labels"] = m["labels"];
+    return json{{"metadata", slim}};
+  };
+  auto namespaces = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::namespaces()), ns_opts);
+  auto gate = std::make_shared<TenancyGate>(tenancy_settings, policies->shared_store(),
+                                            namespaces->shared_store(), bindings->shared_store());
+  auto enqueue_changed = [&](const std::string& ns, const std::string& gsa) {
+    for (const auto& key : gate->changed(ns, gsa)) enqueue(key);
+  };
+  policies->on_change([&](const std::string&) { enqueue_changed("", ""); });
+  namespaces->on_add([&](const json& n) { enqueue_changed(n["metadata"].value("name", ""), ""); });
+  namespaces->on_update([&](const json& old_n, const json& n) {
+    if (old_n["metadata"].value("labels", json::object()) != n["metadata"].value("labels", json::object())) {
+      enqueue_changed(n["metadata"].value("name", ""), "");
+    }
+  });
+  // Under an exclusive policy, a binding coming or going can hand the GSA to
+  // (or take it from) a binding in another namespace.
+  auto gsa_of = [](const json& b) {
+    return b.contains("spec") ? b["spec"].value("gcpServiceAccount", "") : std::string();
+  };
+  auto exclusive_changed = [&](const json& b) {
+    if (gate->any_exclusive()) enqueue_changed("", gsa_of(b));
+  };
+
+  bindings->on_add([&](const json& b) {
+    index->update(b);
+    enqueue(kube::object_key(b));
+    exclusive_changed(b);
+  });
+  bindings->on_update([&](const json& old_b, const json& b) {
+    index->update(b);
+    // Our own status writes come back here: they need no reconcile.
+    if (!binding_update_needs_reconcile(old_b, b)) return;
+    enqueue(kube::object_key(b));
+    // A binding that lets go of a ServiceAccount (moved or deleting) may hand
+    // it to another binding waiting in Conflict.
+    std::string ns = b["metadata"].value("namespace", "");
+    std::string name = b["metadata"].value("name", "");
+    if (ksa_of(old_b) != ksa_of(b) || b["metadata"].contains("deletionTimestamp")) {
+      enqueue_claimants(ns, ksa_of(old_b), name);
+    }
+    if (gsa_of(old_b) != gsa_of(b) || b["metadata"].contains("deletionTimestamp")) {
+      exclusive_changed(old_b);
+      exclusive_changed(b);
+    }
+  });
+  bindings->on_delete([&](const json& b) {
+    index->remove(b);
+    enqueue(kube::object_key(b));
+    enqueue_claimants(b["metadata"].value("namespace", ""), ksa_of(b),
+                      b["metadata"].value("name", ""));
+    exclusive_changed(b);
+  });
+
+  kube::InformerOptions sa_opts;
+  sa_opts.transform = strip_to_metadata;
+  auto service_accounts = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::service_accounts()),
+      sa_opts);
+  // A ServiceAccount changed: reconcile the bindings that name it, unless it
+  // already carries exactly what the binding wants (our own writes).
+  auto sa_changed = [&](const json& sa, bool deleted) {
+    std::string ns = sa["metadata"].value("namespace", "");
+    std::string name = sa["metadata"].value("name", "");
+    json annotations = sa["metadata"].value("annotations", json::object());
+    for (const auto& b : index->bindings(bindings->store(), ns, name)) {
+      if (ksa_of(*b) != name) continue;
+      std::string bname = (*b)["metadata"].value("name", "");
+      if (!deleted &&
+          annotations_match(annotations,
+                            wanted_annotations(bname, (*b)["spec"], o.default_audience))) {
+        continue;
+      }
+      enqueue(ns + "/" + bname);
+    }
+  };
+  service_accounts->on_add([&](const json& sa) { sa_changed(sa, false); });
+  service_accounts->on_update([&](const json&, const json& sa) { sa_changed(sa, false); });
+  service_accounts->on_delete([&](const json& sa) { sa_changed(sa, true); });
+
+  std::unique_ptr<kube::LeaderElector> elector;
+  std::atomic<bool> leading{!o.leader_elect};
+  auto is_leader = [&] { return elector ? elector->is_leader() : true; };
+
+  std::shared_ptr<Reconciler> reconciler;
+  if (o.controller) {
+    ReconcilerConfig rc;
+    rc.project = project;
+    rc.default_audience = o.default_audience;
+    rc.instance = identity;
+    rc.resync = o.resync;
+    reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), index,
+                                              gate, metrics, is_leader);
+    bindings->start();
+  }
+
+  // The webhook (every replica) reads the ServiceAccount, Namespace and
+  // policy caches too.
+  if (o.controller || o.webhook) {
+    service_accounts->start();
+    namespaces->start();
+    policies->start();
+  }
+
+  // The webhook's certificate writes are leader-only as well.
+  if ((o.controller || o.webhook) && o.leader_elect) {
+    kube::LeaderElectionConfig lc;
+    lc.identity = identity;
+    lc.lease_name = o.lease_name;
+    lc.lease_namespace = own_ns;
+    lc.lease_duration = o.lease_duration;
+    lc.renew_deadline = o.renew_deadline;
+    lc.retry_period = o.retry_period;
+    lc.on_started_leading = [&] {
+      leading = true;
+      signals.poke();
+    };
+    lc.on_stopped_leading = [&] {
+      leading = false;
+      signals.poke();
+    };
+    lc.on_new_leader = [](const std::string& who) { log::info("leader is", {{"identity", who}}); };
+    lc.log = [](const std::string& m) { log::debug(m); };
+    elector = std::make_unique<kube::LeaderElector>(
+        std::make_shared<kube::ClientLeaseApi>(client, own_ns, o.lease_name), lc);
+    elector->start();
+  }
+
+  // --- webhook: every replica serves; certificate writes only while leading ---
+  std::unique_ptr<webhook::WebhookRuntime> webhook_runtime;
+  if (o.webhook) {
+    webhook::WebhookOptions wo;
+    std::string ignored;
+    webhook::parse_webhook_options(o.webhook_args, wo, ignored);  // checked by parse_operator_args
+    webhook::RuntimeDeps deps;
+    deps.client = client;
+    deps.http = kube::http_options(cfg);
+    // The live ServiceAccount reads, told apart from the controller's in audit logs.
+    deps.http.user_agent = "gtoken-operator/0.1 (webhook)";
+    deps.metrics = metrics;
+    deps.service_accounts = service_accounts->shared_store();
+    // /validate: the same tenancy settings, and the controller's bindings
+    // for exclusive GSAs (none on a webhook-only replica).
+    deps.tenancy = tenancy_settings;
+    deps.namespaces = namespaces->shared_store();
+    deps.policies = policies->shared_store();
+    if (o.controller) deps.bindings = bindings->shared_store();
+    deps.is_leader = is_leader;
+    deps.identity = identity;
+    deps.operator_namespace = own_ns;
+    deps.log = [](int level, const std::string& m, const json& f) {
+      log::write(static_cast<log::Level>(level), m, f);
+    };
+    webhook_runtime = std::make_unique<webhook::WebhookRuntime>(wo, deps);
+    try {
+      webhook_runtime->start();
+    } catch (const std::exception& e) {
+      log::error("cannot start the webhook", {{"error", e.what()}});
+      return 2;
+    }
+  }
+
+  auto start_controller = [&] {
+    if (!bindings->wait_synced(std::chrono::seconds(60))) {
+      log::warn("AwsRoleBinding cache not synced yet; starting anyway");
+    }
+    std::lock_guard lock(ctl_mu);
+    // client-go's controller limiter, but a failing binding (GSA missing,
+    // Google down) is retried at least once per resync period.
+    kube::BackoffPolicy per_key{std::chrono::milliseconds(5),
+                                std::min<kube::Clock::duration>(std::chrono::seconds(1000), o.resync),
+                                2.0, kube::Jitter::None};
+    auto limiter = std::make_shared<kube::MaxOfRateLimiter>(
+        std::vector<std::shared_ptr<kube::RateLimiter>>{
+            std::make_shared<kube::BackoffRateLimiter>(per_key),
+            std::make_shared<kube::BucketRateLimiter>(10.0, 100.0)});
+    queue = std::make_shared<kube::WorkQueue>(kube::system_clock(), limiter);
+    kube::Controller::Options copts;
+    copts.workers = o.workers;
+    controller = std::make_unique<kube::Controller>(
+        queue, [reconciler](const std::string& key) { return reconciler->reconcile(key); }, copts);
+    for (const auto& key : bindings->store().keys()) queue->add(key);
+    controller->start();
+    metrics->set("gtoken_leader", 1);
+    log::info("controller started", {{"bindings", bindings->store().size()}});
+  };
+  auto stop_controller = [&] {
+    std::unique_ptr<kube::Controller> c;
+    {
+      std::lock_guard lock(ctl_mu);
+      c = std::move(controller);
+      queue.reset();
+    }
+    if (c) {
+      c->stop();
+      metrics->set("gtoken_leader", 0);
+      log::info("controller stopped");
+    }
+  };
+
+  bool running = false;
+  while (true) {
+    bool stop = signals.wait_for(std::chrono::milliseconds(500));
+    if (stop) break;
+    if (!o.controller) continue;
+    if (leading && !running) {
+      start_controller();
+      running = true;
+    } else if (!leading && running) {
+      stop_controller();
+      running = false;
+    }
+  }
+  if (webhook_runtime) webhook_runtime->stop();
+  stop_controller();
+  if (elector) elector->stop();
+  service_accounts->stop();
+  bindings->stop();
+  namespaces->stop();
+  policies->stop();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace gtoken

@@ -1,0 +1,45 @@
+#pragma once
+// gtoken-operator's own flags (the controller and the process). Flags it
+// does not know are the webhook's: collected in webhook_args, which the
+// process checks with webhook::parse_webhook_options.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "contract/gtoken.hpp"
+
+namespace gtoken {
+
+struct OperatorOptions {
+  std::string kubeconfig;        // "" = KUBECONFIG / in-cluster / ~/.kube/config
+  std::string namespace_;        // the operator's own namespace ("" = from config)
+  std::string project;           // Workload Identity pool project ("" = metadata server)
+  std::string iam_endpoint = "https://iam.googleapis.com";
+  std::string default_audience = contract::kDefaultAudience;
+  // The operator's own Google service account, which no binding may name
+  // ("" = discovered: the key file's client_email or the metadata server's).
+  std::string operator_gsa;
+  std::chrono::seconds resync{300};
+  int workers = 16;
+  double iam_read_qps = 80;   // Google's default quota: 6,000 reads/min per project
+  double iam_write_qps = 8;   // and 600 writes/min
+  bool leader_elect = true;
+  std::string lease_name = "gtoken-operator";
+  std::string identity;  // "" = hostname + pid
+  std::chrono::seconds lease_duration{15};
+  std::chrono::seconds renew_deadline{10};
+  std::chrono::seconds retry_period{2};
+  std::string log_level = "info";
+  bool controller = true;  // run the AwsRoleBinding controller
+  bool webhook = true;     // run the admission webhook
+  std::vector<std::string> webhook_args;  // passed through to the webhook's own options
+};
+
+// Parses argv into options; returns false and fills `error` (or `help` when
+// --help was asked: the controller's part of the usage) when the process
+// should not start.
+bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& out,
+                         std::string& error, std::string& help);
+
+}  // namespace gtoken
