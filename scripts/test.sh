@@ -12,6 +12,9 @@ cd "$repo"
 
 "$repo/scripts/setup.sh"
 "$repo/tests/controlplane/build.sh" >/dev/null
+# The real node's kubelet, controller-manager, scheduler, kube-proxy and
+# containerd (tests/node): built once per machine and cached like the above.
+"$repo/tests/node/build.sh" >/dev/null
 
 jobs="${GTOKEN_JOBS:-$(nproc)}"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -28,6 +31,7 @@ cleanup() {
   for d in "$repo"/build/cp* "$repo"/build/tests/*/cp*; do
     [[ -f "$d/etcd.pid" ]] && "$repo/tests/controlplane/cp.sh" stop "$d" >/dev/null 2>&1
   done
+  [[ -f "$repo/build/node-smoke/env" ]] && "$repo/tests/node/node.sh" stop "$repo/build/node-smoke" >/dev/null 2>&1
   return 0
 }
 trap cleanup EXIT INT TERM

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test of the real node (issue #10; not part of CI yet):
+# Smoke test of the real node (issue #10; ctest node.smoke):
 # starts tests/node/node.sh in DIR, waits for the Node to be Ready, runs a
 # pod of the local busybox image (non-root, read-only root filesystem) behind
 # a Service, checks its logs through kubectl, reaches it through the Service's
