@@ -1,41 +1,65 @@
 #include "agent/app.hpp"
 
-#include <pthread.h>
 #include <signal.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <iostream>
 #include <memory>
-#include <thread>
+#include <random>
+#include <string_view>
 
 #include "agent/duration.hpp"
+#include "agent/errno_text.hpp"
 #include "agent/log.hpp"
 #include "agent/options.hpp"
+#include "agent/plain_http.hpp"
 #include "agent/probe.hpp"
 #include "agent/refresher.hpp"
 #include "agent/sinks.hpp"
 #include "agent/sources.hpp"
 #include "agent/stop_signal.hpp"
 #include "kube/clock.hpp"
+#ifdef GTOKEN_AGENT_HTTPS
 #include "kube/http.hpp"
+#endif
 
 namespace gtoken::agent {
 
 namespace {
 
-// After a stop request the main thread normally returns within
-// microseconds; if it is stuck in an HTTP request (up to --request-timeout),
-// the signal thread ends the process after this grace time.
-constexpr std::chrono::milliseconds kStopGrace{50};
-
-HttpFn http_fn(kube::HttpClient& client) {
-  return [&client](const kube::HttpRequest& r) { return client.request(r); };
+HttpFn plain_http_fn(const PlainHttpClient& client) {
+  return [&client](const kube::HttpRequest& r) {
+    kube::HttpResponse resp;
+    StopSignal::interruptible([&] { resp = client.request(r); });
+    return resp;
+  };
 }
 
-kube::HttpOptions http_options(const std::string& base_url, const Options& o) {
+PlainHttpOptions plain_http_options(const std::string& origin, const Options& o) {
+  PlainHttpOptions h = parse_plain_http_origin(origin);
+  h.connect_timeout = std::min(o.request_timeout, std::chrono::milliseconds(3000));
+  h.request_timeout = o.request_timeout;
+  h.user_agent = version_string();
+  return h;
+}
+
+#ifdef GTOKEN_AGENT_HTTPS
+// Only an https:// --iam-endpoint (the real IAM Credentials API) goes
+// through kube::HttpClient (Beast + OpenSSL): the metadata server, and an
+// http:// stand-in, do not.
+HttpFn https_fn(kube::HttpClient& client) {
+  return [&client](const kube::HttpRequest& r) {
+    kube::HttpResponse resp;
+    StopSignal::interruptible([&] { resp = client.request(r); });
+    return resp;
+  };
+}
+
+kube::HttpOptions https_options(const std::string& base_url, const Options& o) {
   kube::HttpOptions h;
   h.base_url = base_url;
   h.connect_timeout = std::min(o.request_timeout, std::chrono::milliseconds(3000));
@@ -44,71 +68,69 @@ kube::HttpOptions http_options(const std::string& base_url, const Options& o) {
   h.user_agent = version_string();
   return h;
 }
+#endif
 
-// Owns the thread that waits for SIGTERM/SIGINT with sigwait. The signals
-// must be blocked in every thread, so block() runs before any other thread
-// exists.
-class SignalWatcher {
+// The wall clock and the jitter source (kube::system_clock() and
+// jitter_source() live in gtoken_kube, which gtoken does not link).
+class WallClock final : public kube::Clock {
  public:
-  static void block(sigset_t& set) {
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);  // internal: wakes the watcher at shutdown
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
-
-  SignalWatcher(const sigset_t& set, StopSignal& stop, Logger& log, FileSink* file_sink)
-      : set_(set), stop_(stop), log_(log), file_sink_(file_sink) {
-    thread_ = std::thread([this] { loop(); });
-  }
-
-  // Called by the main thread once it is done (normally or after a stop).
-  ~SignalWatcher() {
-    finished_.store(true);
-    main_done_.request_stop();
-    // Wake sigwait if no stop signal came.
-    if (!got_signal_.load()) {
-      pthread_kill(thread_.native_handle(), SIGUSR1);
+  time_point now() const override { return std::chrono::system_clock::now(); }
+  void sleep_for(duration d) override {
+    const auto s = std::chrono::duration_cast<std::chrono::seconds>(d);
+    timespec ts{static_cast<time_t>(s.count()), static_cast<long>((d - s).count())};
+    while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-    thread_.join();
   }
-
- private:
-  void loop() {
-    int sig = 0;
-    for (;;) {
-      if (sigwait(&set_, &sig) != 0 || finished_.load()) {
-        return;
-      }
-      if (sig != SIGUSR1) {
-        break;  // a stray external SIGUSR1 is ignored
-      }
-    }
-    got_signal_.store(true);
-    log_.info("signal received; exiting", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    stop_.request_stop();
-    if (!main_done_.wait_for(kStopGrace)) {
-      return;  // main thread finished in time
-    }
-    // Stuck in a request: never cut a file write in half, then leave.
-    if (file_sink_) {
-      file_sink_->busy().lock();
-    }
-    log_.info("exiting with a request in flight");
-    std::fflush(stdout);
-    std::_Exit(kExitOk);
-  }
-
-  sigset_t set_;
-  StopSignal& stop_;
-  Logger& log_;
-  FileSink* file_sink_;
-  StopSignal main_done_;
-  std::atomic<bool> finished_{false};
-  std::atomic<bool> got_signal_{false};
-  std::thread thread_;
 };
+
+kube::Random jitter_source() {
+  uint64_t seed = 0;
+  if (::getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed)) {
+    seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+           static_cast<uint64_t>(::getpid());
+  }
+  auto gen = std::make_shared<std::mt19937_64>(seed);
+  return [gen] { return std::uniform_real_distribution<double>(0.0, 1.0)(*gen); };
+}
+
+bool is_https(const std::string& url) { return url.rfind("https://", 0) == 0; }
+
+// The program with TLS: the same agent with kube::HttpClient linked in.
+constexpr const char* kHttpsHelper = "gtoken-https";
+
+#ifndef GTOKEN_AGENT_HTTPS
+// `gtoken` has no TLS code (every injected pod maps it; see docs/agent.md,
+// "Build and footprint"). Only --gcp-service-account with an https://
+// --iam-endpoint needs TLS: then the process becomes gtoken-https from the
+// same directory, with the same arguments, before doing anything else.
+// Returns only if that exec failed, with the reason.
+std::string exec_https_helper(char** argv) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    return std::string("cannot find this program: ") + errno_text(errno);
+  }
+  std::string path(self, static_cast<size_t>(n));
+  path = path.substr(0, path.rfind('/') + 1) + kHttpsHelper;
+  ::execv(path.c_str(), argv);
+  return "cannot run " + path + ": " + errno_text(errno);
+}
+#endif
+
+// stdout/stderr without iostreams (whose locale set-up alone costs the
+// agent RSS in every pod).
+void write_fd(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = ::write(fd, s.data(), s.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return;
+    }
+    s.remove_prefix(static_cast<size_t>(n));
+  }
+}
 
 int run_probe(const Options& o) {
   ProbeResult r = probe_token_file(o.file, std::chrono::system_clock::now(), o.min_validity);
@@ -122,25 +144,46 @@ int run_probe(const Options& o) {
 }
 
 int run_agent(const Options& o) {
-  sigset_t set;
-  SignalWatcher::block(set);
+  // One thread: SIGTERM/SIGINT are blocked here and taken by the refresh
+  // loop's sleep (StopSignal::wait_for), or end the process at once during a
+  // network exchange (StopSignal::interruptible).
+  StopSignal::block_stop_signals(Logger(o.log_level).enabled(Level::info));
   ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGUSR1, SIG_IGN);  // as before: a stray SIGUSR1 does not end the agent
 
   Logger log(o.log_level);
-  auto clock = kube::system_clock();
+  auto clock = std::make_shared<WallClock>();
   StopSignal stop;
 
-  kube::HttpClient metadata(http_options("http://" + o.metadata_host, o));
-  std::unique_ptr<kube::HttpClient> iam;
+  PlainHttpClient metadata(plain_http_options(o.metadata_host, o));
+  HttpFn metadata_http = plain_http_fn(metadata);
+  std::unique_ptr<PlainHttpClient> iam_plain;
+#ifdef GTOKEN_AGENT_HTTPS
+  std::unique_ptr<kube::HttpClient> iam_tls;
+#endif
   std::unique_ptr<TokenSource> source;
   if (o.gcp_service_account.empty()) {
     source =
-        std::make_unique<MetadataTokenSource>(http_fn(metadata), o.audience, o.request_timeout);
+        std::make_unique<MetadataTokenSource>(metadata_http, o.audience, o.request_timeout);
   } else {
-    iam = std::make_unique<kube::HttpClient>(http_options(o.iam_endpoint, o));
-    source =
-        std::make_unique<IamTokenSource>(http_fn(metadata), http_fn(*iam), o.gcp_service_account,
-                                         o.audience, *clock, o.request_timeout);
+    HttpFn iam_http;
+    if (is_https(o.iam_endpoint)) {
+#ifdef GTOKEN_AGENT_HTTPS
+      iam_tls = std::make_unique<kube::HttpClient>(https_options(o.iam_endpoint, o));
+      iam_http = https_fn(*iam_tls);
+#else
+      // main_entry execs gtoken-https first; reaching this means it could not.
+      throw std::invalid_argument("--iam-endpoint " + o.iam_endpoint +
+                                  " needs TLS, which this gtoken leaves to " + kHttpsHelper +
+                                  " next to it");
+#endif
+    } else {
+      // http://: a stand-in (tests); the small client is enough.
+      iam_plain = std::make_unique<PlainHttpClient>(plain_http_options(o.iam_endpoint, o));
+      iam_http = plain_http_fn(*iam_plain);
+    }
+    source = std::make_unique<IamTokenSource>(metadata_http, iam_http, o.gcp_service_account,
+                                              o.audience, *clock, o.request_timeout);
   }
 
   std::unique_ptr<FileSink> file_sink;
@@ -155,8 +198,18 @@ int run_agent(const Options& o) {
   RefresherOptions ropts;
   ropts.audience = o.audience;
   ropts.policy = o.policy;
-  Refresher refresher(*source, out, *clock, kube::default_random(), log, ropts);
-  WaitFn wait = [&stop](kube::Clock::duration d) { return stop.wait_for(d); };
+  Refresher refresher(*source, out, *clock, jitter_source(), log, ropts);
+  WaitFn wait = [&stop, &log](kube::Clock::duration d) {
+    const bool was_stopped = stop.stop_requested();
+    if (stop.wait_for(d)) {
+      return true;
+    }
+    if (!was_stopped) {
+      log.info("signal received; exiting",
+               {{"signal", stop.stop_signal() == SIGINT ? "SIGINT" : "SIGTERM"}});
+    }
+    return false;
+  };
 
   nlohmann::json start = {
       {"version", version_string()},  {"mode", o.mode == Mode::refresh ? "refresh" : "once"},
@@ -164,6 +217,7 @@ int run_agent(const Options& o) {
       {"sink", out.describe()},       {"audience", o.audience}};
   if (!o.gcp_service_account.empty()) {
     start["gcp_service_account"] = o.gcp_service_account;
+    start["iam_tls"] = is_https(o.iam_endpoint);
   }
   log.info("starting", start);
 
@@ -179,18 +233,15 @@ int run_agent(const Options& o) {
   }
 
   int code = kExitOk;
-  {
-    SignalWatcher watcher(set, stop, log, file_sink.get());
-    if (o.mode == Mode::refresh) {
-      refresher.run(wait);
-    } else {
-      OnceResult r = refresher.run_once(o.once_timeout, wait);
-      if (r == OnceResult::timed_out) {
-        log.error("no token written before --once-timeout; giving up",
-                  {{"once_timeout_s", seconds(o.once_timeout)},
-                   {"attempts", refresher.consecutive_failures()}});
-        code = kExitFailed;
-      }
+  if (o.mode == Mode::refresh) {
+    refresher.run(wait);
+  } else {
+    OnceResult r = refresher.run_once(o.once_timeout, wait);
+    if (r == OnceResult::timed_out) {
+      log.error("no token written before --once-timeout; giving up",
+                {{"once_timeout_s", seconds(o.once_timeout)},
+                 {"attempts", refresher.consecutive_failures()}});
+      code = kExitFailed;
     }
   }
   return code;
@@ -202,16 +253,16 @@ int main_entry(int argc, char** argv) {
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   ParseResult p = parse_options(args, process_env());
   if (!p.options) {
-    std::cerr << "gtoken: " << p.error << "\n\n" << usage();
+    write_fd(STDERR_FILENO, "gtoken: " + p.error + "\n\n" + usage());
     return kExitUsage;
   }
   const Options& o = *p.options;
   switch (o.mode) {
     case Mode::help:
-      std::cout << usage();
+      write_fd(STDOUT_FILENO, usage());
       return kExitOk;
     case Mode::version:
-      std::cout << version_string() << "\n";
+      write_fd(STDOUT_FILENO, version_string() + "\n");
       return kExitOk;
     case Mode::probe:
       return run_probe(o);
@@ -219,6 +270,16 @@ int main_entry(int argc, char** argv) {
     case Mode::refresh:
       break;
   }
+#ifndef GTOKEN_AGENT_HTTPS
+  if (!o.gcp_service_account.empty() && is_https(o.iam_endpoint) && argc > 0) {
+    const std::string why = exec_https_helper(argv);
+    Logger(Level::error)
+        .error("cannot start", {{"error", why},
+                                {"hint", std::string("--iam-endpoint ") + o.iam_endpoint +
+                                             " needs " + kHttpsHelper + " next to gtoken"}});
+    return kExitUsage;
+  }
+#endif
   try {
     return run_agent(o);
   } catch (const std::exception& ex) {

@@ -56,11 +56,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view s) {
   if (!std::isfinite(total_ms) || total_ms > 365.0 * 24 * 3'600'000) {
     return std::nullopt;
   }
-  return std::chrono::milliseconds(static_cast<long long>(std::llround(total_ms)));
+  return std::chrono::milliseconds(round_half_away(total_ms));
 }
 
 double seconds(std::chrono::nanoseconds d) {
-  return std::round(std::chrono::duration<double>(d).count() * 1000) / 1000;
+  return static_cast<double>(round_half_away(std::chrono::duration<double>(d).count() * 1000)) / 1000;
 }
 
 }  // namespace gtoken::agent

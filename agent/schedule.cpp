@@ -1,7 +1,8 @@
 #include "agent/schedule.hpp"
 
 #include <algorithm>
-#include <cmath>
+
+#include "agent/duration.hpp"
 
 namespace gtoken::agent {
 
@@ -10,7 +11,7 @@ namespace {
 using Dur = TimePoint::duration;
 
 Dur scale(Dur d, double f) {
-  return Dur(static_cast<Dur::rep>(std::llround(static_cast<double>(d.count()) * f)));
+  return Dur(static_cast<Dur::rep>(round_half_away(static_cast<double>(d.count()) * f)));
 }
 
 double clamp01(double r) {
@@ -54,10 +55,10 @@ std::chrono::milliseconds Backoff::delay(int attempt, double r) const {
   if (attempt < 1) {
     attempt = 1;
   }
-  double raw = static_cast<double>(initial.count()) * std::pow(2.0, std::min(attempt - 1, 40));
+  double raw = static_cast<double>(initial.count()) * static_cast<double>(1LL << std::clamp(attempt - 1, 0, 40));
   raw = std::min(raw, static_cast<double>(cap.count()));
   double j = std::clamp(jitter, 0.0, 1.0) * clamp01(r);
-  return ms(static_cast<ms::rep>(std::llround(raw * (1.0 - j))));
+  return ms(static_cast<ms::rep>(round_half_away(raw * (1.0 - j))));
 }
 
 }  // namespace gtoken::agent

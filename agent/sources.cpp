@@ -3,6 +3,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "agent/plain_http.hpp"
 #include "kube/errors.hpp"
 
 namespace gtoken::agent {
@@ -152,7 +153,7 @@ MetadataTokenSource::MetadataTokenSource(HttpFn http, std::string audience,
     : http_(std::move(http)), audience_(std::move(audience)), timeout_(timeout) {}
 
 std::string MetadataTokenSource::target() const {
-  return std::string(kIdentityPath) + "?audience=" + kube::url_encode(audience_) + "&format=full";
+  return std::string(kIdentityPath) + "?audience=" + url_encode(audience_) + "&format=full";
 }
 
 FetchResult MetadataTokenSource::fetch() {
