@@ -14,11 +14,14 @@ struct ResourceAmounts {
 };
 
 struct AgentResources {
-  ResourceAmounts requests{"5m", "16Mi"};
+  // Memory: the agent's RSS is about 1.3 MiB while refreshing, 80 KiB of it
+  // anonymous (docs/benchmarks.md#agent); 4Mi is three times that, and the
+  // 16Mi limit is far from anything it reaches.
+  ResourceAmounts requests{"5m", "4Mi"};
   // A CPU limit at all because a ResourceQuota on limits.cpu rejects containers
   // without one; generous because throttling delays the startup probe, and with
   // it every app container.
-  ResourceAmounts limits{"100m", "32Mi"};
+  ResourceAmounts limits{"100m", "16Mi"};
 };
 
 // Operator-wide settings of the mutation; one value for the whole process.
