@@ -1,5 +1,6 @@
 #pragma once
-// strerror without its shared static buffer (the agent logs from two threads).
+// strerror without its shared static buffer (the unit tests call it from
+// several threads; the agent itself has one).
 
 #include <cstring>
 #include <string>

@@ -1,6 +1,7 @@
 #pragma once
 // JSON lines on stderr: {"ts","level","msg",...fields}. One object per line,
-// written with a single write so lines from two threads never interleave.
+// written with a single write(2), so lines never interleave with another
+// writer of stderr (the agent has one thread; the mutex is for tests).
 //
 // Never pass a token (or anything containing one) as a message or field: log
 // its exp instead. Callers in this folder follow that rule and the unit tests

@@ -17,7 +17,8 @@ void FileSink::write(const std::string& token, const JwtTimes&) {
   if (!parse_jwt_times(token, &why)) {
     throw WriteError("refusing to write " + path_ + ": " + why);
   }
-  std::lock_guard lock(busy_);
+  // Written with SIGTERM/SIGINT blocked (outside StopSignal::interruptible):
+  // a stop never lands between creating and renaming the temp file.
   write_file_atomically(path_, token, mode_, fault_);
 }
 

@@ -4,7 +4,6 @@
 
 #include <sys/types.h>
 
-#include <mutex>
 #include <string>
 
 #include "agent/atomic_file.hpp"
@@ -21,15 +20,10 @@ class FileSink final : public TokenSink {
   void write(const std::string& token, const JwtTimes& times) override;
   std::string describe() const override { return path_; }
 
-  // Held for the duration of each write; the shutdown path takes it so that
-  // a forced exit never lands between creating and renaming the temp file.
-  std::mutex& busy() { return busy_; }
-
  private:
   std::string path_;
   mode_t mode_;
   WriteFault fault_;
-  std::mutex busy_;
 };
 
 // One token per line on stdout.

@@ -4,8 +4,10 @@
 #
 #   tests/bench/agent_bench.sh [RUNS=20] [REFRESHES=30]
 #
-# Builds a Release gtoken in $GTOKEN_AGENT_RELEASE_DIR (default build-agent-release;
-# only the agent target), or measures $GTOKEN_AGENT_BIN if set. Loopback only.
+# Builds gtoken as the agent image does (Release, GTOKEN_STATIC_DEPS=ON; extra
+# compiler flags from $GTOKEN_AGENT_CXXFLAGS) in $GTOKEN_AGENT_RELEASE_DIR
+# (default build-agent-release; only the agent targets), or measures
+# $GTOKEN_AGENT_BIN if set. Loopback only.
 #
 # Figures, comparable between builds (before/after a change: run it twice with
 # GTOKEN_AGENT_BIN set to each binary):
@@ -15,6 +17,9 @@
 #   RSS peak over REFRESHES refreshes in one process (2 s tokens, sampled every
 #   20 ms; VmHWM at the end), with its anonymous/file split and thread count;
 #   --once exec -> exit and max RSS; probe exec -> exit.
+# With GTOKEN_AGENT_BASELINE=/path/to/another/gtoken, the cold starts alternate
+# between the two binaries (baseline, measured, baseline, ...) and both medians
+# are printed: on a loaded machine that is the fair comparison.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 runs="${1:-20}"
@@ -25,7 +30,8 @@ py="$repo/.venv/bin/python"
 bin="${GTOKEN_AGENT_BIN:-}"
 if [[ -z $bin ]]; then
   build="${GTOKEN_AGENT_RELEASE_DIR:-$repo/build-agent-release}"
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGTOKEN_STATIC_DEPS=ON \
+    -DCMAKE_CXX_FLAGS="${GTOKEN_AGENT_CXXFLAGS:-}" >/dev/null
   ninja -C "$build" -j "${GTOKEN_JOBS:-2}" gtoken >/dev/null
   bin="$build/agent/gtoken"
 fi
@@ -53,13 +59,14 @@ for _ in $(seq 100); do [[ -f $work/state/google.port ]] && break; sleep 0.1; do
 port="$(cat "$work/state/google.port")"
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); agent $("$bin" --version)"
-GTOKEN_BIN="$bin" METADATA_HOST="127.0.0.1:$port" WORK="$work" RUNS="$runs" REFRESHES="$refreshes" \
+GTOKEN_BASELINE="${GTOKEN_AGENT_BASELINE:-}" GTOKEN_BIN="$bin" METADATA_HOST="127.0.0.1:$port" WORK="$work" RUNS="$runs" REFRESHES="$refreshes" \
   "$py" - <<'EOF'
 import json, os, signal, statistics, subprocess, time, urllib.request
 
 BIN, HOST, WORK, RUNS = (os.environ["GTOKEN_BIN"], os.environ["METADATA_HOST"],
                          os.environ["WORK"], int(os.environ["RUNS"]))
 REFRESHES = int(os.environ["REFRESHES"])
+BASELINE = os.environ.get("GTOKEN_BASELINE", "")
 AUD = "--audience=gtoken/sts/assume-role-with-web-identity"
 ENV = {"PATH": "/usr/bin:/bin", "GCE_METADATA_HOST": HOST}
 
@@ -84,26 +91,43 @@ def set_lifetime(seconds):
     urllib.request.urlopen(req, timeout=5).read()
 
 
-size = os.path.getsize(BIN)
-deps = subprocess.run(["ldd", BIN], capture_output=True, text=True).stdout.split("\n")
-deps = sorted({d.split()[0] for d in deps if d.strip() and "vdso" not in d
-               and "ld-linux" not in d})
-print(f"binary size: {size:,} bytes ({size / 2**20:.2f} MiB); dynamic: {', '.join(deps)}")
+def describe(path):
+    size = os.path.getsize(path)
+    deps = subprocess.run(["ldd", path], capture_output=True, text=True).stdout.split("\n")
+    deps = sorted({d.split()[0] for d in deps if "=>" in d and "vdso" not in d})
+    return (f"{size:,} bytes ({size / 2**20:.2f} MiB); "
+            f"dynamic: {', '.join(deps) if deps else 'none (static)'}")
+
+
+print(f"binary size: {describe(BIN)}")
+helper = os.path.join(os.path.dirname(BIN), "gtoken-https")
+if os.path.exists(helper):
+    print(f"gtoken-https (only for an https:// --iam-endpoint): {describe(helper)}")
 
 # Cold start to first token written: the native sidecar's command line.
-cold, rss, hwm, threads, term = [], [], [], [], []
-for i in range(RUNS):
-    d = os.path.join(WORK, f"r{i}")
+def cold_start(binary, d):
+    """exec -> token file written; returns (seconds, process)."""
     os.mkdir(d)
     path = os.path.join(d, "gtoken")
     t0 = time.perf_counter()
-    p = subprocess.Popen([BIN, f"--file={path}", "--refresh", AUD], env=ENV,
+    p = subprocess.Popen([binary, f"--file={path}", "--refresh", AUD], env=ENV,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not os.path.exists(path):
         if time.perf_counter() - t0 > 10:
             raise SystemExit("no token written in 10 s")
         time.sleep(0.0002)
-    cold.append(time.perf_counter() - t0)
+    return time.perf_counter() - t0, p
+
+
+cold, rss, hwm, threads, term, base_cold = [], [], [], [], [], []
+for i in range(RUNS):
+    if BASELINE:
+        took, b = cold_start(BASELINE, os.path.join(WORK, f"b{i}"))
+        base_cold.append(took)
+        b.send_signal(signal.SIGTERM)
+        b.wait(5)
+    took, p = cold_start(BIN, os.path.join(WORK, f"r{i}"))
+    cold.append(took)
     time.sleep(0.3)  # settled, asleep until the refresh
     rss.append(int(status(p.pid, "VmRSS")))
     hwm.append(int(status(p.pid, "VmHWM")))
@@ -113,6 +137,8 @@ for i in range(RUNS):
     rc = p.wait(5)
     term.append(time.perf_counter() - t1)
     assert rc == 0, rc
+if BASELINE:
+    print(f"baseline {BASELINE}, alternating: exec -> token file written: {ms(base_cold)}")
 print(f"exec -> token file written (--refresh): {ms(cold)}")
 print(f"RSS while refreshing (VmRSS): median {statistics.median(rss) / 1024:.1f} MiB, "
       f"peak (VmHWM) max {max(hwm) / 1024:.1f} MiB; threads {max(threads)}")
