@@ -71,11 +71,16 @@ const char* stage_name(WriteStage s) {
 
 std::string temp_prefix(const std::string& path) {
   std::string dir = dir_of(path);
-  return (dir == "/" ? "" : dir) + "/." + base_of(path) + ".tmp-";
+  std::string out = dir == "/" ? "" : dir;
+  out.append("/.").append(base_of(path)).append(".tmp-");
+  return out;
 }
 
 bool is_own_temp_name(const std::string& path, std::string_view entry) {
-  const std::string prefix = "." + base_of(path) + ".tmp-";
+  // append() rather than operator+ chains: GCC 12 reports a false
+  // -Wrestrict on the latter at -O3 (GCC bug 105329), which broke Release.
+  std::string prefix = ".";
+  prefix.append(base_of(path)).append(".tmp-");
   if (base_of(path).empty() || entry.size() != prefix.size() + 6 ||
       entry.substr(0, prefix.size()) != prefix) {
     return false;

@@ -17,6 +17,11 @@
 #   RSS peak over REFRESHES refreshes in one process (2 s tokens, sampled every
 #   20 ms; VmHWM at the end), with its anonymous/file split and thread count;
 #   --once exec -> exit and max RSS; probe exec -> exit.
+# With a writable memory cgroup (v1 or v2) the refreshing run is repeated in a
+# cgroup of its own capped at GTOKEN_AGENT_CGROUP_LIMIT (default 4Mi, the
+# container's request; the pod's limit is 16Mi), from a fresh copy of the
+# binary dropped from the page cache so its pages are charged to that cgroup:
+# it prints the cgroup's peak usage, failcnt and OOM kills.
 # With GTOKEN_AGENT_BASELINE=/path/to/another/gtoken, the cold starts alternate
 # between the two binaries (baseline, measured, baseline, ...) and both medians
 # are printed: on a loaded machine that is the fair comparison.
@@ -33,6 +38,9 @@ if [[ -z $bin ]]; then
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGTOKEN_STATIC_DEPS=ON \
     -DCMAKE_CXX_FLAGS="${GTOKEN_AGENT_CXXFLAGS:-}" >/dev/null
   ninja -C "$build" -j "${GTOKEN_JOBS:-2}" gtoken >/dev/null
+  # Only reported; gtoken does not need it to be measured.
+  ninja -C "$build" -j "${GTOKEN_JOBS:-2}" gtoken-https >/dev/null 2>&1 ||
+    echo "gtoken-https did not build (see docs/benchmarks.md#agent); measuring gtoken alone" >&2
   bin="$build/agent/gtoken"
 fi
 
@@ -60,12 +68,14 @@ port="$(cat "$work/state/google.port")"
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); agent $("$bin" --version)"
 GTOKEN_BASELINE="${GTOKEN_AGENT_BASELINE:-}" GTOKEN_BIN="$bin" METADATA_HOST="127.0.0.1:$port" WORK="$work" RUNS="$runs" REFRESHES="$refreshes" \
+  GTOKEN_AGENT_CGROUP_LIMIT="${GTOKEN_AGENT_CGROUP_LIMIT:-4Mi}" \
   "$py" - <<'EOF'
 import json, os, signal, statistics, subprocess, time, urllib.request
 
 BIN, HOST, WORK, RUNS = (os.environ["GTOKEN_BIN"], os.environ["METADATA_HOST"],
                          os.environ["WORK"], int(os.environ["RUNS"]))
 REFRESHES = int(os.environ["REFRESHES"])
+CG_LIMIT = os.environ.get("GTOKEN_AGENT_CGROUP_LIMIT", "4Mi")
 BASELINE = os.environ.get("GTOKEN_BASELINE", "")
 AUD = "--audience=gtoken/sts/assume-role-with-web-identity"
 ENV = {"PATH": "/usr/bin:/bin", "GCE_METADATA_HOST": HOST}
@@ -146,20 +156,21 @@ print(f"SIGTERM -> exit, asleep: {ms(term)}")
 
 # Many refreshes in one process: 2 s tokens, so the agent refreshes about
 # every second (the late path); RSS sampled every 20 ms throughout.
-if REFRESHES > 0:
-    set_lifetime(2)
-    d = os.path.join(WORK, "refreshing")
+def refreshing(binary, d, preexec=None):
     os.mkdir(d)
     path = os.path.join(d, "gtoken")
     log = open(os.path.join(d, "log"), "w+")
-    p = subprocess.Popen([BIN, f"--file={path}", "--refresh", AUD], env=ENV,
-                         stdout=subprocess.DEVNULL, stderr=log)
+    p = subprocess.Popen([binary, f"--file={path}", "--refresh", AUD], env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=log, preexec_fn=preexec)
     peak = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0, "Threads": 0}
     t0 = time.perf_counter()
     writes = 0
     while writes < REFRESHES + 1:
-        if time.perf_counter() - t0 > 10 + 3 * REFRESHES:
-            raise SystemExit(f"only {writes} tokens written")
+        if time.perf_counter() - t0 > 10 + 3 * REFRESHES or p.poll() is not None:
+            rc = p.poll()
+            p.kill()
+            p.wait()
+            raise SystemExit(f"only {writes} tokens written (exit {rc})")
         for k in peak:
             peak[k] = max(peak[k], int(status(p.pid, k)))
         time.sleep(0.02)
@@ -168,13 +179,88 @@ if REFRESHES > 0:
     hwm = int(status(p.pid, "VmHWM"))
     p.send_signal(signal.SIGTERM)
     assert p.wait(5) == 0
-    set_lifetime(3600)
     log.seek(0)
-    failures = log.read().count('"level":"error"')
-    print(f"RSS over {writes - 1} refreshes (2 s tokens, {time.perf_counter() - t0:.0f} s): "
+    errors = log.read().count('"level":"error"')
+    return peak, hwm, writes - 1, time.perf_counter() - t0, errors
+
+
+def quantity(q):
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return int(q[:-2]) * units[q[-2:]] if q[-2:] in units else int(q)
+
+
+def memory_cgroup():
+    """(kind, path of a new cgroup) or None when no writable memory cgroup."""
+    name = f"gtoken-agent-bench-{os.getpid()}"
+    for kind, root in (("v2", "/sys/fs/cgroup"), ("v1", "/sys/fs/cgroup/memory")):
+        marker = "memory.max" if kind == "v2" else "memory.limit_in_bytes"
+        if kind == "v2" and not os.path.exists(os.path.join(root, "cgroup.controllers")):
+            continue
+        try:
+            path = os.path.join(root, name)
+            os.mkdir(path)
+        except OSError:
+            continue
+        if os.path.exists(os.path.join(path, marker)):
+            return kind, path
+        os.rmdir(path)
+    return None
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+if REFRESHES > 0:
+    set_lifetime(2)
+    peak, hwm, n, took, errors = refreshing(BIN, os.path.join(WORK, "refreshing"))
+    print(f"RSS over {n} refreshes (2 s tokens, {took:.0f} s): "
           f"VmRSS peak {peak['VmRSS'] / 1024:.2f} MiB (anon {peak['RssAnon'] / 1024:.2f}, "
           f"file {peak['RssFile'] / 1024:.2f}), VmHWM {hwm / 1024:.2f} MiB; "
-          f"threads {peak['Threads']}; error lines {failures}")
+          f"threads {peak['Threads']}; error lines {errors}")
+    cg = memory_cgroup()
+    if cg is None:
+        print("memory cgroup: none writable here; skipped")
+    else:
+        kind, cgpath = cg
+        try:
+            # A fresh copy, dropped from the page cache: its pages are read
+            # (and charged) inside the cgroup, as on a node seeing the image
+            # for the first time.
+            fresh = os.path.join(WORK, "gtoken-fresh")
+            with open(BIN, "rb") as src, open(fresh, "wb") as dst:
+                dst.write(src.read())
+                dst.flush()
+                os.fsync(dst.fileno())
+                os.posix_fadvise(dst.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            os.chmod(fresh, 0o755)
+            limit = quantity(CG_LIMIT)
+            with open(os.path.join(cgpath, "memory.max" if kind == "v2"
+                                   else "memory.limit_in_bytes"), "w") as f:
+                f.write(str(limit))
+            procs = os.path.join(cgpath, "cgroup.procs")
+
+            def enter():
+                with open(procs, "w") as f:
+                    f.write(str(os.getpid()))
+
+            _, _, n, took, errors = refreshing(fresh, os.path.join(WORK, "cgroup"), enter)
+            if kind == "v2":
+                peak_b = int(read(os.path.join(cgpath, "memory.peak")))
+                ev = dict(l.split() for l in read(os.path.join(cgpath, "memory.events")).splitlines())
+                fails, ooms = ev.get("max", "?"), ev.get("oom_kill", "?")
+            else:
+                peak_b = int(read(os.path.join(cgpath, "memory.max_usage_in_bytes")))
+                fails = read(os.path.join(cgpath, "memory.failcnt")).strip()
+                oc = dict(l.split() for l in read(os.path.join(cgpath, "memory.oom_control")).splitlines())
+                ooms = oc.get("oom_kill", "?")
+            print(f"memory cgroup ({kind}) capped at {CG_LIMIT}: {n} refreshes in {took:.0f} s, "
+                  f"peak usage {peak_b / 2**20:.2f} MiB, limit hits {fails}, OOM kills {ooms}, "
+                  f"error lines {errors}")
+        finally:
+            os.rmdir(cgpath)
+    set_lifetime(3600)
 
 # One-shot (classic init container): exec -> exit, and max RSS.
 once, maxrss = [], []
