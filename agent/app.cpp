@@ -71,7 +71,7 @@ kube::HttpOptions https_options(const std::string& base_url, const Options& o) {
 #endif
 
 // The wall clock and the jitter source (kube::system_clock() and
-// jitter_source() live in gtoken_kube, which gtoken does not link).
+// kube::default_random() live in gtoken_kube, which gtoken does not link).
 class WallClock final : public kube::Clock {
  public:
   time_point now() const override { return std::chrono::system_clock::now(); }
