@@ -68,9 +68,13 @@ std::string Resource::path(const std::string& ns, const std::string& name,
                         "must be a DNS-1123 label (lowercase a-z, 0-9 and '-', at most 63 "
                         "characters)");
     }
-    p += "/namespaces/" + encode_path_segment(ns);
+    p += "/namespaces/";
+    p += encode_path_segment(ns);
   }
-  p += "/" + plural;
+  // Appended piece by piece: `"/" + s` makes GCC 12 at -O3 warn falsely
+  // (-Wrestrict, GCC bug 105329), which -Werror turns into a build failure.
+  p += '/';
+  p += plural;
   if (name.empty()) {
     if (!subresource.empty()) {
       throw InvalidName("name", name,
@@ -79,12 +83,14 @@ std::string Resource::path(const std::string& ns, const std::string& name,
     return p;
   }
   check_name(name_rule, name);
-  p += "/" + encode_path_segment(name);
+  p += '/';
+  p += encode_path_segment(name);
   if (!subresource.empty()) {
     if (!is_known_subresource(subresource)) {
       throw InvalidName("subresource", subresource, "is not a known subresource");
     }
-    p += "/" + subresource;
+    p += '/';
+    p += subresource;
   }
   return p;
 }
