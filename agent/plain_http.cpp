@@ -16,6 +16,7 @@
 
 #include "agent/errno_text.hpp"
 #include "kube/errors.hpp"
+#include "kube/names.hpp"
 
 namespace gtoken::agent {
 
@@ -495,20 +496,9 @@ kube::HttpResponse parse_http_response(std::string_view raw) {
 }
 
 std::string url_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
+  // Query values need the path segment's escaping: all but RFC 3986's
+  // unreserved bytes (kube/names, in the base library the agent links).
+  return kube::encode_path_segment(s);
 }
 
 }  // namespace gtoken::agent
