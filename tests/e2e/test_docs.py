@@ -53,6 +53,16 @@ def test_every_doc_with_commands_is_covered():
         assert any(d.endswith(required) for d in DOCS), required
 
 
+def _stop_nodes_left_by_docs():
+    """A doc that starts a real node (tests/node/node.sh start .run/...) and
+    fails before its stop must not leave the node running."""
+    for env_file in glob.glob(os.path.join(REPO, ".run", "*", "env")):
+        d = os.path.dirname(env_file)
+        if os.path.exists(os.path.join(d, "holder.pid")):
+            subprocess.run([os.path.join(REPO, "tests", "node", "node.sh"), "stop", d],
+                           capture_output=True, timeout=120)
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=[os.path.basename(d) for d in DOCS])
 def test_doc_commands_run(doc):
     name = os.path.basename(doc)
@@ -70,8 +80,11 @@ def test_doc_commands_run(doc):
                 script += PREAMBLE[name] + "\n"
             for block in sh_blocks(doc):
                 script += runnable(block) + "\n"
-            p = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True,
-                               text=True, timeout=600)
+            try:
+                p = subprocess.run(["bash", "-c", script], cwd=REPO, env=env,
+                                   capture_output=True, text=True, timeout=600)
+            finally:
+                _stop_nodes_left_by_docs()
             assert p.returncode == 0, (
                 f"commands of {name} failed (exit {p.returncode}):\n--- script\n{script}\n"
                 f"--- stdout\n{p.stdout[-3000:]}\n--- stderr\n{p.stderr[-3000:]}\n"
