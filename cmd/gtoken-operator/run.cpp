@@ -19,6 +19,7 @@
 #include "operator/log.hpp"
 #include "operator/operator_identity.hpp"
 #include "operator/reconciler.hpp"
+#include "operator/triggers.hpp"
 #include "webhook/options.hpp"
 #include "webhook/runtime.hpp"
 
@@ -186,23 +187,8 @@ int run_operator(const OperatorOptions& o) {
   };
   // Which bindings refer to which ServiceAccount, kept before any enqueue.
   auto index = std::make_shared<BindingIndex>();
-  // The bindings of namespace `ns` that name ServiceAccount `ksa`, but `except`.
-  auto enqueue_claimants = [&](const std::string& ns, const std::string& ksa,
-                               const std::string& except) {
-    for (const auto& b : index->bindings(bindings->store(), ns, ksa)) {
-      std::string name = (*b)["metadata"].value("name", "");
-      if (name != except && (*b).contains("spec") &&
-          (*b)["spec"].value("serviceAccountName", "") == ksa) {
-        enqueue(ns + "/" + name);
-      }
-    }
-  };
-  auto ksa_of = [](const json& b) {
-    return b.contains("spec") ? b["spec"].value("serviceAccountName", "") : std::string();
-  };
   // Cluster-scoped AwsRoleBindingPolicies and namespace labels: what the
-  // tenancy gate decides on. A change reconciles at once every binding whose
-  // verdict it turns.
+  // tenancy gate decides on.
   kube::InformerOptions policy_opts;
   policy_opts.transform = kube::strip_managed_fields;
   auto policies = std::make_shared<kube::Informer>(
@@ -221,80 +207,29 @@ int run_operator(const OperatorOptions& o) {
       std::make_shared<kube::ClientListWatch>(client, kube::resources::namespaces()), ns_opts);
   auto gate = std::make_shared<TenancyGate>(tenancy_settings, policies->shared_store(),
                                             namespaces->shared_store(), bindings->shared_store());
-  auto enqueue_changed = [&](const std::string& ns, const std::string& gsa) {
-    for (const auto& key : gate->changed(ns, gsa)) enqueue(key);
-  };
-  policies->on_change([&](const std::string&) { enqueue_changed("", ""); });
-  namespaces->on_add([&](const json& n) { enqueue_changed(n["metadata"].value("name", ""), ""); });
-  namespaces->on_update([&](const json& old_n, const json& n) {
-    if (old_n["metadata"].value("labels", json::object()) != n["metadata"].value("labels", json::object())) {
-      enqueue_changed(n["metadata"].value("name", ""), "");
-    }
-  });
-  // Under an exclusive policy, a binding coming or going can hand the GSA to
-  // (or take it from) a binding in another namespace.
-  auto gsa_of = [](const json& b) {
-    return b.contains("spec") ? b["spec"].value("gcpServiceAccount", "") : std::string();
-  };
-  auto exclusive_changed = [&](const json& b) {
-    if (gate->any_exclusive()) enqueue_changed("", gsa_of(b));
-  };
-
-  bindings->on_add([&](const json& b) {
-    index->update(b);
-    enqueue(kube::object_key(b));
-    exclusive_changed(b);
-  });
-  bindings->on_update([&](const json& old_b, const json& b) {
-    index->update(b);
-    // Our own status writes come back here: they need no reconcile.
-    if (!binding_update_needs_reconcile(old_b, b)) return;
-    enqueue(kube::object_key(b));
-    // A binding that lets go of a ServiceAccount (moved or deleting) may hand
-    // it to another binding waiting in Conflict.
-    std::string ns = b["metadata"].value("namespace", "");
-    std::string name = b["metadata"].value("name", "");
-    if (ksa_of(old_b) != ksa_of(b) || b["metadata"].contains("deletionTimestamp")) {
-      enqueue_claimants(ns, ksa_of(old_b), name);
-    }
-    if (gsa_of(old_b) != gsa_of(b) || b["metadata"].contains("deletionTimestamp")) {
-      exclusive_changed(old_b);
-      exclusive_changed(b);
-    }
-  });
-  bindings->on_delete([&](const json& b) {
-    index->remove(b);
-    enqueue(kube::object_key(b));
-    enqueue_claimants(b["metadata"].value("namespace", ""), ksa_of(b),
-                      b["metadata"].value("name", ""));
-    exclusive_changed(b);
-  });
-
   kube::InformerOptions sa_opts;
   sa_opts.transform = strip_to_metadata;
   auto service_accounts = std::make_shared<kube::Informer>(
       std::make_shared<kube::ClientListWatch>(client, kube::resources::service_accounts()),
       sa_opts);
-  // A ServiceAccount changed: reconcile the bindings that name it, unless it
-  // already carries exactly what the binding wants (our own writes).
-  auto sa_changed = [&](const json& sa, bool deleted) {
-    std::string ns = sa["metadata"].value("namespace", "");
-    std::string name = sa["metadata"].value("name", "");
-    json annotations = sa["metadata"].value("annotations", json::object());
-    for (const auto& b : index->bindings(bindings->store(), ns, name)) {
-      if (ksa_of(*b) != name) continue;
-      std::string bname = (*b)["metadata"].value("name", "");
-      if (!deleted &&
-          annotations_match(annotations,
-                            wanted_annotations(bname, (*b)["spec"], o.default_audience))) {
-        continue;
-      }
-      enqueue(ns + "/" + bname);
-    }
-  };
-  service_accounts->on_add([&](const json& sa) { sa_changed(sa, false); });
-  service_accounts->on_update([&](const json&, const json& sa) { sa_changed(sa, false); });
-  service_accounts->on_delete([&](const json& sa) { sa_changed(sa, true); });
+
+  // Which event enqueues which binding: operator/triggers.hpp.
+  auto triggers = std::make_shared<Triggers>(bindings->shared_store(), index, gate,
+                                             o.default_audience, enqueue);
+  bindings->on_add([triggers](const json& b) { triggers->binding_added(b); });
+  bindings->on_update(
+      [triggers](const json& old_b, const json& b) { triggers->binding_updated(old_b, b); });
+  bindings->on_delete([triggers](const json& b) { triggers->binding_deleted(b); });
+  service_accounts->on_add(
+      [triggers](const json& sa) { triggers->service_account_changed(sa, false); });
+  service_accounts->on_update(
+      [triggers](const json&, const json& sa) { triggers->service_account_changed(sa, false); });
+  service_accounts->on_delete(
+      [triggers](const json& sa) { triggers->service_account_changed(sa, true); });
+  policies->on_change([triggers](const std::string&) { triggers->policy_changed(); });
+  namespaces->on_add([triggers](const json& n) { triggers->namespace_added(n); });
+  namespaces->on_update(
+      [triggers](const json& old_n, const json& n) { triggers->namespace_updated(old_n, n); });
 
   std::unique_ptr<kube::LeaderElector> elector;
   std::atomic<bool> leading{!o.leader_elect};
