@@ -34,47 +34,64 @@ std::vector<tenancy::Policy> TenancyGate::policies() const {
   return out;
 }
 
-tenancy::Verdict TenancyGate::check(const json& binding,
-                                    const std::vector<tenancy::Policy>& policies) const {
+TenancyGate::ByGsa TenancyGate::bindings_by_gsa(const std::string& only) const {
+  ByGsa out;
+  if (!bindings_) return out;
+  for (const auto& b : bindings_->list()) {
+    if ((*b)["metadata"].contains("deletionTimestamp")) continue;
+    tenancy::Request r = tenancy::request_from_binding(*b, settings_.default_audience);
+    if (only.empty() || r.gcp_service_account == only) {
+      out[r.gcp_service_account].push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+tenancy::Verdict TenancyGate::check(const json& binding, const std::vector<tenancy::Policy>& policies,
+                                    const ByGsa& others) const {
   const tenancy::Request r = tenancy::request_from_binding(binding, settings_.default_audience);
   json labels;
   if (auto ns = namespaces_->get(r.namespace_)) {
     labels = (*ns)["metadata"].value("labels", json::object());
   }
-  std::vector<tenancy::Request> others;
-  bool exclusive = false;
-  for (const auto& p : policies) exclusive |= p.exclusive;
-  if (exclusive && bindings_) {
-    for (const auto& b : bindings_->list()) {
-      if ((*b)["metadata"].contains("deletionTimestamp")) continue;
-      tenancy::Request o = tenancy::request_from_binding(*b, settings_.default_audience);
-      if (o.gcp_service_account == r.gcp_service_account) others.push_back(std::move(o));
-    }
-  }
-  return tenancy::evaluate(r, policies, labels, settings_, others);
+  static const std::vector<tenancy::Request> none;
+  auto it = others.find(r.gcp_service_account);
+  return tenancy::evaluate(r, policies, labels, settings_, it == others.end() ? none : it->second);
 }
 
-tenancy::Verdict TenancyGate::check(const json& binding) const {
-  return check(binding, policies());
-}
+namespace {
 
-bool TenancyGate::any_exclusive() const {
-  for (const auto& p : policies()) {
+bool any_exclusive_in(const std::vector<tenancy::Policy>& policies) {
+  for (const auto& p : policies) {
     if (p.exclusive) return true;
   }
   return false;
 }
 
+}  // namespace
+
+tenancy::Verdict TenancyGate::check(const json& binding) const {
+  const auto ps = policies();
+  // Only exclusive policies look at other bindings: read them only then.
+  const std::string gsa =
+      binding.contains("spec") ? binding["spec"].value("gcpServiceAccount", "") : std::string();
+  return check(binding, ps, any_exclusive_in(ps) ? bindings_by_gsa(gsa) : ByGsa{});
+}
+
+bool TenancyGate::any_exclusive() const { return any_exclusive_in(policies()); }
+
 std::vector<std::string> TenancyGate::changed(const std::string& ns, const std::string& gsa) const {
   std::vector<std::string> out;
   if (!bindings_) return out;
   const auto ps = policies();
+  // One pass over the bindings for every verdict below, not one per binding.
+  const ByGsa others = any_exclusive_in(ps) ? bindings_by_gsa(gsa) : ByGsa{};
   for (const auto& b : ns.empty() ? bindings_->list() : bindings_->list(ns)) {
     if ((*b)["metadata"].contains("deletionTimestamp")) continue;
     if (!gsa.empty() && (!b->contains("spec") || (*b)["spec"].value("gcpServiceAccount", "") != gsa)) {
       continue;
     }
-    if (check(*b, ps).allowed == recorded_not_allowed(*b)) out.push_back(kube::object_key(*b));
+    if (check(*b, ps, others).allowed == recorded_not_allowed(*b)) out.push_back(kube::object_key(*b));
   }
   return out;
 }

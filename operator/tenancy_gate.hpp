@@ -5,6 +5,7 @@
 // an exclusive GSA's holder) may have turned, so they are reconciled at once
 // rather than at the next resync.
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -39,9 +40,13 @@ class TenancyGate {
   const tenancy::Settings& settings() const { return settings_; }
 
  private:
+  using ByGsa = std::map<std::string, std::vector<tenancy::Request>>;
   std::vector<tenancy::Policy> policies() const;
-  tenancy::Verdict check(const nlohmann::json& binding,
-                         const std::vector<tenancy::Policy>& policies) const;
+  // The cached bindings not being deleted, by GSA (what exclusivity reads);
+  // `only` non-empty: that GSA's alone.
+  ByGsa bindings_by_gsa(const std::string& only = "") const;
+  tenancy::Verdict check(const nlohmann::json& binding, const std::vector<tenancy::Policy>& policies,
+                         const ByGsa& others) const;
 
   tenancy::Settings settings_;
   std::shared_ptr<const kube::Store> policies_;

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 
-from cluster import BUILD, ControlPlane, Operator, eventually  # noqa: E402
+from cluster import BUILD, ControlPlane, Operator, eventually, free_port  # noqa: E402
 from standins.harness import GoogleStandin, StsStandin  # noqa: E402
 
 RUN = os.path.join(REPO, ".run", "sandbox")
@@ -48,12 +47,6 @@ def say(kind: str, text: str):
     if COLOR:
         mark = f"\033[{colors[kind]}m{mark}\033[0m"
     print(f"{mark} {text}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def kill_pids(pids):

@@ -36,7 +36,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from cluster import BUILD, REPO
+from cluster import BUILD, REPO, free_port  # noqa: F401 (test_smuggling imports it from here)
 from standins.harness import GoogleStandin, StsStandin
 
 AGENT_BIN = os.path.join(BUILD, "agent", "gtoken")
@@ -621,13 +621,6 @@ def app_pod_manifest(ns: str, ksa: str, generate_name: str = "app-") -> dict:
             "spec": {"serviceAccountName": ksa,
                      "containers": [{"name": "app", "image": "registry.example/chain/app:1",
                                      "command": ["/app"]}]}}
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def is_mutated(pod: dict) -> bool:

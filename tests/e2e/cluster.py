@@ -171,7 +171,8 @@ class ControlPlane:
                 time.sleep(0.2)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the one helper every suite uses)."""
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -201,7 +202,7 @@ class Operator:
         if not any(a.startswith("--metrics-port") for a in self.args):
             # Suites run in parallel: no fixed metrics port (8080 by default), and
             # only on loopback.
-            cmd += [f"--metrics-port={_free_port()}", "--metrics-bind-address=127.0.0.1"]
+            cmd += [f"--metrics-port={free_port()}", "--metrics-bind-address=127.0.0.1"]
         return cmd + self.args
 
     def start(self):

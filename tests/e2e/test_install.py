@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 from arbutil import binding, is_ready, member, wi_members
-from cluster import REPO, Operator, eventually
+from cluster import REPO, Operator, eventually, free_port
 
 OPERATOR_NS = "gtoken-system"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_manifests_pass_server_side_dry_run(cp):

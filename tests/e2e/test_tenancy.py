@@ -11,7 +11,7 @@ import pytest
 from arbutil import (ALLOW_ALL, PROJECT, ROLE, binding, condition, events_for,
                      gtoken_annotations, member, policy, start_operator, wait_condition,
                      wait_gone, wait_ready, wi_members)
-from cluster import eventually
+from cluster import eventually, free_port
 
 ACCOUNT = ROLE.split(":")[4]
 IAM_WRITES = ("iam.setIamPolicy",)
@@ -186,13 +186,6 @@ def test_foreign_annotations_are_never_overwritten(cp, google):
         assert wi_members(google, gsa) == []
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_forbidden_binding_is_refused_at_apply(cp, google, no_open_policy):
     """The validating webhook answers `kubectl apply` with the controller's
     NotAllowed message; an allowed binding goes through."""
@@ -205,7 +198,7 @@ def test_forbidden_binding_is_refused_at_apply(cp, google, no_open_policy):
     cp.apply(policy("admit", {"names": [ok_ns]}, [gsa], [ROLE]))
     if cp.get("namespace", "gtoken-system") is None:
         cp.kubectl("create", "namespace", "gtoken-system")
-    port = _free_port()
+    port = free_port()
     # Both configurations as installed, switched to URL mode for this
     # loopback apiserver (the operator keeps both caBundles).
     for kind, path in (("mutatingwebhookconfiguration", "mutate"),

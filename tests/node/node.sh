@@ -357,8 +357,10 @@ make_netns() {
   ip -n "$ns" link set cni0 up
   # Service IPs are only DNAT targets of kube-proxy: route them locally.
   ip -n "$ns" route add "$svc_cidr" dev node0
-  # kube-proxy needs working iptables (checked inside the netns: the host's
-  # tables are never touched).
+  # kube-proxy needs working iptables. This only lists the nat table inside
+  # the netns (nothing is added, the host's tables are never touched); the
+  # Service DNAT kube-proxy installs later lives in this netns too, which has
+  # no route and no interface to the host, so nothing is translated outward.
   ip netns exec "$ns" iptables -w -t nat -S >/dev/null 2>&1 ||
     die "iptables does not work in a network namespace here (kube-proxy needs it): $(ip netns exec "$ns" iptables -w -t nat -S 2>&1 | head -1)"
   ip netns exec "$ns" sh -c '
