@@ -478,8 +478,29 @@ class _HTTPServer(ThreadingHTTPServer):
                 pass
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def in_private_netns() -> bool:
+    """True in a network namespace other than the host's (PID 1's): a test
+    node's, where every address leads nowhere but the namespace itself."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
+    except OSError:
+        return False
+
+
+def bind_allowed(host: str) -> bool:
+    """The network rule: the stand-ins listen on loopback, or on any address
+    only inside a private network namespace (tests/node)."""
+    return host in LOOPBACK_HOSTS or in_private_netns()
+
+
 class Listener:
     def __init__(self, app: App, host: str, port: int, context: dict | None = None):
+        if not bind_allowed(host):
+            raise ValueError(f"refusing to listen on {host}: loopback only, outside a test "
+                             "node's private network namespace")
         self.httpd = _HTTPServer((host, port), app, context or {})
         self.host = host
         self.port = self.httpd.server_address[1]

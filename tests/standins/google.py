@@ -33,7 +33,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .common import App, Fault, HttpError, Request, Response, Server, as_bool, serve_cli, write_atomic
+from .pod_identity import ApiUnavailable, PodIdentity
+from .common import App, Fault, bind_allowed, HttpError, Request, Response, Server, as_bool, serve_cli, write_atomic
 
 ISSUER = "https://accounts.google.com"
 WI_ROLE = "roles/iam.workloadIdentityUser"
@@ -150,6 +151,9 @@ class GoogleApp(App):
         self.project_number = project_number or str(100000000000 + secrets.randbelow(899999999999))
         self.keys: list[SigningKey] = [SigningKey()]
         self.state_dir: str | None = None
+        # Callable[[ip], pod_identity.Caller | None]: identify metadata callers
+        # by source address through the apiserver (a real node), as GKE does.
+        self.pod_identity = None
         self._reset_state()
         self._routes()
 
@@ -446,8 +450,23 @@ class GoogleApp(App):
         self.md_check(req)
         return self.md_text(self.project_number)
 
+    def pod_caller(self, req: Request):
+        """GKE's way, when pod_identity is set: the pod whose IP the request
+        comes from (see standins/pod_identity.py); 404 when no pod has it."""
+        if "pod" not in req.note:
+            try:
+                req.note["pod"] = self.pod_identity(req.client)
+            except ApiUnavailable as e:
+                raise HttpError(503, f"Unable to identify the calling pod: {e}") from None
+            if req.note["pod"] is None:
+                raise HttpError(404, f"No running pod on this node has IP {req.client}.")
+        return req.note["pod"]
+
     def caller_workload(self, req: Request) -> str | None:
-        wl = req.header(WORKLOAD_HEADER) or req.context.get("workload") or self.default_workload
+        wl = req.header(WORKLOAD_HEADER) or req.context.get("workload")
+        if wl is None and self.pod_identity is not None:
+            wl = self.pod_caller(req).workload
+        wl = wl or self.default_workload
         if wl is not None and (wl.count("/") != 1 or not all(wl.split("/"))):
             raise HttpError(400, f"invalid workload {wl!r}: want NAMESPACE/KSA")
         return wl
@@ -465,12 +484,16 @@ class GoogleApp(App):
                                      "default workload, an instance service account, or send "
                                      f"{WORKLOAD_HEADER}: NAMESPACE/KSA.")
             req.note["workload"] = wl
-            gsa = (req.header(GSA_HEADER) or req.context.get("gsa")
-                   or self.annotations.get(wl))
+            gsa = req.header(GSA_HEADER) or req.context.get("gsa")
+            if gsa is None and "pod" in req.note:
+                gsa = req.note["pod"].gsa  # the live annotation, as GKE reads it
+            elif gsa is None:
+                gsa = self.annotations.get(wl)
             ns, ksa = wl.split("/")
             member = self.wi_member(wl)
             if gsa is None:
-                if not self.config["require_annotation"]:
+                # GKE never guesses: on a real node the annotation decides.
+                if not self.config["require_annotation"] and "pod" not in req.note:
                     cands = [s for s in self.sas.values() if self.grants(s, member)]
                     if len(cands) == 1:
                         gsa = cands[0].email
@@ -1089,7 +1112,9 @@ def parse_sa_flag(value: str, project: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m standins.google", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1", help="bind address (loopback only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address: loopback, or any address inside a private network "
+                        "namespace (a test node's)")
     p.add_argument("--port", type=int, default=0, help="port, 0 picks a free one")
     p.add_argument("--project", default="gtoken-test", help="Google project id")
     p.add_argument("--project-number", default=None, help="numeric project id")
@@ -1108,15 +1133,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--access-token-lifetime", type=int, default=3599)
     p.add_argument("--workload-listener", action="append", default=[], metavar="NS/KSA[=PORT]",
                    help="open an extra metadata listener that stands for this workload")
+    p.add_argument("--pod-identity-kubeconfig", default=None, metavar="PATH",
+                   help="identify metadata callers by source IP through this apiserver, "
+                        "as GKE's metadata server does (a real node)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     a = p.parse_args(argv)
-    if a.host not in ("127.0.0.1", "localhost", "::1"):
-        p.error("--host must be a loopback address")
+    if not bind_allowed(a.host):
+        p.error("--host must be a loopback address outside a private network namespace")
 
     server = make_server(a.project, a.host, a.port, project_number=a.project_number)
     app: GoogleApp = server.app  # type: ignore[assignment]
     app.verbose = app.verbose or a.verbose
     app.state_dir = a.state_dir
+    if a.pod_identity_kubeconfig:
+        app.pod_identity = PodIdentity.from_kubeconfig(a.pod_identity_kubeconfig)
     app.config["id_token_lifetime"] = a.token_lifetime
     app.config["access_token_lifetime"] = a.access_token_lifetime
     seed: dict = {"service_accounts": []}

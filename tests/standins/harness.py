@@ -214,13 +214,22 @@ class GoogleStandin(_Standin):
     module = "standins.google"
     name = "google"
 
-    def __init__(self, project: str = "gtoken-test", **kw):
+    def __init__(self, project: str = "gtoken-test", host: str = "127.0.0.1", port: int = 0,
+                 pod_identity=None, **kw):
+        """host/port/pod_identity: in-process only. pod_identity identifies
+        metadata callers by source IP (standins.pod_identity), for a real
+        node; a host other than loopback only works inside its netns."""
         super().__init__(**kw)
         self.project = project
+        self.host = host
+        self.bind_port = port
+        self.pod_identity = pod_identity
 
     def _make_server(self):
         from standins import google
-        return google.make_server(self.project)
+        server = google.make_server(self.project, self.host, self.bind_port)
+        server.app.pod_identity = self.pod_identity
+        return server
 
     def _cli_args(self):
         return ["--project", self.project]
@@ -347,14 +356,18 @@ class StsStandin(_Standin):
     module = "standins.sts"
     name = "sts"
 
-    def __init__(self, jwks_url: str | None = None, account_id: str = "123456789012", **kw):
+    def __init__(self, jwks_url: str | None = None, account_id: str = "123456789012",
+                 host: str = "127.0.0.1", port: int = 0, **kw):
         super().__init__(**kw)
         self.jwks_url = jwks_url
         self.account_id = account_id
+        self.host = host  # in-process only, like GoogleStandin's
+        self.bind_port = port
 
     def _make_server(self):
         from standins import sts
-        return sts.make_server(self.jwks_url, account_id=self.account_id)
+        return sts.make_server(self.jwks_url, host=self.host, port=self.bind_port,
+                               account_id=self.account_id)
 
     def _cli_args(self):
         args = ["--account-id", self.account_id]

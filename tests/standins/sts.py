@@ -37,7 +37,7 @@ from xml.sax.saxutils import escape
 
 import jwt
 
-from .common import App, Fault, HttpError, Request, Response, Server, as_bool, serve_cli
+from .common import App, Fault, HttpError, bind_allowed, Request, Response, Server, as_bool, serve_cli
 
 NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 VERSION = "2011-06-15"
@@ -709,7 +709,9 @@ def make_server(jwks_url: str | None = None, host: str = "127.0.0.1", port: int 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m standins.sts", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1", help="bind address (loopback only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address: loopback, or any address inside a private network "
+                        "namespace (a test node's)")
     p.add_argument("--port", type=int, default=0, help="port, 0 picks a free one")
     p.add_argument("--state-dir", default=None, help="writes sts.port and sts.json here")
     p.add_argument("--jwks-url", default=None,
@@ -726,8 +728,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="cap the lifetime of issued credentials (0: DurationSeconds)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     a = p.parse_args(argv)
-    if a.host not in ("127.0.0.1", "localhost", "::1"):
-        p.error("--host must be a loopback address")
+    if not bind_allowed(a.host):
+        p.error("--host must be a loopback address outside a private network namespace")
     jwks_url = a.jwks_url or (a.google_url.rstrip("/") + "/oauth2/v3/certs" if a.google_url else None)
     server = make_server(jwks_url, a.host, a.port, a.account_id)
     app: StsApp = server.app  # type: ignore[assignment]

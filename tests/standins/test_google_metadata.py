@@ -348,3 +348,85 @@ def test_reset(google):
     assert st["service_accounts"] == [] and st["default_workload"] is None
     assert st["faults"] == []
     assert google.counters()["counters"] == {}
+
+
+# -- a real node: callers known by source IP, as on GKE -----------------------
+
+
+class FakePods:
+    """Stands for the apiserver in standins.pod_identity: IP -> Caller."""
+
+    def __init__(self, pods=None, fail=False):
+        self.pods = pods or {}
+        self.fail = fail
+        self.asked = []
+
+    def __call__(self, ip):
+        from standins.pod_identity import ApiUnavailable
+        self.asked.append(ip)
+        if self.fail:
+            raise ApiUnavailable("apiserver GET /api/v1/pods: connection refused")
+        return self.pods.get(ip)
+
+
+def pod_google(pods):
+    from standins.harness import GoogleStandin
+    return GoogleStandin(project="gtoken-test", pod_identity=pods).start()
+
+
+def test_pod_identity_mints_for_the_annotated_gsa_of_the_calling_pod():
+    from standins.pod_identity import Caller
+    pods = FakePods()
+    g = pod_google(pods)
+    try:
+        sa = bound_sa(g)
+        pods.pods["127.0.0.1"] = Caller("team-a", "app", sa["email"])
+        r = g.identity(AUD)
+        assert r.status == 200, r
+        assert verify(g, r.text)["email"] == sa["email"]
+        assert pods.asked == ["127.0.0.1"]
+        # The grant decides, as on GKE: unbind and the same pod is refused.
+        g.unbind_workload(sa["email"], WL)
+        r = g.identity(AUD)
+        assert r.status == 403 and "Permission" in r.text
+    finally:
+        g.stop()
+
+
+def test_pod_identity_never_guesses_the_gsa_from_policies():
+    from standins.pod_identity import Caller
+    pods = FakePods()
+    g = pod_google(pods)
+    try:
+        bound_sa(g)  # the only GSA granting team-a/app: the loopback mode would pick it
+        pods.pods["127.0.0.1"] = Caller("team-a", "app", None)
+        r = g.identity(AUD)
+        assert r.status == 404 and "not annotated" in r.text
+    finally:
+        g.stop()
+
+
+def test_pod_identity_unknown_address_is_404_and_apiserver_down_is_503():
+    pods = FakePods()
+    g = pod_google(pods)
+    try:
+        bound_sa(g)
+        r = g.identity(AUD)
+        assert r.status == 404 and "127.0.0.1" in r.text
+        pods.fail = True
+        r = g.identity(AUD)
+        assert r.status == 503 and "identify the calling pod" in r.text
+        # A test's workload header still wins (the stand-in's own tests use it).
+        pods.fail = False
+        assert g.identity(AUD, WL).status == 200
+    finally:
+        g.stop()
+
+
+def test_listening_beyond_loopback_is_refused_outside_a_private_netns():
+    from standins.common import in_private_netns
+    from standins.harness import GoogleStandin
+    if in_private_netns():
+        pytest.skip("this test runs in the host's network namespace")
+    with pytest.raises(ValueError, match="loopback only"):
+        GoogleStandin(host="0.0.0.0").start()
