@@ -28,7 +28,7 @@ cache="${GTOKEN_CACHE:-$HOME/.cache/gtoken}"
 key="$(cat "$here/build.sh" "$here/versions.env" "$here/../controlplane/versions.env" \
   "$here"/wrapper/kube/go.mod "$here"/wrapper/kube/cmd/*/main.go \
   "$here"/wrapper/containerd/go.mod "$here"/wrapper/containerd/tools.go \
-  "$here"/images/oci-image.py "$here"/images/pause/go.mod "$here"/images/pause/main.go |
+  "$here"/../../images/oci-image.py "$here"/images/pause/go.mod "$here"/images/pause/main.go |
   sha256sum | cut -c1-12)"
 out="$cache/node-$K8S_VERSION-$key"
 bin="$out/bin"
@@ -139,10 +139,10 @@ build "$work/containerd" github.com/containerd/containerd/v2/cmd/ctr ctr -tags "
 # Images (step 3 of issue #10): never pulled, written here and imported by
 # node.sh into the node's own containerd.
 build "$work/pause" . pause -ldflags="-s -w"
-python3 "$here/images/oci-image.py" --name gtoken.local/pause:1 --out "$images/pause.tar" \
-  --entrypoint /pause --user 65535:65535 "$bin/pause:/pause:0755" >/dev/null
-python3 "$here/images/oci-image.py" --name gtoken.local/busybox:1 --out "$images/busybox.tar" \
-  --entrypoint /bin/sh --symlink /bin/sh:busybox "/bin/busybox:/bin/busybox:0755" >/dev/null
+python3 "$here/../../images/oci-image.py" --name gtoken.local/pause:1 --out "$images/pause.tar" \
+  --entrypoint /pause --user 65535:65535 --dir /tmp:1777 "$bin/pause:/pause:0755" >/dev/null
+python3 "$here/../../images/oci-image.py" --name gtoken.local/busybox:1 --out "$images/busybox.tar" \
+  --entrypoint /bin/sh --dir /tmp:1777 --symlink /bin/sh:busybox "/bin/busybox:/bin/busybox:0755" >/dev/null
 log "images in $images: pause.tar (gtoken.local/pause:1), busybox.tar (gtoken.local/busybox:1)"
 
 rm -rf "$work"
