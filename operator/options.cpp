@@ -15,6 +15,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
   int lease = static_cast<int>(o.lease_duration.count());
   int renew = static_cast<int>(o.renew_deadline.count());
   int retry = static_cast<int>(o.retry_period.count());
+  int shutdown_delay = static_cast<int>(o.shutdown_delay.count());
   po::options_description desc("gtoken-operator options");
   // clang-format off
   desc.add_options()
@@ -35,6 +36,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("lease-duration-seconds", po::value(&lease)->default_value(lease), "how long a lease holds without renewal")
     ("renew-deadline-seconds", po::value(&renew)->default_value(renew), "the leader stops writing when it could not renew for this long")
     ("retry-period-seconds", po::value(&retry)->default_value(retry), "how often to try to acquire or renew")
+    ("shutdown-delay-seconds", po::value(&shutdown_delay)->default_value(shutdown_delay), "on SIGTERM, keep the webhook answering (not ready) this long before stopping, so the Service drops this replica first")
     ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warn or error")
     ("controller", po::value(&o.controller)->default_value(o.controller), "run the AwsRoleBinding controller")
     ("webhook", po::value(&o.webhook)->default_value(o.webhook), "run the admission webhook");
@@ -61,6 +63,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
   o.lease_duration = std::chrono::seconds(lease);
   o.renew_deadline = std::chrono::seconds(renew);
   o.retry_period = std::chrono::seconds(retry);
+  o.shutdown_delay = std::chrono::seconds(shutdown_delay);
   log::Level level;
   if (!log::parse_level(o.log_level, level)) {
     error = "--log-level must be debug, info, warn or error";
@@ -69,6 +72,11 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
   }
   if (o.iam_read_qps < 0 || o.iam_write_qps < 0) {
     error = "--iam-read-qps and --iam-write-qps must be 0 (no limit) or positive";
+    help.clear();
+    return false;
+  }
+  if (o.shutdown_delay.count() < 0) {
+    error = "--shutdown-delay-seconds must be 0 or positive";
     help.clear();
     return false;
   }

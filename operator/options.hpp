@@ -30,6 +30,10 @@ struct OperatorOptions {
   std::chrono::seconds lease_duration{15};
   std::chrono::seconds renew_deadline{10};
   std::chrono::seconds retry_period{2};
+  // On SIGTERM the webhook keeps answering this long while reporting not
+  // ready, so the Service drops this replica before it stops listening (the
+  // apiserver does not retry a refused admission call).
+  std::chrono::seconds shutdown_delay{5};
   std::string log_level = "info";
   bool controller = true;  // run the AwsRoleBinding controller
   bool webhook = true;     // run the admission webhook

@@ -1,5 +1,6 @@
 #include "webhook/runtime.hpp"
 
+#include <atomic>
 #include <random>
 #include <stdexcept>
 
@@ -43,6 +44,7 @@ struct WebhookRuntime::Impl {
   std::unique_ptr<CertManager> certs;
   PodReviewEnv env;
   BindingReviewEnv binding_env;
+  std::atomic<bool> draining{false};
 
   void log(int level, const std::string& message, const json& fields = json::object()) const {
     if (d.log) d.log(level, message, fields);
@@ -124,6 +126,7 @@ struct WebhookRuntime::Impl {
   }
 
   std::string not_ready() const {
+    if (draining) return "shutting down";
     if (!d.service_accounts || !d.service_accounts->synced()) {
       return "ServiceAccount cache not synced yet";
     }
@@ -304,6 +307,10 @@ void WebhookRuntime::start() {
          {"configuration", o.config_name},
          {"secret", o.cert_secret_name},
          {"nativeSidecars", m.env.config.native_sidecars}});
+}
+
+void WebhookRuntime::begin_drain() {
+  impl_->draining = true;
 }
 
 void WebhookRuntime::stop() {

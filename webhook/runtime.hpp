@@ -55,6 +55,9 @@ class WebhookRuntime {
   // cache, the certificate manager and the server. Throws std::runtime_error
   // on unusable options or a port that cannot be bound.
   void start();
+  // From now on not ready ("shutting down") while still answering reviews:
+  // the first step of a graceful stop.
+  void begin_drain();
   void stop();
   // "" when ready (ServiceAccount cache synced, certificate loaded and
   // verifiable with the stored caBundle), else why not.

@@ -364,9 +364,20 @@ int run_operator(const OperatorOptions& o) {
       running = false;
     }
   }
-  if (webhook_runtime) webhook_runtime->stop();
+  // Graceful stop: the controller first and the Lease released, so the
+  // other replica leads at once; the webhook keeps answering, reporting not
+  // ready, until the Service has dropped this replica (the apiserver does not
+  // retry a refused admission call), and only then stops listening.
   stop_controller();
   if (elector) elector->stop();
+  if (webhook_runtime) {
+    webhook_runtime->begin_drain();
+    if (o.shutdown_delay.count() > 0) {
+      log::info("draining the webhook before stopping", {{"seconds", o.shutdown_delay.count()}});
+      std::this_thread::sleep_for(o.shutdown_delay);
+    }
+    webhook_runtime->stop();
+  }
   service_accounts->stop();
   bindings->stop();
   namespaces->stop();

@@ -258,7 +258,9 @@ class WebhookOperator {
                                      "--metrics-bind-address=127.0.0.1",
                                      "--webhook-config-name=" + config_name_,
                                      "--webhook-extra-ip=127.0.0.1",
-                                     "--agent-image=gtoken:itest"};
+                                     "--agent-image=gtoken:itest",
+                                     // URL mode, no Service to drop out of first.
+                                     "--shutdown-delay-seconds=0"};
     for (const auto& a : extra_args_) argv.push_back(a);
     return argv;
   }

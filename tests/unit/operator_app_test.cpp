@@ -40,6 +40,7 @@ TEST_CASE("defaults") {
   CHECK(p.options.default_audience == "gtoken/sts/assume-role-with-web-identity");
   CHECK(p.options.project.empty());
   CHECK(p.options.lease_duration > p.options.renew_deadline);
+  CHECK(p.options.shutdown_delay == std::chrono::seconds(5));
 }
 
 TEST_CASE("controller flags are read") {
@@ -47,8 +48,9 @@ TEST_CASE("controller flags are read") {
                   "--workers", "9", "--leader-elect=false", "--lease-duration-seconds=4",
                   "--renew-deadline-seconds=3", "--retry-period-seconds=1", "--identity=me",
                   "--default-audience=aud", "--log-level=debug", "--webhook=false",
-                  "--iam-read-qps=0", "--iam-write-qps=2.5"});
+                  "--iam-read-qps=0", "--iam-write-qps=2.5", "--shutdown-delay-seconds=0"});
   REQUIRE_MESSAGE(p.ok, p.error);
+  CHECK(p.options.shutdown_delay == std::chrono::seconds(0));
   CHECK(p.options.project == "my-project");
   CHECK(p.options.iam_endpoint == "http://127.0.0.1:9");
   CHECK(p.options.resync == std::chrono::seconds(7));
@@ -97,6 +99,7 @@ TEST_CASE("bad values are refused with a message that names the flag") {
       {{"--lease-duration-seconds=5", "--renew-deadline-seconds=5"}, "--renew-deadline-seconds"},
       {{"--lease-duration-seconds=5", "--renew-deadline-seconds=9"}, "--renew-deadline-seconds"},
       {{"--retry-period-seconds=0"}, "--retry-period-seconds"},
+      {{"--shutdown-delay-seconds=-1"}, "--shutdown-delay-seconds"},
       {{"--renew-deadline-seconds=3", "--retry-period-seconds=3"}, "--retry-period-seconds"},
       {{"--resync-seconds=soon"}, "resync-seconds"},
       {{"--workers=many"}, "workers"},
