@@ -453,14 +453,15 @@ class GoogleApp(App):
     def pod_caller(self, req: Request):
         """GKE's way, when pod_identity is set: the pod whose IP the request
         comes from (see standins/pod_identity.py); 404 when no pod has it."""
-        if "pod" not in req.note:
+        if getattr(req, "pod", None) is None:
+            req.note["client"] = req.client
             try:
-                req.note["pod"] = self.pod_identity(req.client)
+                req.pod = self.pod_identity(req.client)
             except ApiUnavailable as e:
                 raise HttpError(503, f"Unable to identify the calling pod: {e}") from None
-            if req.note["pod"] is None:
+            if req.pod is None:
                 raise HttpError(404, f"No running pod on this node has IP {req.client}.")
-        return req.note["pod"]
+        return req.pod
 
     def caller_workload(self, req: Request) -> str | None:
         wl = req.header(WORKLOAD_HEADER) or req.context.get("workload")
@@ -485,15 +486,16 @@ class GoogleApp(App):
                                      f"{WORKLOAD_HEADER}: NAMESPACE/KSA.")
             req.note["workload"] = wl
             gsa = req.header(GSA_HEADER) or req.context.get("gsa")
-            if gsa is None and "pod" in req.note:
-                gsa = req.note["pod"].gsa  # the live annotation, as GKE reads it
+            pod = getattr(req, "pod", None)
+            if gsa is None and pod is not None:
+                gsa = pod.gsa  # the live annotation, as GKE reads it
             elif gsa is None:
                 gsa = self.annotations.get(wl)
             ns, ksa = wl.split("/")
             member = self.wi_member(wl)
             if gsa is None:
                 # GKE never guesses: on a real node the annotation decides.
-                if not self.config["require_annotation"] and "pod" not in req.note:
+                if not self.config["require_annotation"] and pod is None:
                     cands = [s for s in self.sas.values() if self.grants(s, member)]
                     if len(cands) == 1:
                         gsa = cands[0].email

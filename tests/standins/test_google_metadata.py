@@ -385,6 +385,8 @@ def test_pod_identity_mints_for_the_annotated_gsa_of_the_calling_pod():
         assert r.status == 200, r
         assert verify(g, r.text)["email"] == sa["email"]
         assert pods.asked == ["127.0.0.1"]
+        call = g.calls(endpoint="metadata.identity")[-1]
+        assert call["client"] == "127.0.0.1" and call["workload"] == WL, call
         # The grant decides, as on GKE: unbind and the same pod is refused.
         g.unbind_workload(sa["email"], WL)
         r = g.identity(AUD)
