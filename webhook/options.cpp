@@ -54,7 +54,7 @@ po::options_description describe(WebhookOptions& o, Durations& d, std::vector<st
     ("agent-image", po::value(&o.agent_image)->default_value(o.agent_image), "image of the injected token agent")
     ("agent-image-pull-policy", po::value(&o.agent_image_pull_policy)->default_value(o.agent_image_pull_policy), "pull policy of the injected agent")
     ("token-mount-path", po::value(&o.token_mount_path)->default_value(o.token_mount_path), "where containers find the token directory")
-    ("native-sidecars", po::value(&o.native_sidecars)->default_value(o.native_sidecars), "inject the agent as a native sidecar: auto (apiserver >= 1.29), true or false")
+    ("native-sidecars", po::value(&o.native_sidecars)->default_value(o.native_sidecars), "inject the agent as a native sidecar: auto (apiserver >= 1.33), true or false")
     ("sa-lookup-timeout", po::value(&d.sa_lookup)->default_value("2s"), "bound of the live ServiceAccount read on a cache miss");
   // clang-format on
   return desc;
@@ -193,7 +193,11 @@ std::optional<bool> native_sidecars_from_version(const nlohmann::json& version) 
   const auto major = number("major");
   const auto minor = number("minor");
   if (!major || !minor) return std::nullopt;
-  return *major > 1 || (*major == 1 && *minor >= 29);
+  // SidecarContainers is GA from 1.33. In 1.29-1.32 it is a beta gate a
+  // cluster may have turned off, and an apiserver with it off silently drops
+  // restartPolicy: the agent would become a plain init container that never
+  // exits, and no pod would ever start. The classic pair works everywhere.
+  return *major > 1 || (*major == 1 && *minor >= 33);
 }
 
 }  // namespace gtoken::webhook

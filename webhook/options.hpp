@@ -69,7 +69,7 @@ std::string webhook_options_help();
 // "90", "90s", "15m", "720h", "30d" → seconds; nullopt when not a duration.
 std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
-// Native sidecars from a /version answer: Kubernetes ≥ 1.29 ("minor" may
+// Native sidecars from a /version answer: Kubernetes ≥ 1.33 ("minor" may
 // carry a "+", as on GKE). nullopt when it cannot be read.
 std::optional<bool> native_sidecars_from_version(const nlohmann::json& version);
 

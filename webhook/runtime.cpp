@@ -150,8 +150,10 @@ struct WebhookRuntime::Impl {
         log(kWarn, "cannot read the apiserver version", {{"error", e.what()}});
       }
     }
-    log(kWarn, "assuming native sidecars (Kubernetes >= 1.29); set --native-sidecars to be sure");
-    return true;
+    // The classic pair works on every apiserver; native ones need 1.33 (or
+    // the beta gate on). Set the flag to say which.
+    log(kWarn, "assuming classic sidecars (apiserver version unknown); set --native-sidecars");
+    return false;
   }
 };
 
