@@ -6,18 +6,30 @@
 #     kube-apiserver (wrapper module: tests/node/wrapper/kube);
 #   - containerd, containerd-shim-runc-v2 and ctr of CONTAINERD_VERSION
 #     (tests/node/versions.env) from the module proxy;
-#   - the pause (sandbox) image and a busybox test image as OCI archives
-#     (tests/node/images), for `ctr images import`;
+#   - pause, the holder of the node's namespaces (and the sandbox image's
+#     program);
+#   - the node's test images (pause, busybox, gosdk) as OCI archives, by
+#     tests/node/images/build.sh, for `ctr images import`;
 # and installs runc, the CNI plugins, iptables and busybox-static from Debian
 # when they are missing.
 #
-# Everything lives under $GTOKEN_CACHE (default ~/.cache/gtoken), keyed by a
-# hash of this folder's inputs; the Go module and build caches are shared with
+# Everything lives under $GTOKEN_CACHE (default ~/.cache/gtoken): binaries in
+# node-<k8s version>-<hash of this script, the versions, the wrapper and
+# pause's sources>/bin, images in node-images-<their own hash>, so changing an
+# image rebuilds no binary. The Go module and build caches are shared with
 # tests/controlplane/build.sh. Builds run at nice 19. The control plane's own
 # build (and its cache key) is not touched: run it separately.
-# Prints the bin directory on its last line of stdout (images in ../images).
+#
+#   build.sh            prints the bin directory on its last line of stdout
+#   build.sh --images   prints the images directory instead
 set -euo pipefail
 
+print=bin
+case "${1:-}" in
+  "") ;;
+  --images) print=images ;;
+  *) echo "usage: tests/node/build.sh [--images]" >&2; exit 2 ;;
+esac
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../controlplane/versions.env
 source "$here/../controlplane/versions.env"
@@ -28,12 +40,11 @@ cache="${GTOKEN_CACHE:-$HOME/.cache/gtoken}"
 key="$(cat "$here/build.sh" "$here/versions.env" "$here/../controlplane/versions.env" \
   "$here"/wrapper/kube/go.mod "$here"/wrapper/kube/cmd/*/main.go \
   "$here"/wrapper/containerd/go.mod "$here"/wrapper/containerd/tools.go \
-  "$here"/../../images/oci-image.py "$here"/images/pause/go.mod "$here"/images/pause/main.go |
+  "$here"/images/pause/go.mod "$here"/images/pause/main.go |
   sha256sum | cut -c1-12)"
 out="$cache/node-$K8S_VERSION-$key"
 bin="$out/bin"
-images="$out/images"
-wanted=(kubelet kube-controller-manager kube-scheduler kube-proxy containerd containerd-shim-runc-v2 ctr)
+wanted=(kubelet kube-controller-manager kube-scheduler kube-proxy containerd containerd-shim-runc-v2 ctr pause)
 
 log() { echo "[node-build] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -60,17 +71,22 @@ debian_deps() {
 }
 
 complete() {
-  [[ -f "$out/stamp" && -f "$images/pause.tar" && -f "$images/busybox.tar" ]] || return 1
+  [[ -f "$out/stamp" ]] || return 1
   local b
   for b in "${wanted[@]}"; do [[ -x "$bin/$b" ]] || return 1; done
 }
 
+# The images (their own cache folder), then what to print.
+finish() {
+  local images
+  images="$("$here/images/build.sh" | tail -1)"
+  if [[ "$print" == images ]]; then echo "$images"; else echo "$bin"; fi
+  exit 0
+}
+
 mkdir -p "$cache"
 debian_deps
-if complete; then
-  echo "$bin"
-  exit 0
-fi
+if complete; then finish; fi
 
 command -v go >/dev/null || die "go is required (Debian: golang, or the machine's Go)"
 
@@ -78,14 +94,14 @@ export GOMODCACHE="$cache/go/mod"
 export GOCACHE="$cache/go/build"
 export GOFLAGS="-mod=mod"
 export CGO_ENABLED=0
-mkdir -p "$bin" "$images" "$GOMODCACHE" "$GOCACHE"
+mkdir -p "$bin" "$GOMODCACHE" "$GOCACHE"
 
 # Serialise concurrent builds on one machine (two test runs at once).
 exec 9>"$cache/.build-node-$K8S_VERSION.lock"
 flock 9
 if complete; then
-  echo "$bin"
-  exit 0
+  exec 9>&-
+  finish
 fi
 
 work="$out/src"
@@ -136,16 +152,10 @@ build "$work/containerd" github.com/containerd/containerd/v2/cmd/containerd cont
 build "$work/containerd" github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 containerd-shim-runc-v2 -tags "$ctags" -ldflags="-s -w $cflags"
 build "$work/containerd" github.com/containerd/containerd/v2/cmd/ctr ctr -tags "$ctags" -ldflags="-s -w $cflags"
 
-# Images (step 3 of issue #10): never pulled, written here and imported by
-# node.sh into the node's own containerd.
 build "$work/pause" . pause -ldflags="-s -w"
-python3 "$here/../../images/oci-image.py" --name gtoken.local/pause:1 --out "$images/pause.tar" \
-  --entrypoint /pause --user 65535:65535 --dir /tmp:1777 "$bin/pause:/pause:0755" >/dev/null
-python3 "$here/../../images/oci-image.py" --name gtoken.local/busybox:1 --out "$images/busybox.tar" \
-  --entrypoint /bin/sh --dir /tmp:1777 --symlink /bin/sh:busybox "/bin/busybox:/bin/busybox:0755" >/dev/null
-log "images in $images: pause.tar (gtoken.local/pause:1), busybox.tar (gtoken.local/busybox:1)"
 
 rm -rf "$work"
 date -u +%FT%TZ >"$out/stamp"
 log "binaries in $bin"
-echo "$bin"
+exec 9>&-
+finish

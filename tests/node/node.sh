@@ -528,10 +528,11 @@ start() {
   log "starting containerd ..."
   launch containerd env PATH="$bin:$PATH" "$bin/containerd" --config "$dir/containerd/config.toml"
   wait_for "containerd's socket" 60 containerd in_node "$bin/ctr" --address /run/containerd/containerd.sock version
-  local img
-  for img in pause busybox; do
+  local img images
+  images="$("$here/build.sh" --images | tail -1)"
+  for img in pause busybox gosdk; do
     in_node "$bin/ctr" --address /run/containerd/containerd.sock -n k8s.io images import \
-      --platform linux/amd64 "$(dirname "$bin")/images/$img.tar" >>"$dir/images.log" 2>&1 ||
+      --platform linux/amd64 "$images/$img.tar" >>"$dir/images.log" 2>&1 ||
       { cat "$dir/images.log" >&2; die "importing image $img failed"; }
   done
 
