@@ -14,7 +14,9 @@
 # (id from DIR), which has only `lo`, a bridge `node0` (the node IP,
 # 10.200.0.1) and the pod bridge `cni0` (10.88.0.1/16); Services are
 # 10.0.0.0/24. No veth to the host, no NAT, no default route in the netns
-# (pods' default route is cni0, which leads nowhere further). The processes
+# (pods' default route is cni0, which leads nowhere further). node0 also
+# holds 169.254.169.254, where a pod finds the (stand-in) metadata server.
+# The processes
 # also share one private mount namespace (held by a pause process), where
 # /sys is the netns's own sysfs, and /run/containerd and /var/lib/cni are
 # bind mounts of DIR's folders, so nothing the node mounts or writes leaks to
@@ -351,6 +353,9 @@ make_netns() {
   ip -n "$ns" link set lo up
   ip -n "$ns" link add node0 type bridge
   ip -n "$ns" addr add "$node_ip/24" dev node0
+  # The metadata server's fixed address, local to the netns (GKE intercepts
+  # it on each node): tests run the Google stand-in's metadata there.
+  ip -n "$ns" addr add 169.254.169.254/32 dev node0
   ip -n "$ns" link set node0 up
   ip -n "$ns" link add cni0 type bridge
   ip -n "$ns" addr add "$pod_gw/16" dev cni0

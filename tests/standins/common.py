@@ -482,12 +482,15 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def in_private_netns() -> bool:
-    """True in a network namespace other than the host's (PID 1's): a test
-    node's, where every address leads nowhere but the namespace itself."""
+    """True in a network namespace a test made with `ip netns add` (a test
+    node's, tests/node/node.sh), whose addresses lead nowhere but the
+    namespace itself: this thread's netns is one of /run/netns/*."""
     try:
-        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
+        here = os.stat("/proc/thread-self/ns/net")
+        named = [os.stat(os.path.join("/run/netns", n)) for n in os.listdir("/run/netns")]
     except OSError:
         return False
+    return any((n.st_dev, n.st_ino) == (here.st_dev, here.st_ino) for n in named)
 
 
 def bind_allowed(host: str) -> bool:
