@@ -16,6 +16,8 @@
 #                               compaction shows up as 410 Gone)
 #   GTOKEN_CP_OWNER=PID         stop everything when PID exits (test runners)
 #   GTOKEN_CP_EXTRA_ARGS        more kube-apiserver flags
+#   GTOKEN_K8S_VERSION=v1.N.P   another release than versions.env's, with
+#   GTOKEN_ETCD_VERSION=v3.N.P  its etcd (built once by build-version.sh)
 #   GTOKEN_CP_AUDIT=true        audit log of every request at level Metadata,
 #                               one JSON event per line in DIR/audit-N.log
 #                               (blocking mode: written by the request's
@@ -200,7 +202,7 @@ case "$cmd" in
     if [[ -f "$dir/etcd.pid" ]] && kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null; then
       die "already running in $dir (stop it first: $0 stop $dir)"
     fi
-    BIN="$("$here/build.sh" | tail -1)"
+    BIN="$("$here/build-version.sh" | tail -1)"
     echo "$BIN" >"$dir/bin"
     rm -rf "$dir/etcd-data" "$dir"/*.port "$dir"/*.log
     trap 'stop_all' ERR
@@ -253,7 +255,7 @@ case "$cmd" in
     if [[ -f "$dir/audit-policy.yaml" ]]; then echo "AUDIT_LOG=$dir/audit-0.log"; fi
     ;;
   *)
-    sed -n '2,22p' "$0" >&2
+    sed -n '2,24p' "$0" >&2
     exit 2
     ;;
 esac
