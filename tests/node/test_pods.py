@@ -1,0 +1,497 @@
+"""Real pods on a real node (issue #10): gtoken installed from
+config/default (plus a local overlay), its images run by containerd, the
+webhook reached through its Service, the agent really injected, and an AWS
+SDK inside a non-root, read-only container getting credentials from the STS
+stand-in. The Google stand-in answers at 169.254.169.254 and knows each pod
+by its IP, as GKE's metadata server does, so a token exists only while the
+IAM grant the operator wrote exists.
+
+One node for the whole module (node.sh start takes ~20 s, the install
+~30 s); the tests run in file order and each uses its own namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from nodeutil import METADATA_IP, NODE_IP, REPO, Node, build_gtoken_images
+
+from arbutil import Api, binding, condition, events_for, is_ready, member, policy, wi_members
+from chain import jwt_claims
+from cluster import eventually
+from standins.harness import GoogleStandin, StsStandin, google_trust_policy
+from standins.pod_identity import PodIdentity
+
+PROJECT = "my-project"
+OPERATOR_GSA = f"gtoken-operator@{PROJECT}.iam.gserviceaccount.com"
+OPERATOR_NS = "gtoken-system"
+ACCOUNT = "123456789012"
+LIFETIME = 90  # stand-in ID tokens: the agent refreshes every 45-54 s
+AUDIENCE = "gtoken/sts/assume-role-with-web-identity"
+WORKLOAD_IMAGE = "gtoken.local/gosdk:1"
+BUSYBOX_IMAGE = "gtoken.local/busybox:1"
+STS_PORT = 8090
+PACE = 1.5  # seconds between one burst thread's creates (4 threads)
+APP_LABEL = "gtoken.io/node-test"
+
+
+# -- the world: node, images, stand-ins, gtoken installed ------------------------
+
+
+class World:
+    def __init__(self, tmp: str):
+        self.tmp = tmp
+        self.node = Node("node-pods")
+        self.google: GoogleStandin | None = None
+        self.sts: StsStandin | None = None
+        self.images: dict[str, str] = {}
+
+    def start(self):
+        # Built before the node starts (the node's owner watchdog must not
+        # see a half-built state), imported once it runs.
+        self.archives = build_gtoken_images(os.path.join(self.tmp, "images"))
+        self.node.start()
+        self.node.import_images(list(self.archives.values()))
+        self.api = Api(self.node)
+        # Inside the node's netns from here: the stand-ins' sockets are too.
+        self.google = GoogleStandin(project=PROJECT, host="0.0.0.0", port=80,
+                                    pod_identity=PodIdentity.from_kubeconfig(self.node.kubeconfig))
+        self.google.start()
+        self.google.config(id_token_lifetime=LIFETIME, iam_callers=[OPERATOR_GSA])
+        self.google.create_sa("gtoken-operator")
+        self.google.bind_workload(OPERATOR_GSA, f"{OPERATOR_NS}/gtoken-operator")
+        self.sts = StsStandin(jwks_url="http://127.0.0.1:80/oauth2/v3/certs", account_id=ACCOUNT,
+                              host="0.0.0.0", port=STS_PORT)
+        self.sts.start()
+        # Short STS sessions: the SDK re-assumes the role (reading the token
+        # file again) every 30 s.
+        self.sts.config(max_credential_seconds=30)
+        self.install()
+        return self
+
+    def overlay(self) -> str:
+        d = os.path.join(self.node.dir, "overlay")
+        os.makedirs(d, exist_ok=True)
+        base = os.path.relpath(os.path.join(REPO, "config", "default"), d)
+        args = [
+            "--agent-image-pull-policy=Never",
+            f"--iam-endpoint=http://{NODE_IP}:80",
+            # Failover in seconds, and certificates that rotate during the run.
+            "--lease-duration-seconds=6", "--renew-deadline-seconds=4", "--retry-period-seconds=1",
+            "--cert-validity=40s", "--cert-lookahead=20s", "--ca-validity=120s",
+            "--ca-lookahead=60s", "--ca-publish-delay=2s", "--ca-retire-grace=3s",
+            "--webhook-replica-lease-duration=10s", "--resync-seconds=20",
+        ]
+        ops = [{"op": "replace", "path": "/spec/template/spec/containers/0/args/2",
+                "value": f"--project={PROJECT}"},
+               {"op": "replace", "path": "/spec/template/spec/containers/0/args/4",
+                "value": f"--agent-image={self.agent_image}"},
+               {"op": "replace", "path": "/spec/template/spec/containers/0/imagePullPolicy",
+                "value": "Never"}]
+        ops += [{"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": a}
+                for a in args]
+        name, tag = self.operator_image.rsplit(":", 1)
+        kust = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "resources": [base],
+            "images": [{"name": "gtoken-operator", "newName": name, "newTag": tag}],
+            "patches": [
+                {"target": {"kind": "Deployment", "name": "gtoken-operator"},
+                 "patch": json.dumps(ops)},
+                {"target": {"kind": "ServiceAccount", "name": "gtoken-operator"},
+                 "patch": json.dumps([{"op": "replace",
+                                       "path": "/metadata/annotations/iam.gke.io~1gcp-service-account",
+                                       "value": OPERATOR_GSA}])},
+                {"target": {"kind": "MutatingWebhookConfiguration", "name": "gtoken-webhook"},
+                 "patch": json.dumps([{"op": "replace", "path": "/webhooks/0/failurePolicy",
+                                       "value": "Fail"}])},
+            ]}
+        with open(os.path.join(d, "kustomization.yaml"), "w") as f:
+            json.dump(kust, f, indent=1)
+        return d
+
+    @property
+    def operator_image(self) -> str:
+        return "gtoken.local/gtoken-operator:dev"
+
+    @property
+    def agent_image(self) -> str:
+        return "gtoken.local/gtoken:dev"
+
+    def install(self):
+        k = self.node.kubectl
+        k("create", "namespace", OPERATOR_NS)
+        k("apply", "-k", self.overlay())
+        self.wait_rollout()
+
+    def wait_rollout(self, timeout: int = 240):
+        try:
+            self.node.kubectl("rollout", "status", "-n", OPERATOR_NS, "deployment/gtoken-operator",
+                              f"--timeout={timeout}s", timeout=timeout + 10)
+        except Exception as e:
+            raise AssertionError(f"operator rollout: {e}\n{self.operator_logs()}") from None
+
+    def operator_pods(self) -> list[dict]:
+        return json.loads(self.node.kubectl(
+            "get", "pods", "-n", OPERATOR_NS, "-l", "app.kubernetes.io/component=operator",
+            "-o", "json"))["items"]
+
+    def operator_logs(self) -> str:
+        out = []
+        for p in self.operator_pods():
+            n = p["metadata"]["name"]
+            out.append(f"--- {n} ---\n" + self.node.kubectl(
+                "logs", "-n", OPERATOR_NS, n, "--tail=30", check=False))
+        return "\n".join(out)[-6000:]
+
+    def leader(self) -> str:
+        lease = self.node.get("lease", "gtoken-operator", OPERATOR_NS)
+        return (lease or {}).get("spec", {}).get("holderIdentity", "")
+
+    def stop(self):
+        for s in (self.sts, self.google):
+            if s is not None:
+                s.stop()
+        self.node.stop()
+
+    # -- per test ----------------------------------------------------------------
+
+    def namespace(self, prefix: str) -> str:
+        ns = self.node.create_namespace(prefix)
+        self.node.kubectl("label", "namespace", ns, f"{APP_LABEL}=true")
+        eventually(lambda: self.node.get("serviceaccount", "default", ns), 60,
+                   what=f"default ServiceAccount in {ns}")
+        return ns
+
+    def bound(self, ns: str, ksa: str, gsa_name: str, role_name: str) -> tuple[dict, str, str]:
+        """A GSA, an AwsRoleBinding for ns/ksa, and an STS role trusting
+        exactly the binding's status.awsTrustPolicy."""
+        gsa = self.google.create_sa(gsa_name)["email"]
+        role = f"arn:aws:iam::{ACCOUNT}:role/{role_name}"
+        self.node.apply(binding(gsa_name, ns, ksa, gsa, role))
+        b = eventually(lambda: (lambda b: b if is_ready(b) else None)(
+            self.node.get("awsrolebinding", gsa_name, ns)), 120, interval=0.5,
+            what=f"binding {ns}/{gsa_name} Ready\n{self.operator_logs()}")
+        self.sts.add_role(role, json.loads(b["status"]["awsTrustPolicy"]))
+        return b, gsa, role
+
+    def sdk_container(self, args: list[str], uid: int = 1000) -> dict:
+        return {
+            "name": "app", "image": WORKLOAD_IMAGE, "imagePullPolicy": "Never", "args": args,
+            # The one thing a user would not set: where STS is.
+            "env": [{"name": "AWS_ENDPOINT_URL_STS", "value": f"http://{NODE_IP}:{STS_PORT}"}],
+            "securityContext": {"runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": True,
+                                "readOnlyRootFilesystem": True,
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]}}}
+
+    def pod_logs(self, ns: str, pod: str, container: str = "app") -> list[dict]:
+        out = self.node.kubectl("logs", "-n", ns, pod, "-c", container, check=False)
+        lines = []
+        for line in out.splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                pass
+        return lines
+
+    def pods(self, ns: str, selector: str) -> list[dict]:
+        return json.loads(self.node.kubectl("get", "pods", "-n", ns, "-l", selector,
+                                            "-o", "json"))["items"]
+
+    def wait_pod(self, ns: str, selector: str, cond: str = "Ready", timeout: int = 180) -> dict:
+        def ready():
+            for p in self.pods(ns, selector):
+                for c in p.get("status", {}).get("conditions", []):
+                    if c["type"] == cond and c["status"] == "True":
+                        return p
+            return None
+        try:
+            return eventually(ready, timeout, interval=1, what=f"a {cond} pod {ns}/{selector}")
+        except AssertionError:
+            desc = self.node.kubectl("describe", "pods", "-n", ns, "-l", selector, check=False)
+            raise AssertionError(f"no {cond} pod {selector} in {ns}:\n{desc[-4000:]}\n"
+                                 f"{self.node.logs_hint()}") from None
+
+    def identity_calls(self, since: int = 0) -> list[dict]:
+        return self.google.calls(since=since, endpoint="metadata.identity")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    w = World(str(tmp_path_factory.mktemp("node")))
+    try:
+        w.start()
+        w.node.apply(policy("node-tests", {"selector": {"matchLabels": {APP_LABEL: "true"}}},
+                            [f"*@{PROJECT}.iam.gserviceaccount.com"], [f"{ACCOUNT}"]))
+        yield w
+    finally:
+        w.stop()
+
+
+def container_status(pod: dict, name: str) -> dict:
+    st = pod["status"]
+    for c in st.get("initContainerStatuses", []) + st.get("containerStatuses", []):
+        if c["name"] == name:
+            return c
+    raise KeyError(name)
+
+
+def started_at(pod: dict, name: str) -> str:
+    s = container_status(pod, name)["state"]
+    return (s.get("running") or s.get("terminated") or {}).get("startedAt", "")
+
+
+# -- install ------------------------------------------------------------------------
+
+
+def test_install_two_ready_replicas_one_leader_in_cluster_credentials(world):
+    pods = world.operator_pods()
+    assert len(pods) == 2, [p["metadata"]["name"] for p in pods]
+    for p in pods:
+        assert all(c["ready"] for c in p["status"]["containerStatuses"]), p["status"]
+        spec = p["spec"]["containers"][0]
+        assert spec["image"] == world.operator_image
+        assert spec["securityContext"]["readOnlyRootFilesystem"] is True
+        # The projected, rotating ServiceAccount token of the installed KSA.
+        assert p["spec"]["serviceAccountName"] == "gtoken-operator"
+        vols = [v for v in p["spec"]["volumes"] if "projected" in v]
+        assert any(s.get("serviceAccountToken") for v in vols
+                   for s in v["projected"]["sources"]), p["spec"]["volumes"]
+    names = {p["metadata"]["name"] for p in pods}
+    leader = eventually(lambda: world.leader() in names and world.leader(), 60,
+                        what="a replica holding the Lease")
+    assert leader in names
+    # The webhook's Service has both replicas as ready endpoints.
+    slices = json.loads(world.node.kubectl(
+        "get", "endpointslices", "-n", OPERATOR_NS, "-l",
+        "kubernetes.io/service-name=gtoken-webhook", "-o", "json"))["items"]
+    ready = [e for s in slices for e in s.get("endpoints", [])
+             if e.get("conditions", {}).get("ready")]
+    assert len(ready) == 2, slices
+    # Exactly the installed RBAC: nothing was forbidden.
+    assert "forbidden" not in world.operator_logs().lower()
+
+
+# -- the SDK in a Deployment --------------------------------------------------------
+
+
+def test_deployment_sdk_gets_credentials_and_keeps_them_across_token_refreshes(world):
+    ns = world.namespace("deploy")
+    b, gsa, role = world.bound(ns, "app-sa", "deploy-app", "deploy-app")
+    # The operator wrote the grant with an access token the metadata server
+    # minted for the operator pod's own GSA, known by its IP (no key file).
+    calls = [c for c in world.google.calls(endpoint="metadata.token") if c["status"] == 200]
+    assert calls and {c["workload"] for c in calls} == {f"{OPERATOR_NS}/gtoken-operator"}, calls
+    assert member(ns, "app-sa", PROJECT) in wi_members(world.google, gsa)
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "app", "namespace": ns},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "sdk"}},
+                    "template": {"metadata": {"labels": {"app": "sdk"}},
+                                 "spec": {"serviceAccountName": "app-sa",
+                                          "containers": [world.sdk_container(
+                                              ["-n", "100000", "-interval", "5s"])]}}}}
+    world.node.apply(dep)
+    pod = world.wait_pod(ns, "app=sdk")
+    name = pod["metadata"]["name"]
+    # Injected through the Service: a native sidecar with a startup probe.
+    agent = next(c for c in pod["spec"].get("initContainers", []) if c["name"] == "gtoken")
+    assert agent["restartPolicy"] == "Always" and agent["startupProbe"]
+    assert agent["image"] == world.agent_image
+    # The app started only after the agent's startup probe saw a token: its
+    # very first SDK call succeeded.
+    assert started_at(pod, "gtoken") <= started_at(pod, "app")
+    first = eventually(lambda: world.pod_logs(ns, name)[:1], 60, interval=1,
+                       what="the SDK's first call")[0]
+    assert first["ok"], first
+    assert first["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy-app/" + \
+        first["arn"].rsplit("/", 1)[1]
+    # Two token refreshes later (LIFETIME 90 s: one each 45-54 s), still
+    # credentials, from tokens minted for this pod's GSA.
+    t0 = time.time()
+    start = len(world.identity_calls())
+
+    def refreshed_twice():
+        ok = [c for c in world.identity_calls()[start:]
+              if c["status"] == 200 and c.get("workload") == f"{ns}/app-sa"]
+        return len(ok) >= 2
+    eventually(refreshed_twice, 3 * LIFETIME, interval=2,
+               what="two token refreshes by the pod's agent")
+    time.sleep(40)  # STS sessions last 30 s: the SDK re-assumes with a new token
+    lines = world.pod_logs(ns, name)
+    assert lines and all(r["ok"] for r in lines), [r for r in lines if not r["ok"]][:3]
+    assumed = [c for c in world.sts.calls() if c["endpoint"] == "sts.AssumeRoleWithWebIdentity"
+               and c["status"] == 200 and c["resource"] == role]
+    tokens = {c["token_sha256"] for c in assumed if c["time"] >= t0}
+    assert len(tokens) >= 2, assumed[-5:]
+    claims = jwt_claims(world.google.id_token(gsa, AUDIENCE))
+    assert claims["email"] == gsa
+
+
+# -- a Job completes ----------------------------------------------------------------
+
+
+def test_job_runs_one_call_and_completes_twice(world):
+    ns = world.namespace("job")
+    world.bound(ns, "batch-sa", "batch-app", "batch-app")
+    for run in ("first", "second"):
+        job = {"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": {"name": f"call-{run}", "namespace": ns},
+               "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {"run": run}},
+                        "spec": {"serviceAccountName": "batch-sa", "restartPolicy": "Never",
+                                 "containers": [world.sdk_container(["-n", "1"])]}}}}
+        world.node.apply(job)
+        try:
+            world.node.kubectl("wait", "--for=condition=Complete", f"job/call-{run}", "-n", ns,
+                               "--timeout=180s", timeout=190)
+        except Exception:
+            desc = world.node.kubectl("describe", "pods", "-n", ns, "-l", f"run={run}",
+                                      check=False)
+            raise AssertionError(f"Job call-{run} did not complete:\n{desc[-4000:]}") from None
+        pod = world.pods(ns, f"run={run}")[0]
+        lines = world.pod_logs(ns, pod["metadata"]["name"])
+        assert len(lines) == 1 and lines[0]["ok"], lines
+        assert "/batch-app/" in lines[0]["arn"]
+        # The native sidecar ended with the app: the pod Succeeded.
+        assert pod["status"]["phase"] == "Succeeded"
+
+
+# -- the seed's flow: a hand-annotated ServiceAccount -------------------------------
+
+
+def test_hand_annotated_service_account_works_the_same(world):
+    ns = world.namespace("hand")
+    gsa = world.google.create_sa("hand-app")["email"]
+    role = f"arn:aws:iam::{ACCOUNT}:role/hand-app"
+    # What an administrator does by hand: annotations and the IAM grant.
+    world.node.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": "hand-sa", "namespace": ns,
+                                   "annotations": {"iam.gke.io/gcp-service-account": gsa,
+                                                   "amazonaws.com/role-arn": role}}})
+    world.google.bind_workload(gsa, f"{ns}/hand-sa")
+    sub = world.google.sa(gsa)["uniqueId"]
+    world.sts.add_role(role, google_trust_policy(sub, oaud=AUDIENCE))
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "hand", "namespace": ns},
+           "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {"run": "hand"}},
+                    "spec": {"serviceAccountName": "hand-sa", "restartPolicy": "Never",
+                             "containers": [world.sdk_container(["-n", "1"])]}}}}
+    world.node.apply(job)
+    world.node.kubectl("wait", "--for=condition=Complete", "job/hand", "-n", ns,
+                       "--timeout=180s", timeout=190)
+    pod = world.pods(ns, "run=hand")[0]
+    lines = world.pod_logs(ns, pod["metadata"]["name"])
+    assert len(lines) == 1 and lines[0]["ok"] and "/hand-app/" in lines[0]["arn"], lines
+
+
+# -- pods before a binding; deleting a binding ---------------------------------------
+
+
+def test_pod_before_binding_is_counted_and_deleting_the_binding_stops_new_tokens(world):
+    ns = world.namespace("late")
+    world.node.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": "late-sa", "namespace": ns}})
+    world.node.apply({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": "early", "namespace": ns, "labels": {"app": "early"}},
+                      "spec": {"serviceAccountName": "late-sa", "containers": [{
+                          "name": "sleep", "image": BUSYBOX_IMAGE, "imagePullPolicy": "Never",
+                          "command": ["/bin/busybox", "sleep", "3600"],
+                          "securityContext": {"runAsUser": 1000,
+                                              "readOnlyRootFilesystem": True}}]}})
+    world.wait_pod(ns, "app=early")
+    b, gsa, role = world.bound(ns, "late-sa", "late-app", "late-app")
+    b = eventually(lambda: (lambda b: b if b.get("status", {}).get("podsMissingInjection")
+                            else None)(world.node.get("awsrolebinding", "late-app", ns)),
+                   60, interval=1, what="podsMissingInjection counted")
+    assert b["status"]["podsMissingInjection"] == 1
+    ev = [e for e in events_for(world.node, "late-app", ns)
+          if e.get("reason") == "PodsMissingInjection"]
+    assert ev and "early" in ev[0]["message"], ev
+
+    # A pod created now is injected and gets tokens.
+    world.node.apply({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": "late", "namespace": ns, "labels": {"app": "late"}},
+                      "spec": {"serviceAccountName": "late-sa",
+                               "containers": [world.sdk_container(
+                                   ["-n", "100000", "-interval", "5s"])]}})
+    pod = world.wait_pod(ns, "app=late")
+    ip = pod["status"]["podIP"]
+    assert world.pod_logs(ns, "late")[:1] and world.pod_logs(ns, "late")[0]["ok"]
+
+    # Delete the binding: the grant goes, and the running pod's agent is
+    # refused at its next refresh, by the metadata server itself.
+    since = len(world.identity_calls())
+    world.node.kubectl("delete", "awsrolebinding", "late-app", "-n", ns, "--timeout=60s")
+    assert member(ns, "late-sa", PROJECT) not in wi_members(world.google, gsa)
+
+    def refused():
+        return [c for c in world.identity_calls()[since:]
+                if c.get("client") == ip and c["status"] in (403, 404)]
+    got = eventually(refused, 2 * LIFETIME, interval=2,
+                     what=f"the metadata server refusing the pod at {ip}")
+    assert got[0]["status"] in (403, 404)
+
+
+# -- failover under load, across certificate rotations ------------------------------
+
+
+def test_burst_of_pods_survives_leader_deletion_and_rotations(world):
+    """200 pods created with failurePolicy Fail while the leading replica is
+    deleted (graceful: the Service drops it while it drains) and while the
+    serving certificate (40 s) and the CA (120 s, rotated every 60 s) rotate,
+    the creates spread over ~75 s: every create succeeds and every stored pod
+    carries the agent. The pods wait for a node that does not exist, so they
+    are admitted but never run."""
+    ns = world.namespace("burst")
+    world.bound(ns, "burst-sa", "burst-app", "burst-app")
+    secret0 = world.node.get("secret", "gtoken-webhook-cert", OPERATOR_NS)["data"]
+    leader = world.leader()
+    pods_total = 200
+    errors: list[str] = []
+    injected: list[bool] = []
+    lock = threading.Lock()
+    next_i = iter(range(pods_total))
+
+    def create():
+        while True:
+            with lock:
+                i = next(next_i, None)
+            if i is None:
+                return
+            body = {"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": f"b-{i:03d}", "namespace": ns,
+                                 "labels": {"app": "burst"}},
+                    "spec": {"serviceAccountName": "burst-sa", "restartPolicy": "Never",
+                             "nodeSelector": {"gtoken.io/no-such-node": "true"},
+                             "containers": [world.sdk_container(["-n", "1"])]}}
+            try:
+                got = world.api.create(f"/api/v1/namespaces/{ns}/pods", body)
+                names = [c["name"] for c in got["spec"].get("initContainers", [])]
+                with lock:
+                    injected.append("gtoken" in names)
+            except Exception as e:  # noqa: BLE001 - counted
+                with lock:
+                    errors.append(str(e)[:300])
+            time.sleep(PACE)
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(10)
+    world.node.kubectl("delete", "pod", "-n", OPERATOR_NS, leader, "--wait=false")
+    for t in threads:
+        t.join(300)
+    assert not errors, errors[:5]
+    assert len(injected) == pods_total and all(injected)
+    new_leader = eventually(lambda: (lambda h: h if h and h != leader else None)(world.leader()),
+                            60, what="another replica leading")
+    assert new_leader != leader
+    world.wait_rollout()
+    secret1 = world.node.get("secret", "gtoken-webhook-cert", OPERATOR_NS)["data"]
+    assert secret1["tls.crt"] != secret0["tls.crt"], "no serving-certificate rotation in the burst"
+    assert secret1["ca.crt"] != secret0["ca.crt"], "no CA rotation in the burst"
+    world.node.kubectl("delete", "namespace", ns, "--wait=false")
