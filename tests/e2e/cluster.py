@@ -19,6 +19,9 @@ from typing import Any, Callable
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("GTOKEN_BUILD_DIR", os.path.join(REPO, "build"))
+# Where control planes get their folders (cp-NAME): the build tree, unless a
+# runner keeps its own apart (scripts/compat.sh, beside the e2e suites).
+CP_ROOT = os.environ.get("GTOKEN_CP_ROOT", BUILD)
 CP_SCRIPT = os.path.join(REPO, "tests", "controlplane", "cp.sh")
 
 
@@ -48,13 +51,15 @@ class KubectlError(RuntimeError):
 
 
 class ControlPlane:
-    """etcd + kube-apiserver of the pinned release, private to one test session."""
+    """etcd + kube-apiserver of the pinned release (or of GTOKEN_K8S_VERSION,
+    which cp.sh passes to tests/controlplane/build-version.sh), private to one
+    test session."""
 
     def __init__(self, name: str, apiservers: int = 1, watch_cache: bool = True,
                  audit: bool = False):
         """audit=True: every request is written to the apiserver's audit log
         (level Metadata, blocking mode; see audit_events())."""
-        self.dir = os.path.join(BUILD, f"cp-{name}")
+        self.dir = os.path.join(CP_ROOT, f"cp-{name}")
         self.audit = audit
         self.env = dict(os.environ, GTOKEN_CP_APISERVERS=str(apiservers),
                         GTOKEN_CP_WATCH_CACHE="true" if watch_cache else "false",
@@ -76,6 +81,19 @@ class ControlPlane:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def server_version(self) -> tuple[int, int]:
+        """(major, minor) of the apiserver's /version: the pinned release, or
+        the one GTOKEN_K8S_VERSION picked (scripts/compat.sh)."""
+        if not hasattr(self, "_version"):
+            v = json.loads(self.kubectl("get", "--raw", "/version"))
+            self._version = (int(v["major"]), int("".join(c for c in v["minor"] if c.isdigit())))
+        return self._version
+
+    def native_sidecars_auto(self) -> bool:
+        """What the webhook's --native-sidecars=auto picks on this apiserver:
+        native from 1.33 (SidecarContainers GA), else the classic pair."""
+        return self.server_version() >= (1, 33)
 
     @property
     def kubeconfig(self) -> str:
