@@ -37,9 +37,21 @@ def chain(cp, tmp_path_factory):
 def test_stored_pod_carries_agent_env_and_volume(chain):
     pod = chain.pod
     agent = chain.run.agent_container()
-    # apiserver 1.36: a native sidecar (restartable init container) with a startup probe.
-    assert agent in pod["spec"]["initContainers"] and agent["restartPolicy"] == "Always"
-    assert agent["startupProbe"]["exec"]["command"][:2] == ["/gtoken", "probe"]
+    init_names = [c["name"] for c in pod["spec"].get("initContainers", [])]
+    if chain.cp.native_sidecars_auto():
+        # apiserver >= 1.33 (--native-sidecars=auto): a native sidecar
+        # (restartable init container) with a startup probe.
+        assert agent in pod["spec"]["initContainers"] and agent["restartPolicy"] == "Always"
+        assert agent["startupProbe"]["exec"]["command"][:2] == ["/gtoken", "probe"]
+        assert "gtoken-init" not in init_names
+    else:
+        # Older apiserver (scripts/compat.sh): auto picks the classic pair, a
+        # one-shot init container gtoken-init first, the agent a plain sidecar.
+        assert init_names[0] == "gtoken-init" and "gtoken" not in init_names, init_names
+        init = chain.run.agent_container("gtoken-init")
+        assert "restartPolicy" not in init and "--once" in init["args"]
+        assert agent in pod["spec"]["containers"] and "restartPolicy" not in agent
+        assert "startupProbe" not in agent
     argv = agent.get("command", []) + agent.get("args", [])
     assert argv[0] == "/gtoken" and "--refresh" in argv
     assert f"--audience={chain.audience}" in argv
@@ -61,10 +73,19 @@ def test_stored_pod_carries_agent_env_and_volume(chain):
     assert claims["aud"] == chain.audience
 
 
-def test_startup_probe_passes(chain):
-    p = subprocess.run(chain.run.probe_argv(), env={"PATH": "/usr/bin:/bin"},
-                       capture_output=True, text=True, timeout=10)
-    assert p.returncode == 0, p.stderr
+def test_startup_probe_passes(chain, tmp_path):
+    if chain.cp.native_sidecars_auto():
+        p = subprocess.run(chain.run.probe_argv(), env={"PATH": "/usr/bin:/bin"},
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 0, p.stderr
+        return
+    # Classic pair: no probe; what holds the app back is gtoken-init, which
+    # must write a token and exit 0 (run here with its file moved aside).
+    path = str(tmp_path / "init-token")
+    init = chain.run.agent("gtoken-init", replace_args={"--file=": f"--file={path}"})
+    init.start()
+    assert init.wait(30) == 0, init.text()
+    assert jwt_claims(open(path, "rb").read())["aud"] == chain.audience
 
 
 def test_boto3_get_caller_identity(chain):

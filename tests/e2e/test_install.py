@@ -121,13 +121,22 @@ def test_operator_works_with_exactly_the_installed_rbac(cp, google):
                             "containers": [{"name": "app", "image": "busybox"}]}}
             stored = json.loads(cp.kubectl("create", "-o", "json", "-f", "-",
                                            input=json.dumps(pod)))
-            names = [c["name"] for c in stored["spec"].get("initContainers", [])]
-            if "gtoken" not in names:
+            names = [c["name"] for c in stored["spec"].get("initContainers", []) +
+                     stored["spec"]["containers"]]
+            if not {"gtoken", "gtoken-init"} & set(names):
                 cp.kubectl("delete", "pod", "-n", ns, stored["metadata"]["name"], "--wait=false")
                 return None
             return stored
-        eventually(mutated, 90, interval=1,
-                   what="an injected pod under the installed RBAC\n" + op.logs()[-3000:])
+        stored = eventually(mutated, 90, interval=1,
+                            what="an injected pod under the installed RBAC\n" + op.logs()[-3000:])
+        # --native-sidecars=auto, as installed: native from 1.33, the classic
+        # pair (init container + sidecar) before.
+        shape = ([c["name"] for c in stored["spec"]["initContainers"]],
+                 [c["name"] for c in stored["spec"]["containers"]])
+        if cp.native_sidecars_auto():
+            assert shape == (["gtoken"], ["app"]), shape
+        else:
+            assert shape == (["gtoken-init"], ["app", "gtoken"]), shape
 
         # Cleanup: the KSA gtoken created goes, the member goes, the object goes.
         cp.kubectl("delete", "awsrolebinding", "app", "-n", ns, "--wait=false")
