@@ -495,3 +495,39 @@ def test_burst_of_pods_survives_leader_deletion_and_rotations(world):
     assert secret1["tls.crt"] != secret0["tls.crt"], "no serving-certificate rotation in the burst"
     assert secret1["ca.crt"] != secret0["ca.crt"], "no CA rotation in the burst"
     world.node.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+# -- the classic shape, for real ----------------------------------------------------
+
+
+def test_classic_init_container_and_sidecar_run_for_real(world):
+    """--native-sidecars=false (what auto picks before 1.33): the init
+    container gtoken-init fetches the first token before any app container
+    starts, and the regular container gtoken keeps it fresh. Last in the
+    file: it rolls the operator out with the flag."""
+    world.node.kubectl("patch", "deployment", "gtoken-operator", "-n", OPERATOR_NS,
+                       "--type=json", "-p", json.dumps([{
+                           "op": "add", "path": "/spec/template/spec/containers/0/args/-",
+                           "value": "--native-sidecars=false"}]))
+    world.wait_rollout()
+    ns = world.namespace("classic")
+    world.bound(ns, "classic-sa", "classic-app", "classic-app")
+    world.node.apply({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": "classic", "namespace": ns,
+                                   "labels": {"app": "classic"}},
+                      "spec": {"serviceAccountName": "classic-sa",
+                               "containers": [world.sdk_container(
+                                   ["-n", "100000", "-interval", "5s"])]}})
+    pod = world.wait_pod(ns, "app=classic")
+    inits = [c["name"] for c in pod["spec"].get("initContainers", [])]
+    containers = [c["name"] for c in pod["spec"]["containers"]]
+    assert inits[:1] == ["gtoken-init"] and "gtoken" in containers, (inits, containers)
+    init = container_status(pod, "gtoken-init")["state"]["terminated"]
+    assert init["exitCode"] == 0
+    # The init container finished before the app started, and the app's
+    # first call had credentials.
+    assert init["finishedAt"] <= started_at(pod, "app")
+    first = eventually(lambda: world.pod_logs(ns, "classic")[:1], 60, interval=1,
+                       what="the SDK's first call")[0]
+    assert first["ok"] and "/classic-app/" in first["arn"], first
+    assert container_status(pod, "gtoken")["ready"]
