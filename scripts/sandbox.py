@@ -69,8 +69,12 @@ def stop_previous():
     with open(STATE) as f:
         state = json.load(f)
     kill_pids(state.get("pids", []))
-    subprocess.run([os.path.join(REPO, "tests", "controlplane", "cp.sh"), "stop",
-                    state["cp_dir"]], capture_output=True)
+    if state.get("node_dir"):
+        subprocess.run([os.path.join(REPO, "tests", "node", "node.sh"), "stop",
+                        state["node_dir"]], capture_output=True)
+    else:
+        subprocess.run([os.path.join(REPO, "tests", "controlplane", "cp.sh"), "stop",
+                        state["cp_dir"]], capture_output=True)
     os.remove(STATE)
     return True
 
@@ -296,8 +300,8 @@ class Sandbox:
 
     # -- run ---------------------------------------------------------------
 
-    def run(self) -> int:
-        steps = [("start kube-apiserver + etcd (built from source, cached)", self.start_control_plane),
+    def steps(self) -> list:
+        return [("start kube-apiserver + etcd (built from source, cached)", self.start_control_plane),
                  ("start the Google and AWS STS stand-ins", self.start_standins),
                  ("install the CRD and the webhook configuration", self.install),
                  ("start gtoken-operator (controller + webhook, self-made certificates)", self.start_operator),
@@ -307,6 +311,21 @@ class Sandbox:
                  ("create a pod under ServiceAccount orchestrator", self.create_pod),
                  ("run the gtoken agent as the pod's sidecar would", self.run_agent),
                  ("call AWS STS with boto3 and the injected environment", self.call_sts)]
+
+    def keep_text(self) -> str:
+        return (f"\nEverything keeps running. Try:\n"
+                f"  export KUBECONFIG={self.cp.kubeconfig}\n"
+                f"  export PATH={self.cp.bin}:$PATH\n"
+                f"  kubectl get arb -A\n"
+                f"  kubectl edit arb {BINDING} -n {NS}\n"
+                f"  kubectl delete arb {BINDING} -n {NS}   # and watch the cleanup\n"
+                f"Google stand-in {self.google.url} (admin: {self.google.url}/_admin/state), "
+                f"STS stand-in {self.sts.url if self.sts else '-'}\n"
+                f"Operator log: {os.path.join(RUN, 'operator.log')}\n"
+                f"Stop it all: scripts/sandbox.sh --stop")
+
+    def run(self) -> int:
+        steps = self.steps()
         for title, fn in steps:
             if not self.step(title, fn):
                 break
@@ -321,16 +340,7 @@ class Sandbox:
               f"{sum(not ok for _, ok, _ in self.results)} failed")
         if self.keep:
             self.save_state()
-            print(f"\nEverything keeps running. Try:\n"
-                  f"  export KUBECONFIG={self.cp.kubeconfig}\n"
-                  f"  export PATH={self.cp.bin}:$PATH\n"
-                  f"  kubectl get arb -A\n"
-                  f"  kubectl edit arb {BINDING} -n {NS}\n"
-                  f"  kubectl delete arb {BINDING} -n {NS}   # and watch the cleanup\n"
-                  f"Google stand-in {self.google.url} (admin: {self.google.url}/_admin/state), "
-                  f"STS stand-in {self.sts.url if self.sts else '-'}\n"
-                  f"Operator log: {os.path.join(RUN, 'operator.log')}\n"
-                  f"Stop it all: scripts/sandbox.sh --stop")
+            print(self.keep_text())
         else:
             self.cleanup()
         return 0 if passed else 1
@@ -359,13 +369,32 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", action="store_true", help="leave everything running")
     ap.add_argument("--stop", action="store_true", help="stop what a --keep run left running")
+    ap.add_argument("--host-processes", action="store_true",
+                    help="the story without a node: the agent and boto3 as host processes")
     a = ap.parse_args()
     os.makedirs(RUN, exist_ok=True)
     if a.stop:
         print("stopped" if stop_previous() else "nothing was running")
         return 0
     stop_previous()
+    if not a.host_processes:
+        why = node_unavailable()
+        if why is None:
+            from sandbox_node import NodeSandbox
+            return NodeSandbox(a.keep).run()
+        say("info", f"this machine cannot run the real node ({why}):")
+        say("info", "running the story with the agent and boto3 as host processes instead")
     return Sandbox(a.keep).run()
+
+
+def node_unavailable() -> str | None:
+    """Why tests/node/node.sh cannot run here (None: it can)."""
+    p = subprocess.run([os.path.join(REPO, "tests", "node", "node.sh"), "check",
+                        os.path.join(RUN, "node")], capture_output=True, text=True)
+    if p.returncode == 0:
+        return None
+    lines = [ln for ln in p.stderr.strip().splitlines() if ln]
+    return lines[-1].replace("[node] error: ", "") if lines else f"node.sh check exited {p.returncode}"
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ cleanup() {
   for d in "$repo"/build/cp* "$repo"/build/tests/*/cp*; do
     [[ -f "$d/etcd.pid" ]] && "$repo/tests/controlplane/cp.sh" stop "$d" >/dev/null 2>&1
   done
-  [[ -f "$repo/build/node-smoke/env" ]] && "$repo/tests/node/node.sh" stop "$repo/build/node-smoke" >/dev/null 2>&1
+  for d in "$repo"/build/node-*; do
+    [[ -f "$d/holder.pid" ]] && "$repo/tests/node/node.sh" stop "$d" >/dev/null 2>&1
+  done
   return 0
 }
 trap cleanup EXIT INT TERM

@@ -1,5 +1,7 @@
-"""The README's first command: scripts/sandbox.sh runs the whole story and
-exits 0; with --keep everything stays reachable until --stop."""
+"""The README's first command without a node (--host-processes: what it
+falls back to on a host that cannot run containers): scripts/sandbox.sh runs
+the whole story and exits 0; with --keep everything stays reachable until
+--stop. tests/node/test_sandbox.py runs the default, on a real node."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def run(*args, timeout=900):
 
 
 def test_sandbox_runs_the_whole_story_and_cleans_up():
-    p = run()
+    p = run("--host-processes")
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     out = p.stdout
     assert "10 passed, 0 failed" in out
@@ -32,7 +34,7 @@ def test_sandbox_runs_the_whole_story_and_cleans_up():
 
 
 def test_sandbox_keep_then_stop():
-    p = run("--keep")
+    p = run("--keep", "--host-processes")
     try:
         assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
         kubeconfig = re.search(r"export KUBECONFIG=(\S+)", p.stdout).group(1)

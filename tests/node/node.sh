@@ -9,6 +9,7 @@
 #   node.sh exec DIR cmd...  run cmd inside the node (its netns and mounts),
 #                            with KUBECONFIG and PATH set (kubectl, ctr)
 #   node.sh env DIR          print NETNS=, KUBECONFIG=, KUBECTL=, ...
+#   node.sh check DIR        exit 0 if this host can run a node, else say why
 #
 # Isolation: every process runs in the network namespace gtoken-node-<id>
 # (id from DIR), which has only `lo`, a bridge `node0` (the node IP,
@@ -557,6 +558,10 @@ start() {
 
 case "$cmd" in
   start) start ;;
+  check)
+    check_host
+    log "this host can run the node"
+    ;;
   stop)
     stop_all
     log "stopped ($dir)"

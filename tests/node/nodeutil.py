@@ -15,6 +15,7 @@ after the move, so their sockets live in the namespace too.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,10 @@ NODE_SH = os.path.join(HERE, "node.sh")
 NODE_IP = "10.200.0.1"        # node.sh's node0 address: stand-ins listen here for pods
 METADATA_IP = "169.254.169.254"  # node.sh puts it on node0, as GKE intercepts it
 CLONE_NEWNET = 0x40000000
+STS_PORT = 8090               # the STS stand-in, at NODE_IP
+OPERATOR_NS = "gtoken-system"
+OPERATOR_IMAGE = "gtoken.local/gtoken-operator:dev"  # images/build.sh's names
+AGENT_IMAGE = "gtoken.local/gtoken:dev"
 
 
 def _setns(fd: int):
@@ -45,9 +50,12 @@ class Node(ControlPlane):
     """node.sh's cluster: a ControlPlane (kubectl, get, apply, ...) that also
     runs pods. Enter it from the main thread before any server thread."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, dir: str | None = None, owned: bool = True):
+        """owned: the node stops when this process exits (node.sh's watchdog);
+        False leaves it running (the sandbox's --keep)."""
         super().__init__(name)
-        self.dir = os.path.join(BUILD, name)
+        self.dir = dir or os.path.join(BUILD, name)
+        self.owned = owned
         self.cp_dir = os.path.join(self.dir, "cp")
         self.netns = ""
         self._home_ns: int | None = None
@@ -61,7 +69,7 @@ class Node(ControlPlane):
         return subprocess.run([NODE_SH, *args], check=check, timeout=timeout, text=True, **kw)
 
     def start(self):
-        env = dict(os.environ, GTOKEN_NODE_OWNER=str(os.getpid()))
+        env = dict(os.environ, GTOKEN_NODE_OWNER=str(os.getpid()) if self.owned else "")
         t0 = time.monotonic()
         p = self.node_sh("start", self.dir, env=env, check=False, capture_output=True,
                          timeout=1200)
@@ -123,9 +131,67 @@ def build_gtoken_images(out: str) -> dict[str, str]:
     return names
 
 
-def node_images() -> str:
-    """Where tests/node/build.sh put the test images (pause, busybox, gosdk)."""
-    p = subprocess.run([os.path.join(HERE, "build.sh")], check=True, capture_output=True,
-                       text=True, timeout=3600)
-    bin_dir = p.stdout.strip().splitlines()[-1]
-    return os.path.join(os.path.dirname(bin_dir), "images")
+# -- gtoken installed on the node, as a cluster administrator would ----------------
+
+
+def write_overlay(node: Node, project: str, operator_gsa: str, args: list[str] = (),
+                  failure_policy: str = "Fail") -> str:
+    """A kustomize overlay of config/default for this node: the local images
+    (never pulled), the project, the operator's GSA, the stand-in's IAM URL,
+    failurePolicy, and `args` appended to the operator's. Returns its folder."""
+    d = os.path.join(node.dir, "overlay")
+    os.makedirs(d, exist_ok=True)
+    base = os.path.relpath(os.path.join(REPO, "config", "default"), d)
+    c = "/spec/template/spec/containers/0"
+    ops = [{"op": "replace", "path": f"{c}/args/2", "value": f"--project={project}"},
+           {"op": "replace", "path": f"{c}/args/4", "value": f"--agent-image={AGENT_IMAGE}"},
+           {"op": "replace", "path": f"{c}/imagePullPolicy", "value": "Never"}]
+    ops += [{"op": "add", "path": f"{c}/args/-", "value": a}
+            for a in ["--agent-image-pull-policy=Never", f"--iam-endpoint=http://{NODE_IP}:80",
+                      *args]]
+    name, tag = OPERATOR_IMAGE.rsplit(":", 1)
+    kust = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [base],
+        "images": [{"name": "gtoken-operator", "newName": name, "newTag": tag}],
+        "patches": [
+            {"target": {"kind": "Deployment", "name": "gtoken-operator"}, "patch": json.dumps(ops)},
+            {"target": {"kind": "ServiceAccount", "name": "gtoken-operator"},
+             "patch": json.dumps([{"op": "replace",
+                                   "path": "/metadata/annotations/iam.gke.io~1gcp-service-account",
+                                   "value": operator_gsa}])},
+            {"target": {"kind": "MutatingWebhookConfiguration", "name": "gtoken-webhook"},
+             "patch": json.dumps([{"op": "replace", "path": "/webhooks/0/failurePolicy",
+                                   "value": failure_policy}])},
+        ]}
+    with open(os.path.join(d, "kustomization.yaml"), "w") as f:
+        json.dump(kust, f, indent=1)
+    return d
+
+
+def install_gtoken(node: Node, overlay: str):
+    node.kubectl("create", "namespace", OPERATOR_NS)
+    node.kubectl("apply", "-k", overlay)
+
+
+def operator_pods(node: Node) -> list[dict]:
+    return json.loads(node.kubectl(
+        "get", "pods", "-n", OPERATOR_NS, "-l", "app.kubernetes.io/component=operator",
+        "-o", "json"))["items"]
+
+
+def operator_logs(node: Node) -> str:
+    out = []
+    for p in operator_pods(node):
+        n = p["metadata"]["name"]
+        out.append(f"--- {n} ---\n" + node.kubectl("logs", "-n", OPERATOR_NS, n, "--tail=30",
+                                                    check=False))
+    return "\n".join(out)[-6000:]
+
+
+def wait_rollout(node: Node, timeout: int = 240):
+    try:
+        node.kubectl("rollout", "status", "-n", OPERATOR_NS, "deployment/gtoken-operator",
+                     f"--timeout={timeout}s", timeout=timeout + 10)
+    except Exception as e:  # noqa: BLE001 - reported with the pods' logs
+        raise AssertionError(f"operator rollout: {e}\n{operator_logs(node)}") from None

@@ -19,7 +19,9 @@ import time
 
 import pytest
 
-from nodeutil import METADATA_IP, NODE_IP, REPO, Node, build_gtoken_images
+from nodeutil import (AGENT_IMAGE, NODE_IP, OPERATOR_IMAGE, OPERATOR_NS, STS_PORT, Node,
+                      build_gtoken_images, install_gtoken, operator_logs, operator_pods,
+                      wait_rollout, write_overlay)
 
 from arbutil import Api, binding, condition, events_for, is_ready, member, policy, wi_members
 from chain import jwt_claims
@@ -29,13 +31,11 @@ from standins.pod_identity import PodIdentity
 
 PROJECT = "my-project"
 OPERATOR_GSA = f"gtoken-operator@{PROJECT}.iam.gserviceaccount.com"
-OPERATOR_NS = "gtoken-system"
 ACCOUNT = "123456789012"
 LIFETIME = 90  # stand-in ID tokens: the agent refreshes every 45-54 s
 AUDIENCE = "gtoken/sts/assume-role-with-web-identity"
 WORKLOAD_IMAGE = "gtoken.local/gosdk:1"
 BUSYBOX_IMAGE = "gtoken.local/busybox:1"
-STS_PORT = 8090
 PACE = 1.5  # seconds between one burst thread's creates (4 threads)
 APP_LABEL = "gtoken.io/node-test"
 
@@ -74,80 +74,26 @@ class World:
         self.install()
         return self
 
-    def overlay(self) -> str:
-        d = os.path.join(self.node.dir, "overlay")
-        os.makedirs(d, exist_ok=True)
-        base = os.path.relpath(os.path.join(REPO, "config", "default"), d)
-        args = [
-            "--agent-image-pull-policy=Never",
-            f"--iam-endpoint=http://{NODE_IP}:80",
+    operator_image = OPERATOR_IMAGE
+    agent_image = AGENT_IMAGE
+
+    def install(self):
+        install_gtoken(self.node, write_overlay(self.node, PROJECT, OPERATOR_GSA, args=[
             # Failover in seconds, and certificates that rotate during the run.
             "--lease-duration-seconds=6", "--renew-deadline-seconds=4", "--retry-period-seconds=1",
             "--cert-validity=40s", "--cert-lookahead=20s", "--ca-validity=120s",
             "--ca-lookahead=60s", "--ca-publish-delay=2s", "--ca-retire-grace=3s",
-            "--webhook-replica-lease-duration=10s", "--resync-seconds=20",
-        ]
-        ops = [{"op": "replace", "path": "/spec/template/spec/containers/0/args/2",
-                "value": f"--project={PROJECT}"},
-               {"op": "replace", "path": "/spec/template/spec/containers/0/args/4",
-                "value": f"--agent-image={self.agent_image}"},
-               {"op": "replace", "path": "/spec/template/spec/containers/0/imagePullPolicy",
-                "value": "Never"}]
-        ops += [{"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": a}
-                for a in args]
-        name, tag = self.operator_image.rsplit(":", 1)
-        kust = {
-            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-            "resources": [base],
-            "images": [{"name": "gtoken-operator", "newName": name, "newTag": tag}],
-            "patches": [
-                {"target": {"kind": "Deployment", "name": "gtoken-operator"},
-                 "patch": json.dumps(ops)},
-                {"target": {"kind": "ServiceAccount", "name": "gtoken-operator"},
-                 "patch": json.dumps([{"op": "replace",
-                                       "path": "/metadata/annotations/iam.gke.io~1gcp-service-account",
-                                       "value": OPERATOR_GSA}])},
-                {"target": {"kind": "MutatingWebhookConfiguration", "name": "gtoken-webhook"},
-                 "patch": json.dumps([{"op": "replace", "path": "/webhooks/0/failurePolicy",
-                                       "value": "Fail"}])},
-            ]}
-        with open(os.path.join(d, "kustomization.yaml"), "w") as f:
-            json.dump(kust, f, indent=1)
-        return d
-
-    @property
-    def operator_image(self) -> str:
-        return "gtoken.local/gtoken-operator:dev"
-
-    @property
-    def agent_image(self) -> str:
-        return "gtoken.local/gtoken:dev"
-
-    def install(self):
-        k = self.node.kubectl
-        k("create", "namespace", OPERATOR_NS)
-        k("apply", "-k", self.overlay())
+            "--webhook-replica-lease-duration=10s", "--resync-seconds=20"]))
         self.wait_rollout()
 
     def wait_rollout(self, timeout: int = 240):
-        try:
-            self.node.kubectl("rollout", "status", "-n", OPERATOR_NS, "deployment/gtoken-operator",
-                              f"--timeout={timeout}s", timeout=timeout + 10)
-        except Exception as e:
-            raise AssertionError(f"operator rollout: {e}\n{self.operator_logs()}") from None
+        wait_rollout(self.node, timeout)
 
     def operator_pods(self) -> list[dict]:
-        return json.loads(self.node.kubectl(
-            "get", "pods", "-n", OPERATOR_NS, "-l", "app.kubernetes.io/component=operator",
-            "-o", "json"))["items"]
+        return operator_pods(self.node)
 
     def operator_logs(self) -> str:
-        out = []
-        for p in self.operator_pods():
-            n = p["metadata"]["name"]
-            out.append(f"--- {n} ---\n" + self.node.kubectl(
-                "logs", "-n", OPERATOR_NS, n, "--tail=30", check=False))
-        return "\n".join(out)[-6000:]
+        return operator_logs(self.node)
 
     def leader(self) -> str:
         lease = self.node.get("lease", "gtoken-operator", OPERATOR_NS)

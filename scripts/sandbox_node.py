@@ -1,0 +1,142 @@
+"""The sandbox on a real node (scripts/sandbox.py picks it when the host can
+run tests/node/node.sh): gtoken installed from config/default with its
+images run by containerd, the sample policy and binding, and a Job of an
+aws-sdk-go-v2 program that calls AWS STS from inside its container and
+completes.
+
+The node runs in a network namespace of its own; the stand-ins run inside
+it too (metadata at 169.254.169.254, as on GKE; STS at 10.200.0.1:8090), as
+processes of their own so that --keep can leave everything running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from sandbox import BINDING, KSA, NS, PROJECT, REPO, RUN, STATE, Sandbox
+
+sys.path.insert(0, os.path.join(REPO, "tests", "node"))
+
+from cluster import eventually  # noqa: E402
+from nodeutil import (NODE_IP, OPERATOR_NS, STS_PORT, Node, build_gtoken_images,  # noqa: E402
+                      install_gtoken, operator_pods, wait_rollout, write_overlay)
+from standins.harness import GoogleStandin, StsStandin  # noqa: E402
+
+OPERATOR_GSA = f"gtoken-operator@{PROJECT}.iam.gserviceaccount.com"
+WORKLOAD_IMAGE = "gtoken.local/gosdk:1"
+JOB = "uploader-call"
+
+
+class NodeSandbox(Sandbox):
+    def __init__(self, keep: bool):
+        super().__init__(keep)
+        self.cp = Node("sandbox-node", dir=os.path.join(RUN, "node"), owned=not keep)
+
+    def steps(self) -> list:
+        return [("build the gtoken images (images/build.sh) and start a real node in a network "
+                 "namespace of its own", self.start_node),
+                ("start the Google (metadata at 169.254.169.254) and AWS STS stand-ins in the node",
+                 self.start_standins),
+                ("install gtoken: kubectl apply -k config/default (+ a local overlay)",
+                 self.install),
+                ("apply config/samples/awsrolebindingpolicy.yaml (deny by default)", self.apply_policy),
+                ("apply config/samples/awsrolebinding.yaml", self.apply_binding),
+                ("a binding of the same GSA from namespace evil is refused", self.refuse_other_namespace),
+                ("run a Job of an aws-sdk-go-v2 program as ServiceAccount orchestrator",
+                 self.run_job)]
+
+    def start_node(self):
+        archives = build_gtoken_images(os.path.join(RUN, "images"))
+        self.cp.start()
+        self.cp.import_images(list(archives.values()))
+        info = json.loads(self.cp.kubectl("get", "node", "gtoken-node", "-o", "json"))["status"]["nodeInfo"]
+        return (f"node gtoken-node (kubelet {info['kubeletVersion']}, "
+                f"{info['containerRuntimeVersion']}) in netns {self.cp.netns}; images "
+                + ", ".join(sorted(archives)))
+
+    def start_standins(self):
+        self.google = GoogleStandin(
+            project=PROJECT, in_process=False, state_dir=os.path.join(RUN, "google"),
+            log_path=os.path.join(RUN, "google.log"),
+            extra_args=["--host", "0.0.0.0", "--port", "80",
+                        "--pod-identity-kubeconfig", self.cp.kubeconfig])
+        self.google.start()
+        self.google.create_sa("gtoken-operator")
+        self.google.bind_workload(OPERATOR_GSA, f"{OPERATOR_NS}/gtoken-operator")
+        self.google.config(iam_callers=[OPERATOR_GSA])
+        self.gsa = self.google.create_sa("uploader")
+        self.sts = StsStandin(jwks_url="http://127.0.0.1:80/oauth2/v3/certs", in_process=False,
+                              state_dir=os.path.join(RUN, "sts"),
+                              log_path=os.path.join(RUN, "sts.log"),
+                              extra_args=["--host", "0.0.0.0", "--port", str(STS_PORT)])
+        self.sts.start()
+        return (f"metadata and IAM at 169.254.169.254:80 / {NODE_IP}:80 (pods known by their IP); "
+                f"STS at {NODE_IP}:{STS_PORT}; GSA {self.gsa['email']}")
+
+    def install(self):
+        install_gtoken(self.cp, write_overlay(self.cp, PROJECT, OPERATOR_GSA))
+        wait_rollout(self.cp)
+        names = sorted(p["metadata"]["name"] for p in operator_pods(self.cp))
+        leader = eventually(lambda: (self.cp.get("lease", "gtoken-operator", OPERATOR_NS) or {})
+                            .get("spec", {}).get("holderIdentity"), 60, what="a leader")
+        print(self.cp.kubectl("get", "pods", "-n", OPERATOR_NS, "-o", "wide"), end="")
+        return f"{len(names)} replicas Ready, leader {leader}; webhook through Service gtoken-webhook"
+
+    def run_job(self):
+        role = self.cp.get("awsrolebinding", BINDING, NS)["spec"]["awsRoleArn"]
+        self.sts.add_role(role, self.trust_policy)
+        job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": JOB, "namespace": NS},
+               "spec": {"backoffLimit": 0, "template": {"spec": {
+                   "serviceAccountName": KSA, "restartPolicy": "Never",
+                   "containers": [{
+                       "name": "app", "image": WORKLOAD_IMAGE, "imagePullPolicy": "Never",
+                       "args": ["-n", "1"],
+                       # Where the stand-in STS is: the one thing a user would not set.
+                       "env": [{"name": "AWS_ENDPOINT_URL_STS",
+                                "value": f"http://{NODE_IP}:{STS_PORT}"}],
+                       "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
+                                           "readOnlyRootFilesystem": True,
+                                           "allowPrivilegeEscalation": False,
+                                           "capabilities": {"drop": ["ALL"]}}}]}}}}
+        self.cp.apply(job)
+        self.cp.kubectl("wait", "--for=condition=Complete", f"job/{JOB}", "-n", NS,
+                        "--timeout=180s", timeout=190)
+        pod = json.loads(self.cp.kubectl("get", "pods", "-n", NS, "-l", f"job-name={JOB}",
+                                         "-o", "json"))["items"][0]
+        inits = [c["name"] for c in pod["spec"].get("initContainers", [])]
+        print(f"    pod {pod['metadata']['name']}: init containers {inits} "
+              f"(gtoken: a native sidecar), phase {pod['status']['phase']}")
+        line = self.cp.kubectl("logs", "-n", NS, pod["metadata"]["name"], "-c", "app").strip()
+        print("    its log: " + line)
+        got = json.loads(line.splitlines()[-1])
+        if not got.get("ok"):
+            raise RuntimeError(f"the SDK call failed: {got}")
+        return f"Job {JOB} completed; aws-sdk-go-v2 sts:GetCallerIdentity -> {got['arn']}"
+
+    def keep_text(self) -> str:
+        node_sh = os.path.relpath(os.path.join(REPO, "tests", "node", "node.sh"))
+        d = os.path.relpath(self.cp.dir)
+        return (f"\nEverything keeps running, inside network namespace {self.cp.netns}. Try:\n"
+                f"  {node_sh} exec {d} kubectl get pods -A -o wide\n"
+                f"  {node_sh} exec {d} kubectl logs -n {NS} job/{JOB} -c app\n"
+                f"  {node_sh} exec {d} kubectl logs -n {NS} job/{JOB} -c gtoken\n"
+                f"  {node_sh} exec {d} kubectl logs -n {OPERATOR_NS} deploy/gtoken-operator\n"
+                f"  {node_sh} exec {d} kubectl delete arb {BINDING} -n {NS}   # and watch the cleanup\n"
+                f"  {node_sh} exec {d} bash     # a shell in the node, KUBECONFIG set\n"
+                f"Node logs: {d}/*.log (kubelet, containerd, ...); pod logs: {d}/pod-logs\n"
+                f"Stand-in logs: {os.path.relpath(RUN)}/google.log, sts.log\n"
+                f"Stop it all: scripts/sandbox.sh --stop")
+
+    def save_state(self):
+        pids = [s.proc.pid for s in (self.google, self.sts)
+                if s is not None and getattr(s, "proc", None) is not None]
+        with open(STATE, "w") as f:
+            json.dump({"pids": pids, "node_dir": self.cp.dir}, f)
+
+    def cleanup(self):
+        for s in (self.sts, self.google):
+            if s is not None:
+                s.stop()
+        self.cp.stop()

@@ -1,0 +1,55 @@
+"""The README's first command on a host that can run the node (this one):
+scripts/sandbox.sh --keep runs the story on a real node, its summary shows a
+real pod's SDK call and a completed Job, kubectl reaches the kept node, and
+--stop removes everything (no netns, no mount left)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from nodeutil import NODE_SH, REPO
+
+from cluster import BUILD
+
+SANDBOX = os.path.join(REPO, "scripts", "sandbox.sh")
+NODE_DIR = os.path.join(REPO, ".run", "sandbox", "node")
+
+
+def run(*args, timeout=900):
+    env = dict(os.environ, GTOKEN_BUILD_DIR=BUILD)
+    return subprocess.run([SANDBOX, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def netns_of_node() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [ln.split()[0] for ln in out.splitlines() if ln.startswith("gtoken-node-")]
+
+
+def test_sandbox_on_a_real_node_keep_then_stop():
+    before = set(netns_of_node())
+    p = run("--keep")
+    try:
+        out = p.stdout
+        assert p.returncode == 0, out[-4000:] + p.stderr[-2000:]
+        assert "7 passed, 0 failed" in out
+        assert "2 replicas Ready" in out
+        assert re.search(r"evil.*NotAllowed", out), out[-3000:]
+        # A real pod's SDK call, and the Job that ran it completed.
+        assert re.search(r"Job uploader-call completed; aws-sdk-go-v2 sts:GetCallerIdentity -> "
+                         r"arn:aws:sts::123456789012:assumed-role/my-data-uploader/"
+                         r"jobs\.uploader-call-\w+", out), out[-3000:]
+        assert "phase Succeeded" in out
+        # --keep: the commands it prints reach the kept node.
+        assert f"exec {os.path.relpath(NODE_DIR, REPO)} kubectl get pods -A" in out
+        got = subprocess.run([NODE_SH, "exec", NODE_DIR, "kubectl", "get", "arb", "-n", "jobs",
+                              "uploader", "-o", "name"], capture_output=True, text=True, timeout=60)
+        assert got.stdout.strip() == "awsrolebinding.gtoken.io/uploader", got.stderr
+    finally:
+        stop = run("--stop", timeout=300)
+    assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
+    assert set(netns_of_node()) == before
+    with open("/proc/self/mounts") as f:
+        assert NODE_DIR + "/" not in f.read()
