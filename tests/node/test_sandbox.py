@@ -36,7 +36,7 @@ def test_sandbox_on_a_real_node_keep_then_stop():
         assert p.returncode == 0, out[-4000:] + p.stderr[-2000:]
         assert "7 passed, 0 failed" in out
         assert "2 replicas Ready" in out
-        assert re.search(r"evil.*NotAllowed", out), out[-3000:]
+        assert re.search(r"NotAllowed.*namespace \"evil\"|evil/thief.*NotAllowed", out), out[-3000:]
         # A real pod's SDK call, and the Job that ran it completed.
         assert re.search(r"Job uploader-call completed; aws-sdk-go-v2 sts:GetCallerIdentity -> "
                          r"arn:aws:sts::123456789012:assumed-role/my-data-uploader/"
