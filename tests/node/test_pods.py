@@ -12,6 +12,7 @@ One node for the whole module (node.sh start takes ~20 s, the install
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import threading
@@ -277,6 +278,14 @@ def test_deployment_sdk_gets_credentials_and_keeps_them_across_token_refreshes(w
     assert len(tokens) >= 2, assumed[-5:]
     claims = jwt_claims(world.google.id_token(gsa, AUDIENCE))
     assert claims["email"] == gsa
+    # The agent's small memory request and limit are enough: after the
+    # refreshes it never restarted and was never OOM-killed.
+    agent_spec = next(c for c in pod["spec"]["initContainers"] if c["name"] == "gtoken")
+    assert agent_spec["resources"]["requests"]["memory"] == "4Mi"
+    assert agent_spec["resources"]["limits"]["memory"] == "16Mi"
+    now = next(p for p in world.pods(ns, "app=sdk") if p["metadata"]["name"] == name)
+    st = container_status(now, "gtoken")
+    assert st["restartCount"] == 0 and "terminated" not in st.get("lastState", {}), st
 
 
 # -- a Job completes ----------------------------------------------------------------
@@ -440,6 +449,58 @@ def test_burst_of_pods_survives_leader_deletion_and_rotations(world):
     secret1 = world.node.get("secret", "gtoken-webhook-cert", OPERATOR_NS)["data"]
     assert secret1["tls.crt"] != secret0["tls.crt"], "no serving-certificate rotation in the burst"
     assert secret1["ca.crt"] != secret0["ca.crt"], "no CA rotation in the burst"
+    world.node.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_job_of_200_pods_survives_the_leader_killed_outright(world):
+    """SIGKILL of the leading replica's process (no drain) while a Job makes
+    200 pods, failurePolicy Fail: creations routed to the dead replica fail
+    until its endpoint goes (the apiserver does not retry an admission call),
+    the Job controller retries them, and in the end all 200 exist and every
+    one carries the agent; no pod was admitted without it. The pods wait for
+    a node that does not exist."""
+    ns = world.namespace("killed")
+    world.bound(ns, "kill-sa", "kill-app", "kill-app")
+    leader = world.leader()
+    pod = next(p for p in world.operator_pods() if p["metadata"]["name"] == leader)
+    cid = container_status(pod, "operator")["containerID"].split("://", 1)[1]
+    restarts = container_status(pod, "operator")["restartCount"]
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "many", "namespace": ns},
+           "spec": {"completions": 200, "parallelism": 200, "backoffLimit": 0,
+                    "template": {"spec": {
+                        "serviceAccountName": "kill-sa", "restartPolicy": "Never",
+                        "nodeSelector": {"gtoken.io/no-such-node": "true"},
+                        "containers": [world.sdk_container(["-n", "1"])]}}}}
+    world.node.apply(job)
+    time.sleep(1)
+    world.node.exec("ctr", "--address", "/run/containerd/containerd.sock", "-n", "k8s.io",
+                    "tasks", "kill", "-s", "SIGKILL", cid)
+
+    def all_there():
+        pods = world.pods(ns, "job-name=many")
+        return pods if len(pods) >= 200 else None
+    pods = eventually(all_there, 300, interval=2, what="the Job's 200 pods")
+    missing = [p["metadata"]["name"] for p in pods
+               if "gtoken" not in [c["name"] for c in p["spec"].get("initContainers", [])]]
+    assert not missing, missing[:5]
+    failed = [e for e in json.loads(world.node.kubectl(
+        "get", "events", "-n", ns, "--field-selector", "reason=FailedCreate", "-o", "json"))["items"]]
+    print(f"FailedCreate events the Job controller retried: {sum(e.get('count', 1) for e in failed)}")
+    eventually(lambda: container_status(next(
+        p for p in world.operator_pods() if p["metadata"]["name"] == leader),
+        "operator")["restartCount"] > restarts, 60, what="the killed replica restarted")
+    world.wait_rollout()
+    # Someone leads again: the other replica, or the restarted one, which
+    # keeps its pod name as identity and may reclaim its own Lease.
+    names = {p["metadata"]["name"] for p in world.operator_pods()}
+    after = time.time()
+
+    def renewed():
+        spec = (world.node.get("lease", "gtoken-operator", OPERATOR_NS) or {}).get("spec", {})
+        t = spec.get("renewTime", "")
+        return spec.get("holderIdentity") in names and t and \
+            calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) >= after - 1
+    eventually(renewed, 60, interval=1, what="the Lease held and renewed after the kill")
     world.node.kubectl("delete", "namespace", ns, "--wait=false")
 
 
