@@ -3,6 +3,11 @@
 // key it reads the world (the binding, its ServiceAccount, the GSA's IAM
 // policy) and converges it, recording what it set up in the binding's status
 // before acting so a spec change or a delete can undo exactly that.
+//
+// This is the executor: it reads through KubeIo/GoogleIo
+// (operator/reconcile_io.hpp), asks the pure planner
+// (operator/reconcile_plan.hpp) what to write, and writes it, checking
+// leadership before every write.
 
 #include <chrono>
 #include <functional>
@@ -19,8 +24,11 @@
 #include "kube/metrics.hpp"
 #include "kube/store.hpp"
 #include "operator/binding_index.hpp"
+#include "operator/binding_view.hpp"
 #include "operator/google.hpp"
 #include "operator/policy_writer.hpp"
+#include "operator/reconcile_io.hpp"
+#include "operator/reconcile_plan.hpp"
 #include "operator/tenancy_gate.hpp"
 
 namespace gtoken {
@@ -54,45 +62,6 @@ struct ReconcilerConfig {
   std::string agent_container_name = contract::kAgentContainer;  // how injected pods are recognised
 };
 
-// One setup the controller made for a binding.
-struct Target {
-  std::string ksa;
-  std::string gsa;
-  std::string role_arn;
-  std::string project;
-  bool created_sa = false;
-  // ServiceAccount annotations that already held the wanted value when
-  // gtoken came (set by hand): cleanup leaves them as found.
-  std::vector<std::string> preexisting;
-  bool same_as(const Target& o) const {
-    return ksa == o.ksa && gsa == o.gsa && role_arn == o.role_arn && project == o.project;
-  }
-  nlohmann::json to_json() const;
-  static Target from_json(const nlohmann::json& j);
-  // Every name in it is one gtoken could have written (status can be edited
-  // by anyone with access to the status subresource): a target failing this
-  // is never used to build a request.
-  bool valid() const;
-};
-
-// NAME@DOMAIN with the characters Google allows in a service account email.
-bool valid_gsa_email(const std::string& email);
-
-// metav1.Condition upsert: lastTransitionTime changes only with status.
-// Returns true when status, reason or message changed.
-bool set_condition(nlohmann::json& conditions, const std::string& type, const std::string& status,
-                   const std::string& reason, const std::string& message, int64_t generation,
-                   const std::string& now);
-
-// The annotations a binding wants on its ServiceAccount (without
-// gtoken.io/created-by, which only a ServiceAccount gtoken created carries).
-nlohmann::json wanted_annotations(const std::string& binding_name, const nlohmann::json& spec,
-                                  const std::string& default_audience);
-
-// True when `annotations` (a ServiceAccount's) already carry everything
-// wanted_annotations() asks for and none of the optional keys it leaves out.
-bool annotations_match(const nlohmann::json& annotations, const nlohmann::json& want);
-
 // Whether an update of a cached binding needs a reconcile: spec
 // (generation), deletion, finalizers. Status-only writes (our own) do not.
 bool binding_update_needs_reconcile(const nlohmann::json& old_obj, const nlohmann::json& new_obj);
@@ -120,46 +89,40 @@ class Reconciler {
              std::function<bool()> is_leader = [] { return true; },
              std::shared_ptr<kube::Clock> clock = kube::system_clock(),
              kube::Random random = kube::default_random());
+  // The same over any KubeIo and GoogleIo (tests script both).
+  Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerConfig config,
+             std::shared_ptr<const kube::Store> bindings,
+             std::shared_ptr<const BindingIndex> index, std::shared_ptr<const TenancyGate> gate,
+             std::shared_ptr<kube::Metrics> metrics,
+             std::function<bool()> is_leader = [] { return true; },
+             std::shared_ptr<kube::Clock> clock = kube::system_clock(),
+             kube::Random random = kube::default_random());
 
   kube::Result reconcile(const std::string& key);
 
  private:
-  struct WiResult {
-    bool ok = false;
-    std::string reason;
-    std::string message;
-    std::string unique_id;
-  };
-
-  kube::Result reconcile_live(const std::string& ns, const std::string& name, nlohmann::json b);
-  kube::Result finalize(const std::string& ns, const std::string& name, nlohmann::json b);
+  kube::Result reconcile_live(BindingView b);
+  kube::Result finalize(const BindingView& b);
   // A binding no policy allows: undo whatever it set up, exactly as on
   // delete, and report NotAllowed.
-  kube::Result refuse(const std::string& ns, nlohmann::json b, const tenancy::Verdict& verdict);
-  void ready_event(const nlohmann::json& b, const nlohmann::json& before,
-                   const nlohmann::json& conditions);
-  nlohmann::json add_finalizer(const std::string& ns, const std::string& name,
-                               const nlohmann::json& b);
-  // The binding that may touch ServiceAccount `ksa` (null: none): the one
-  // recorded in its gtoken.io/binding annotation while that binding exists,
-  // is not being deleted and names it; else the oldest binding naming it.
-  // `self` (the binding being reconciled, as read) counts when it names
-  // `ksa` and is not being deleted.
-  nlohmann::json ksa_owner(const std::string& ns, const nlohmann::json& self,
-                           const std::string& ksa, const nlohmann::json& sa) const;
-  // The Workload Identity member of `t` is wanted by another binding: the
-  // current owner of t's ServiceAccount, when that is not `self`, names the
-  // same GSA.
-  bool other_binding_uses(const std::string& ns, const nlohmann::json& self, const Target& t) const;
+  kube::Result refuse(const BindingView& b, const tenancy::Verdict& verdict);
+  // The binding that may touch ServiceAccount `ksa` (null: none), by
+  // ksa_owner() in reconcile_plan.hpp; `sa` is the ServiceAccount as read.
+  nlohmann::json ksa_owner(const nlohmann::json& self, const std::string& ksa,
+                           const nlohmann::json& sa) const;
   // Creates/annotates the ServiceAccount. `sa` is what was read (null when
   // absent); its resourceVersion guards the write.
-  void ensure_service_account(const std::string& ns, const std::string& name,
-                              const nlohmann::json& spec, Target& t, nlohmann::json sa);
+  void ensure_service_account(const BindingView& b, Target& t, nlohmann::json sa);
   // Undoes what `t` set up. `still_wanted` is the binding's current target
   // (null on delete): the parts it shares with `t` are left alone.
   // `touch_service_account` is false for a binding in conflict.
-  void cleanup_target(const std::string& ns, const nlohmann::json& self, const Target& t,
-                      const Target* still_wanted, bool touch_service_account);
+  void cleanup_target(const BindingView& b, const Target& t, const Target* still_wanted,
+                      bool touch_service_account);
+  // cleanup_target() for each of `targets`; those that fail stay in
+  // `remaining` and the last failure in `error` (retried next time).
+  void cleanup_targets(const BindingView& b, const std::vector<Target>& targets,
+                       const Target* still_wanted, bool touch_service_account,
+                       std::vector<Target>& remaining, std::string& error);
   WiResult ensure_member(const Target& t, const std::string& ns);
   void remove_member(const Target& t, const std::string& ns);
   // 404/403 under projects/- are ambiguous: ask under the GSA's own project.
@@ -167,19 +130,18 @@ class Reconciler {
   bool gsa_missing(const std::string& email);
   // GET serviceAccounts/EMAIL, through a short-lived cache.
   nlohmann::json service_account(const std::string& email);
-  int count_missed_pods(const std::string& ns, const std::string& ksa,
-                        std::vector<std::string>& names);
-  void event(const nlohmann::json& b, const std::string& type, const std::string& reason,
-             const std::string& note);
-  nlohmann::json write_status(const std::string& ns, nlohmann::json b);
+  // Writes the planned status (when changed) and the planned Events.
+  void apply_status(const StatusPlan& plan, nlohmann::json& current);
+  void event(const nlohmann::json& b, const PlannedEvent& e);
+  nlohmann::json write_status(const nlohmann::json& b);
   void check_leader() const;
-  std::string audience_of(const nlohmann::json& spec) const;
   // Cached bindings of `ns` that may refer to ServiceAccount `ksa`.
   std::vector<kube::ObjectPtr> candidates(const std::string& ns, const std::string& ksa) const;
 
-  std::shared_ptr<kube::Client> client_;
-  std::shared_ptr<IamClient> iam_;
+  std::shared_ptr<KubeIo> io_;
+  GoogleIo google_;
   ReconcilerConfig config_;
+  PlanConfig plan_config_;
   std::shared_ptr<const kube::Store> bindings_;
   std::shared_ptr<const BindingIndex> index_;
   std::shared_ptr<const TenancyGate> gate_;
