@@ -1,0 +1,504 @@
+// The Reconciler (the executor) over scripted IO: every reconcile path, the
+// calls it makes and their order, without an apiserver or Google. The
+// decisions themselves are tested in operator_reconcile_plan_test.cpp.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "operator/log.hpp"
+#include "operator/policy.hpp"
+#include "operator/reconciler.hpp"
+#include "operator_reconciler_fake.hpp"
+
+using nlohmann::json;
+using Calls = std::vector<std::string>;
+
+namespace doctest {
+template <>
+struct StringMaker<Calls> {
+  static String convert(const Calls& calls) {
+    std::string out;
+    for (const auto& c : calls) out += (out.empty() ? "[" : ", ") + c;
+    return (out + "]").c_str();
+  }
+};
+}  // namespace doctest
+
+namespace {
+
+const char* kGsa = "uploader@my-project.iam.gserviceaccount.com";
+const char* kGsa2 = "other@my-project.iam.gserviceaccount.com";
+const char* kRole = "arn:aws:iam::123456789012:role/uploader";
+const char* kRole2 = "arn:aws:iam::123456789012:role/reader";
+const char* kMember = "serviceAccount:my-project.svc.id.goog[jobs/orchestrator]";
+
+json binding(const std::string& name, const std::string& ksa = "orchestrator",
+             const std::string& gsa = kGsa, const std::string& role = kRole,
+             const std::string& created = "2026-01-01T00:00:00Z") {
+  return {{"apiVersion", "gtoken.io/v1alpha1"},
+          {"kind", "AwsRoleBinding"},
+          {"metadata",
+           {{"name", name},
+            {"namespace", "jobs"},
+            {"uid", "uid-" + name},
+            {"generation", 1},
+            {"creationTimestamp", created}}},
+          {"spec", {{"serviceAccountName", ksa}, {"gcpServiceAccount", gsa}, {"awsRoleArn", role}}}};
+}
+
+json service_account(const std::string& name, const json& annotations) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ServiceAccount"},
+          {"metadata", {{"name", name}, {"namespace", "jobs"}, {"uid", "sa-uid"},
+                        {"annotations", annotations}}}};
+}
+
+struct World {
+  std::shared_ptr<fake::FakeKube> kube = std::make_shared<fake::FakeKube>();
+  fake::FakeGoogle google;
+  std::shared_ptr<kube::Store> bindings = std::make_shared<kube::Store>();
+  std::shared_ptr<kube::Store> policies = std::make_shared<kube::Store>();
+  std::shared_ptr<kube::Store> namespaces = std::make_shared<kube::Store>();
+  std::shared_ptr<kube::FakeClock> clock = std::make_shared<kube::FakeClock>();
+  bool leader = true;
+  std::unique_ptr<gtoken::Reconciler> rec;
+
+  explicit World(bool allowed = true) {
+    gtoken::log::set_level(gtoken::log::Level::Error);  // the reconciler's info lines
+    if (allowed) {
+      policies->replace({{{"metadata", {{"name", "jobs"}}},
+                          {"spec",
+                           {{"namespaces", {{"names", {"jobs"}}}},
+                            {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
+                            {"awsRoles", {"123456789012"}}}}}});
+    } else {
+      policies->replace({});
+    }
+    namespaces->replace({{{"metadata", {{"name", "jobs"}, {"labels", json::object()}}}}});
+    bindings->replace({});
+    google.gsas[kGsa] = {{"email", kGsa}, {"uniqueId", "111"}, {"disabled", false}};
+    google.gsas[kGsa2] = {{"email", kGsa2}, {"uniqueId", "222"}, {"disabled", false}};
+    auto gate = std::make_shared<gtoken::TenancyGate>(
+        gtoken::tenancy::Settings{"my-project", "op@my-project.iam.gserviceaccount.com",
+                                  gtoken::contract::kDefaultAudience},
+        policies, namespaces, bindings);
+    gtoken::ReconcilerConfig rc;
+    rc.project = "my-project";
+    rc.resync = std::chrono::seconds(300);
+    rec = std::make_unique<gtoken::Reconciler>(kube, google.io(), rc, bindings, nullptr, gate,
+                                               nullptr, [this] { return leader; }, clock,
+                                               kube::fixed_random(0.5));
+  }
+
+  void add(json b) {
+    kube->put("awsrolebindings", b);
+    bindings->apply(*kube->find("awsrolebindings", b["metadata"]["name"]));
+  }
+  // One reconcile, with the informer's cache caught up afterwards and the
+  // calls of that reconcile alone in kube->calls / google.calls.
+  kube::Result run(const std::string& name) {
+    kube->clear_calls();
+    google.clear_calls();
+    kube::Result r = rec->reconcile("jobs/" + name);
+    if (json* b = kube->find("awsrolebindings", name)) bindings->apply(*b);
+    return r;
+  }
+  json& b(const std::string& name) { return *kube->find("awsrolebindings", name); }
+  json* sa(const std::string& name = "orchestrator") { return kube->find("serviceaccounts", name); }
+  json ready(const std::string& name) {
+    for (const auto& c : b(name)["status"]["conditions"]) {
+      if (c["type"] == "Ready") return c;
+    }
+    return nullptr;
+  }
+  bool has_member(const std::string& gsa, const std::string& member = kMember) {
+    return gtoken::has_member(google.policies[gsa], gtoken::kWorkloadIdentityUserRole, member);
+  }
+  void change_spec(const std::string& name, const std::string& key, const std::string& value) {
+    b(name)["spec"][key] = value;
+    b(name)["metadata"]["generation"] = b(name)["metadata"]["generation"].get<int>() + 1;
+    bindings->apply(b(name));
+  }
+};
+
+void check_requeue_after_resync(const kube::Result& r) {
+  CHECK(r.kind() == kube::Result::Kind::RequeueAfter);
+  CHECK(r.after() == std::chrono::seconds(300));
+}
+
+}  // namespace
+
+TEST_CASE("a new binding: finalizer, record, create the ServiceAccount, grant, status, Event") {
+  World w;
+  w.add(binding("b"));
+  check_requeue_after_resync(w.run("b"));
+  CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
+                               "get serviceaccounts/orchestrator", "status awsrolebindings/b",
+                               "create serviceaccounts/orchestrator", "list pods",
+                               "status awsrolebindings/b", "event Ready"});
+  CHECK(w.google.calls == Calls{"get " + std::string(kGsa) + " under -",
+                                "getIamPolicy " + std::string(kGsa),
+                                "setIamPolicy " + std::string(kGsa)});
+  // The finalizer patch was guarded by the resourceVersion read.
+  CHECK(w.kube->patches[0]["metadata"]["finalizers"] == json{"gtoken.io/cleanup"});
+  CHECK(w.kube->patches[0]["metadata"].contains("resourceVersion"));
+  // Record, then act: the first status write carries the target and nothing else.
+  REQUIRE(w.kube->statuses.size() == 2);
+  CHECK(w.kube->statuses[0] ==
+        json{{"appliedTargets",
+              {{{"serviceAccountName", "orchestrator"}, {"gcpServiceAccount", kGsa},
+                {"awsRoleArn", kRole}, {"project", "my-project"},
+                {"createdServiceAccount", false}}}}});
+  REQUIRE(w.sa());
+  CHECK((*w.sa())["metadata"]["annotations"] ==
+        json{{"iam.gke.io/gcp-service-account", kGsa}, {"amazonaws.com/role-arn", kRole},
+             {"gtoken.io/binding", "b"}, {"gtoken.io/audience", gtoken::contract::kDefaultAudience},
+             {"gtoken.io/created-by", "b"}});
+  CHECK((*w.sa())["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "gtoken");
+  CHECK(w.has_member(kGsa));
+  const json& st = w.b("b")["status"];
+  CHECK(st["appliedTargets"][0]["createdServiceAccount"] == true);
+  CHECK(st["gcpServiceAccountUniqueId"] == "111");
+  CHECK(st["workloadIdentityMember"] == kMember);
+  CHECK(st["podsMissingInjection"] == 0);
+  CHECK(st["observedGeneration"] == 1);
+  CHECK(w.ready("b")["status"] == "True");
+  CHECK(w.kube->events[0]["type"] == "Normal");
+  CHECK(w.kube->events[0]["regarding"]["uid"] == "uid-b");
+  CHECK(w.kube->list_options[0].field_selector == "spec.serviceAccountName=orchestrator");
+
+  SUBCASE("a resync of a Ready binding reads and writes nothing else (Google cached)") {
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.kube->calls ==
+          Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator", "list pods"});
+    CHECK(w.google.calls.empty());
+  }
+  SUBCASE("after the cache TTL Google is asked again, and the member already there costs no write") {
+    w.clock->advance(std::chrono::seconds(31));
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.google.calls == Calls{"get " + std::string(kGsa) + " under -",
+                                  "getIamPolicy " + std::string(kGsa)});
+  }
+  SUBCASE("a pod without the agent: counted, and one Warning Event") {
+    w.kube->put("pods", {{"metadata", {{"name", "p1"}}},
+                         {"spec", {{"containers", {{{"name", "app"}}}}}}});
+    w.kube->put("pods", {{"metadata", {{"name", "p2"}}},
+                         {"spec", {{"initContainers", {{{"name", "gtoken"}}}}}}});
+    w.run("b");
+    CHECK(w.kube->calls.back() == "event PodsMissingInjection");
+    CHECK(w.b("b")["status"]["podsMissingInjection"] == 1);
+    w.run("b");
+    CHECK(std::count(w.kube->calls.begin(), w.kube->calls.end(), "event PodsMissingInjection") == 0);
+  }
+}
+
+TEST_CASE("spec changes: make before break") {
+  World w;
+  w.add(binding("b"));
+  w.run("b");
+
+  SUBCASE("a role change rewrites one annotation; Google and the ServiceAccount's life untouched") {
+    w.change_spec("b", "awsRoleArn", kRole2);
+    const std::string uid = (*w.sa())["metadata"]["uid"];
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
+                                 "status awsrolebindings/b", "apply serviceaccounts/orchestrator",
+                                 "list pods", "status awsrolebindings/b"});
+    CHECK(w.google.calls.empty());
+    CHECK(w.kube->statuses[0]["appliedTargets"].size() == 2);
+    CHECK(w.b("b")["status"]["appliedTargets"].size() == 1);
+    CHECK(w.b("b")["status"]["appliedTargets"][0]["awsRoleArn"] == kRole2);
+    CHECK(w.b("b")["status"]["appliedTargets"][0]["createdServiceAccount"] == true);
+    CHECK((*w.sa())["metadata"]["uid"] == uid);
+    CHECK((*w.sa())["metadata"]["annotations"]["amazonaws.com/role-arn"] == kRole2);
+    CHECK(w.has_member(kGsa));
+  }
+  SUBCASE("a GSA change adds the member on the new GSA before removing it from the old") {
+    w.change_spec("b", "gcpServiceAccount", kGsa2);
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.google.calls == Calls{"get " + std::string(kGsa2) + " under -",
+                                  "getIamPolicy " + std::string(kGsa2),
+                                  "setIamPolicy " + std::string(kGsa2),
+                                  "setIamPolicy " + std::string(kGsa)});
+    CHECK(w.has_member(kGsa2));
+    CHECK_FALSE(w.has_member(kGsa));
+    CHECK(w.b("b")["status"]["gcpServiceAccountUniqueId"] == "222");
+  }
+  SUBCASE("a ServiceAccount change: new one created, the old one (created by gtoken) deleted") {
+    w.change_spec("b", "serviceAccountName", "worker");
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/worker",
+                                 "status awsrolebindings/b", "create serviceaccounts/worker",
+                                 "get serviceaccounts/orchestrator",
+                                 "delete serviceaccounts/orchestrator",
+                                 "get serviceaccounts/orchestrator", "list pods",
+                                 "status awsrolebindings/b"});  // Ready stays Ready: no Event
+    CHECK(w.sa("worker"));
+    CHECK_FALSE(w.sa("orchestrator"));
+    CHECK(w.kube->deletes[0].precondition_uid.has_value());
+    CHECK(w.has_member(kGsa, "serviceAccount:my-project.svc.id.goog[jobs/worker]"));
+    CHECK_FALSE(w.has_member(kGsa));
+  }
+  SUBCASE("region added then dropped: the leftover optional annotation is patched away") {
+    w.b("b")["spec"]["region"] = "eu-west-1";
+    w.bindings->apply(w.b("b"));
+    w.run("b");
+    CHECK((*w.sa())["metadata"]["annotations"]["gtoken.io/region"] == "eu-west-1");
+    w.b("b")["spec"].erase("region");
+    w.bindings->apply(w.b("b"));
+    w.run("b");
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
+                                 "apply serviceaccounts/orchestrator",
+                                 "patch-json serviceaccounts/orchestrator", "list pods"});
+    CHECK_FALSE((*w.sa())["metadata"]["annotations"].contains("gtoken.io/region"));
+  }
+}
+
+TEST_CASE("taking over a hand-annotated ServiceAccount records what was there, and leaves it") {
+  World w;
+  w.kube->put("serviceaccounts",
+              service_account("orchestrator", {{"iam.gke.io/gcp-service-account", kGsa},
+                                               {"team", "data"}}));
+  w.add(binding("b"));
+  check_requeue_after_resync(w.run("b"));
+  CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
+                               "get serviceaccounts/orchestrator", "status awsrolebindings/b",
+                               "apply serviceaccounts/orchestrator", "list pods",
+                               "status awsrolebindings/b", "event Ready"});
+  const json& t = w.b("b")["status"]["appliedTargets"][0];
+  CHECK(t["preexistingAnnotations"] == json{"iam.gke.io/gcp-service-account"});
+  CHECK(t["createdServiceAccount"] == false);
+
+  // Deleted: gtoken's annotations go, the one found there and the foreign one stay.
+  w.b("b")["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z";
+  w.bindings->apply(w.b("b"));
+  CHECK(w.run("b").kind() == kube::Result::Kind::Ok);
+  CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
+                               "patch-json serviceaccounts/orchestrator",
+                               "get serviceaccounts/orchestrator", "patch-json awsrolebindings/b"});
+  REQUIRE(w.sa());
+  CHECK((*w.sa())["metadata"]["annotations"] ==
+        json{{"iam.gke.io/gcp-service-account", kGsa}, {"team", "data"}});
+  CHECK_FALSE(w.has_member(kGsa));
+  CHECK(w.b("b")["metadata"]["finalizers"] == json::array());
+}
+
+TEST_CASE("Conflict: foreign annotations and a ServiceAccount another binding owns") {
+  World w;
+  SUBCASE("another GSA set by hand: never overwritten, no Google call") {
+    w.kube->put("serviceaccounts",
+                service_account("orchestrator", {{"iam.gke.io/gcp-service-account", kGsa2}}));
+    w.add(binding("b"));
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
+                                 "get serviceaccounts/orchestrator", "status awsrolebindings/b",
+                                 "event Conflict"});
+    CHECK(w.google.calls.empty());
+    CHECK(w.ready("b")["reason"] == "Conflict");
+    CHECK(w.ready("b")["message"].get<std::string>().find(
+              std::string("iam.gke.io/gcp-service-account=") + kGsa2) != std::string::npos);
+    CHECK((*w.sa())["metadata"]["annotations"].size() == 1);
+    CHECK_FALSE(w.b("b")["status"].contains("workloadIdentityMember"));
+  }
+  SUBCASE("a second binding on the same ServiceAccount waits, then takes over when the first goes") {
+    w.add(binding("first"));
+    w.run("first");
+    w.add(binding("second", "orchestrator", kGsa2, kRole2, "2026-01-05T00:00:00Z"));
+    check_requeue_after_resync(w.run("second"));
+    CHECK(w.ready("second")["reason"] == "Conflict");
+    CHECK(w.b("second")["status"]["appliedTargets"] == json::array());
+    CHECK(w.google.calls.empty());
+    CHECK(std::find(w.kube->calls.begin(), w.kube->calls.end(),
+                    "apply serviceaccounts/orchestrator") == w.kube->calls.end());
+
+    w.b("first")["metadata"]["deletionTimestamp"] = "2026-01-06T00:00:00Z";
+    w.bindings->apply(w.b("first"));
+    CHECK(w.run("first").kind() == kube::Result::Kind::Ok);
+    CHECK_FALSE(w.sa());
+    check_requeue_after_resync(w.run("second"));
+    CHECK(w.ready("second")["status"] == "True");
+    CHECK((*w.sa())["metadata"]["annotations"]["gtoken.io/binding"] == "second");
+    CHECK(w.has_member(kGsa2));
+  }
+}
+
+TEST_CASE("NotAllowed: nothing is read or written but the status, and earlier setups are undone") {
+  World w(/*allowed=*/false);
+  w.add(binding("b"));
+  check_requeue_after_resync(w.run("b"));
+  CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
+                               "status awsrolebindings/b", "event NotAllowed"});
+  CHECK(w.google.calls.empty());
+  CHECK(w.ready("b")["reason"] == "NotAllowed");
+
+  SUBCASE("once allowed, set up; the policy removed again, undone") {
+    w.policies->replace({{{"metadata", {{"name", "jobs"}}},
+                          {"spec",
+                           {{"namespaces", {{"names", {"jobs"}}}},
+                            {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
+                            {"awsRoles", {"123456789012"}}}}}});
+    w.run("b");
+    CHECK(w.ready("b")["status"] == "True");
+    CHECK(w.sa());
+    w.policies->replace({});
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
+                                 "delete serviceaccounts/orchestrator",
+                                 "get serviceaccounts/orchestrator", "status awsrolebindings/b",
+                                 "event NotAllowed"});
+    CHECK_FALSE(w.sa());
+    CHECK_FALSE(w.has_member(kGsa));
+    CHECK(w.b("b")["status"]["appliedTargets"] == json::array());
+  }
+}
+
+TEST_CASE("delete: every recorded target undone, then the finalizer released") {
+  World w;
+  w.add(binding("b"));
+  w.run("b");
+  w.b("b")["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z";
+  w.bindings->apply(w.b("b"));
+
+  SUBCASE("clean") {
+    CHECK(w.run("b").kind() == kube::Result::Kind::Ok);
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
+                                 "delete serviceaccounts/orchestrator",
+                                 "get serviceaccounts/orchestrator",
+                                 "patch-json awsrolebindings/b"});
+    CHECK(w.kube->patches.back() ==
+          json::array({{{"op", "test"}, {"path", "/metadata/finalizers/0"}, {"value", "gtoken.io/cleanup"}},
+                       {{"op", "remove"}, {"path", "/metadata/finalizers/0"}}}));
+    CHECK_FALSE(w.sa());
+    CHECK_FALSE(w.has_member(kGsa));
+  }
+  SUBCASE("Google failing: CleanupFailed, one Event, the finalizer kept, retried") {
+    w.clock->advance(std::chrono::seconds(31));  // the cached policy has expired
+    w.google.failures.push_back({"getIamPolicy " + std::string(kGsa),
+                                 gtoken::GoogleError(503, "UNAVAILABLE", "backend down")});
+    kube::Result r = w.run("b");
+    CHECK(r.is_error());
+    CHECK(r.message().find("backend down") != std::string::npos);
+    CHECK(w.ready("b")["reason"] == "CleanupFailed");
+    CHECK(w.kube->calls.back() == "event CleanupFailed");
+    CHECK(w.b("b")["metadata"]["finalizers"] == json{"gtoken.io/cleanup"});
+    // Still failing: no second Event for the same reason.
+    w.google.failures.push_back({"getIamPolicy " + std::string(kGsa),
+                                 gtoken::GoogleError(503, "UNAVAILABLE", "backend down")});
+    CHECK(w.run("b").is_error());
+    CHECK(std::count(w.kube->calls.begin(), w.kube->calls.end(), "event CleanupFailed") == 0);
+    // Google back: released.
+    CHECK(w.run("b").kind() == kube::Result::Kind::Ok);
+    CHECK(w.kube->calls.back() == "patch-json awsrolebindings/b");
+  }
+  SUBCASE("the GSA is gone (403 under projects/-, 404 under its project): counts as removed") {
+    w.clock->advance(std::chrono::seconds(31));
+    w.google.gsas.erase(kGsa);
+    w.google.failures.push_back({"getIamPolicy " + std::string(kGsa),
+                                 gtoken::GoogleError(403, "PERMISSION_DENIED", "denied")});
+    CHECK(w.run("b").kind() == kube::Result::Kind::Ok);
+    CHECK(w.google.calls == Calls{"getIamPolicy " + std::string(kGsa),
+                                  "get " + std::string(kGsa) + " under my-project"});
+  }
+  SUBCASE("the finalizer list moved under us (422 from the test): read again") {
+    w.kube->fail("patch-json awsrolebindings/b", fake::api_error(422, "Invalid"));
+    CHECK(w.run("b").kind() == kube::Result::Kind::Requeue);
+  }
+}
+
+TEST_CASE("Google errors become conditions with a reason, and a retry") {
+  World w;
+  w.add(binding("b"));
+  auto reason_after = [&](const std::string& call, gtoken::GoogleError e) {
+    w.google.failures.push_back({call, e});
+    kube::Result r = w.run("b");
+    CHECK(r.is_error());
+    return w.ready("b").value("reason", "");
+  };
+  const std::string get = "get " + std::string(kGsa) + " under -";
+  SUBCASE("404") {
+    CHECK(reason_after(get, gtoken::GoogleError(404, "NOT_FOUND", "x")) == "GcpServiceAccountNotFound");
+  }
+  SUBCASE("403 that is a missing GSA") {
+    w.google.gsas.erase(kGsa);
+    CHECK(reason_after(get, gtoken::GoogleError(403, "PERMISSION_DENIED", "x")) ==
+          "GcpServiceAccountNotFound");
+    CHECK(w.google.calls == Calls{get, "get " + std::string(kGsa) + " under my-project"});
+  }
+  SUBCASE("403 that is a missing permission") {
+    w.google.failures.push_back({"get " + std::string(kGsa) + " under my-project",
+                                 gtoken::GoogleError(403, "PERMISSION_DENIED", "x")});
+    CHECK(reason_after(get, gtoken::GoogleError(403, "PERMISSION_DENIED", "x")) == "PermissionDenied");
+  }
+  SUBCASE("401") {
+    CHECK(reason_after(get, gtoken::GoogleError(401, "UNAUTHENTICATED", "x")) == "GoogleAuthFailed");
+  }
+  SUBCASE("409 ABORTED on every write: retried with backoff, then ConcurrentPolicyChange") {
+    for (int i = 0; i < 10; ++i) {
+      w.google.failures.push_back({"setIamPolicy " + std::string(kGsa),
+                                   gtoken::GoogleError(409, "ABORTED", "etag")});
+    }
+    const auto start = w.clock->now();
+    CHECK(w.run("b").is_error());
+    CHECK(w.ready("b")["reason"] == "ConcurrentPolicyChange");
+    CHECK(std::count(w.google.calls.begin(), w.google.calls.end(),
+                     "setIamPolicy " + std::string(kGsa)) == 6);
+    CHECK(w.clock->now() > start);  // backed off between attempts
+  }
+  SUBCASE("5xx") {
+    CHECK(reason_after("getIamPolicy " + std::string(kGsa),
+                       gtoken::GoogleError(503, "UNAVAILABLE", "x")) == "GoogleApiError");
+    // Not trusted from the cache next time: the GSA is read again.
+    w.run("b");
+    CHECK(w.google.calls.front() == get);
+    CHECK(w.ready("b")["status"] == "True");
+  }
+  SUBCASE("a disabled GSA") {
+    w.google.gsas[kGsa]["disabled"] = true;
+    CHECK(w.run("b").is_error());
+    CHECK(w.ready("b")["reason"] == "GcpServiceAccountDisabled");
+    CHECK(w.google.calls == Calls{get});
+    // The uniqueId still describes the GSA the spec names.
+    CHECK(w.b("b")["status"]["gcpServiceAccountUniqueId"] == "111");
+  }
+}
+
+TEST_CASE("apiserver conflicts: read again, never act on a stale decision") {
+  World w;
+  w.add(binding("b"));
+  SUBCASE("the record write conflicts: nothing is created or granted") {
+    w.kube->fail("status awsrolebindings/b", fake::api_error(409, "Conflict"));
+    CHECK(w.run("b").kind() == kube::Result::Kind::Requeue);
+    CHECK(w.kube->calls.back() == "status awsrolebindings/b");
+    CHECK_FALSE(w.sa());
+    CHECK(w.google.calls.empty());
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.ready("b")["status"] == "True");
+  }
+  SUBCASE("the final status write conflicts: requeued, and the next reconcile writes it") {
+    w.kube->fail("status awsrolebindings/b", fake::api_error(409, "Conflict"), /*nth=*/2);
+    CHECK(w.run("b").kind() == kube::Result::Kind::Requeue);
+    // Everything was set up and recorded; only the conditions are missing,
+    // and no Event was sent for a status that was not written.
+    CHECK(w.kube->calls.back() == "status awsrolebindings/b");
+    CHECK(w.b("b")["status"]["appliedTargets"].size() == 1);
+    CHECK_FALSE(w.b("b")["status"].contains("conditions"));
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
+                                 "list pods", "status awsrolebindings/b", "event Ready"});
+    CHECK(w.ready("b")["status"] == "True");
+  }
+  SUBCASE("the ServiceAccount was created by someone else meanwhile (409 AlreadyExists)") {
+    w.kube->fail("create serviceaccounts/orchestrator", fake::api_error(409, "AlreadyExists"));
+    CHECK(w.run("b").kind() == kube::Result::Kind::Requeue);
+    CHECK(w.google.calls.empty());
+  }
+  SUBCASE("a lost lease stops every write") {
+    w.leader = false;
+    CHECK(w.run("b").kind() == kube::Result::Kind::Ok);
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b"});
+  }
+  SUBCASE("the binding is gone") {
+    CHECK(w.run("missing").kind() == kube::Result::Kind::Ok);
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/missing"});
+  }
+}
