@@ -37,8 +37,8 @@ std::optional<json> remove_finalizer_patch(const json& obj, const std::string& f
   long index = finalizer_index(obj, finalizer);
   if (index < 0) return std::nullopt;
   std::string path = "/metadata/finalizers/" + std::to_string(index);
-  return json::array({{{"op", "test"}, {"path", path}, {"value", finalizer}},
-                      {{"op", "remove"}, {"path", path}}});
+  return json::array(
+      {{{"op", "test"}, {"path", path}, {"value", finalizer}}, {{"op", "remove"}, {"path", path}}});
 }
 
 }  // namespace kube

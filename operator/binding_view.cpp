@@ -20,7 +20,8 @@ json Target::to_json() const {
 
 bool valid_gsa_email(const std::string& email) {
   auto at = email.find('@');
-  if (at == std::string::npos || at == 0 || at + 1 >= email.size() || email.size() > 254) return false;
+  if (at == std::string::npos || at == 0 || at + 1 >= email.size() || email.size() > 254)
+    return false;
   for (size_t i = 0; i < email.size(); ++i) {
     char c = email[i];
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||

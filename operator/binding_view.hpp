@@ -41,15 +41,15 @@ struct BindingView {
   std::string name;
   std::string uid;
   int64_t generation = 0;
-  bool deleting = false;       // metadata.deletionTimestamp is set
-  bool has_finalizer = false;  // carries gtoken.io/cleanup
-  nlohmann::json spec;         // an object ({} when missing)
-  std::string ksa;             // spec.serviceAccountName
-  std::string gsa;             // spec.gcpServiceAccount
-  std::string role_arn;        // spec.awsRoleArn
-  std::string audience;        // spec.audience or the default
-  nlohmann::json status;       // an object ({} when missing)
-  nlohmann::json conditions;   // status.conditions (an array)
+  bool deleting = false;        // metadata.deletionTimestamp is set
+  bool has_finalizer = false;   // carries gtoken.io/cleanup
+  nlohmann::json spec;          // an object ({} when missing)
+  std::string ksa;              // spec.serviceAccountName
+  std::string gsa;              // spec.gcpServiceAccount
+  std::string role_arn;         // spec.awsRoleArn
+  std::string audience;         // spec.audience or the default
+  nlohmann::json status;        // an object ({} when missing)
+  nlohmann::json conditions;    // status.conditions (an array)
   std::vector<Target> applied;  // the valid entries of status.appliedTargets, in order
   std::vector<Target> dropped;  // entries that are not something gtoken wrote
   int pods_missing_injection = 0;

@@ -46,7 +46,9 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   return out;
 }
 
-std::string name_of(const json& o) { return o["metadata"].value("name", ""); }
+std::string name_of(const json& o) {
+  return o["metadata"].value("name", "");
+}
 
 // `o` claims ServiceAccount `ksa`. A binding the policy refused claims
 // nothing: it must not keep an allowed one in Conflict.
@@ -130,8 +132,7 @@ json wanted_annotations(const std::string& binding_name, const json& spec,
       !spec["region"].get<std::string>().empty()) {
     want[kRegion] = spec["region"];
   }
-  if (spec.contains("containers") && spec["containers"].is_array() &&
-      !spec["containers"].empty()) {
+  if (spec.contains("containers") && spec["containers"].is_array() && !spec["containers"].empty()) {
     want[kContainers] = join(spec["containers"].get<std::vector<std::string>>(), ",");
   }
   return want;
@@ -213,8 +214,8 @@ LivePlan plan_live(const BindingView& b, const json& sa, const json& owner, cons
   // A ServiceAccount annotated outside gtoken (no gtoken.io/binding, not
   // created by this binding) with another GSA or role is someone else's:
   // never overwritten. The same values are adopted and left as found.
-  const bool hand_annotated = sa.is_object() && annotation(sa, kBinding).empty() &&
-                              annotation(sa, kCreatedBy) != b.name;
+  const bool hand_annotated =
+      sa.is_object() && annotation(sa, kBinding).empty() && annotation(sa, kCreatedBy) != b.name;
   if (!p.conflict && hand_annotated) {
     for (const auto& [key, value] :
          {std::pair<std::string, std::string>{kGcpServiceAccount, p.desired.gsa},
@@ -375,7 +376,8 @@ WiResult wi_from_gsa(const json& gsa, const std::string& email) {
     r.reason = "GcpServiceAccountDisabled";
     r.message = "Google service account " + email +
                 " is disabled, so it cannot mint tokens: enable it (gcloud iam "
-                "service-accounts enable " + email + ")";
+                "service-accounts enable " +
+                email + ")";
   }
   return r;
 }
@@ -393,8 +395,10 @@ WiResult wi_google_error(int http, const std::string& status, const std::string&
   const bool aborted = http == 409 || status == "ABORTED";
   if (http == 401) {
     r.reason = "GoogleAuthFailed";
-    r.message = "the operator has no working Google credentials (metadata server "
-                "or GOOGLE_APPLICATION_CREDENTIALS): " + what;
+    r.message =
+        "the operator has no working Google credentials (metadata server "
+        "or GOOGLE_APPLICATION_CREDENTIALS): " +
+        what;
   } else if (http == 404 || (http == 403 && gsa_missing)) {
     r.reason = "GcpServiceAccountNotFound";
     r.message = "Google service account " + email +
@@ -404,7 +408,8 @@ WiResult wi_google_error(int http, const std::string& status, const std::string&
     r.reason = "PermissionDenied";
     r.message = "Google denied access to " + email +
                 " (or it does not exist): give the operator's Google identity "
-                "roles/iam.serviceAccountAdmin on it, or fix spec.gcpServiceAccount. " + what;
+                "roles/iam.serviceAccountAdmin on it, or fix spec.gcpServiceAccount. " +
+                what;
   } else if (aborted) {
     r.reason = "ConcurrentPolicyChange";
     r.message = "the IAM policy of " + email + " kept changing concurrently; retrying. " + what;
@@ -443,12 +448,12 @@ StatusPlan plan_live_status(const json& current, const BindingView& b, const Liv
                   "not reconciled while in conflict", generation, now);
     set_condition(conditions, kReady, "False", contract::kReasonConflict, msg, generation, now);
   } else {
-    set_condition(conditions, kSaReady, "True", "Annotated",
-                  "ServiceAccount " + desired.ksa + " carries " + kGcpServiceAccount + " and " +
-                      kRoleArn,
-                  generation, now);
-    set_condition(conditions, kWiReady, wi.ok ? "True" : "False", wi.reason, wi.message,
-                  generation, now);
+    set_condition(
+        conditions, kSaReady, "True", "Annotated",
+        "ServiceAccount " + desired.ksa + " carries " + kGcpServiceAccount + " and " + kRoleArn,
+        generation, now);
+    set_condition(conditions, kWiReady, wi.ok ? "True" : "False", wi.reason, wi.message, generation,
+                  now);
     if (!wi.ok) {
       set_condition(conditions, kReady, "False", wi.reason, wi.message, generation, now);
     } else if (!out.cleanup_error.empty()) {
@@ -499,7 +504,8 @@ StatusPlan plan_live_status(const json& current, const BindingView& b, const Liv
         {"Warning", "PodsMissingInjection",
          std::to_string(missed.size()) + " running pod(s) of ServiceAccount " + desired.ksa +
              " have no gtoken injection (created before the binding or while the webhook was "
-             "unreachable); restart them: " + join(shown, ", ")});
+             "unreachable); restart them: " +
+             join(shown, ", ")});
   }
 
   if (!out.cleanup_error.empty()) {

@@ -80,7 +80,7 @@ nlohmann::json ksa_owner(const nlohmann::json& self, const std::string& ksa,
 // --- A live binding, before acting -----------------------------------------
 
 struct LivePlan {
-  std::string owner;    // the ServiceAccount's owner (this binding when none)
+  std::string owner;  // the ServiceAccount's owner (this binding when none)
   bool conflict = false;
   std::string foreign;  // "key=value" set outside gtoken (a Conflict)
   Target desired;       // what the spec wants, with the preexisting annotations
@@ -121,9 +121,9 @@ std::optional<nlohmann::json> stale_optional_annotations(const nlohmann::json& w
 struct SaCleanup {
   bool ours = false;  // the ServiceAccount is still this binding's
   enum class Kind { None, Delete, Patch } kind = Kind::None;
-  std::string uid;               // Delete: preconditions (exactly the object read)
+  std::string uid;  // Delete: preconditions (exactly the object read)
   std::string resource_version;
-  nlohmann::json patch;          // Patch: JSON Patch of test + remove pairs
+  nlohmann::json patch;  // Patch: JSON Patch of test + remove pairs
 };
 
 // What to do to ServiceAccount `sa` (as read; not null) for target `t` of
@@ -179,10 +179,10 @@ struct StatusPlan {
 };
 
 struct LiveOutcome {
-  WiResult wi;                          // unused while in conflict
-  std::vector<Target> remaining;        // appliedTargets after cleanup
-  std::string cleanup_error;            // the last cleanup failure ("" none)
-  std::vector<std::string> missed_pods; // pods of the KSA without the agent
+  WiResult wi;                           // unused while in conflict
+  std::vector<Target> remaining;         // appliedTargets after cleanup
+  std::string cleanup_error;             // the last cleanup failure ("" none)
+  std::vector<std::string> missed_pods;  // pods of the KSA without the agent
 };
 
 // `current`: the binding as last written (after `record`), `before`: the

@@ -168,7 +168,8 @@ kube::Result Reconciler::reconcile(const std::string& key) {
   } catch (const kube::ApiError& e) {
     // 409: someone wrote the object after we read it; read again soon.
     outcome = e.is_conflict() ? "conflict" : "error";
-    if (e.is_conflict()) log::debug("conflict; read again", {{"binding", key}, {"error", e.what()}});
+    if (e.is_conflict())
+      log::debug("conflict; read again", {{"binding", key}, {"error", e.what()}});
     result = e.is_conflict() ? kube::Result::requeue() : kube::Result::error(e.what());
   } catch (const std::exception& e) {
     outcome = "error";
@@ -190,8 +191,9 @@ json Reconciler::ksa_owner(const json& self, const std::string& ksa, const json&
   std::string invalid;
   const std::string recorded = recorded_owner(sa, &invalid);
   if (!invalid.empty()) {
-    log::warn("ignoring an invalid " + std::string(keys::kBinding) + " annotation",
-              {{"namespace", ns}, {"serviceAccount", ksa}, {"value", kube::quote_untrusted(invalid)}});
+    log::warn(
+        "ignoring an invalid " + std::string(keys::kBinding) + " annotation",
+        {{"namespace", ns}, {"serviceAccount", ksa}, {"value", kube::quote_untrusted(invalid)}});
   }
   const std::vector<json> claiming = claimants(self, ksa, candidates(ns, ksa));
   json read_owner = nullptr;
@@ -307,8 +309,8 @@ WiResult Reconciler::ensure_member(const Target& t, const std::string& ns) {
   } catch (const NotLeader&) {
     throw;
   } catch (const GoogleError& e) {
-    const bool missing = e.http() != 401 && !e.is_not_found() && e.is_permission_denied() &&
-                         gsa_missing(t.gsa);
+    const bool missing =
+        e.http() != 401 && !e.is_not_found() && e.is_permission_denied() && gsa_missing(t.gsa);
     r = wi_google_error(e.http(), e.status(), e.what(), t.gsa, missing, std::move(r));
   } catch (const kube::NetworkError& e) {
     r = wi_unreachable(e.what(), std::move(r));
@@ -414,8 +416,8 @@ kube::Result Reconciler::reconcile_live(BindingView b) {
     // cache to catch up with etcd (tens of ms each), and an informational
     // count does not need it.
     o.resource_version = "0";
-    out.missed_pods = pods_missing_injection(io_->list_all(res::pods(), b.ns, o),
-                                             config_.agent_container_name);
+    out.missed_pods =
+        pods_missing_injection(io_->list_all(res::pods(), b.ns, o), config_.agent_container_name);
   }
 
   StatusPlan sp = plan_live_status(current, b, plan, out, now, plan_config_);

@@ -75,28 +75,27 @@ nlohmann::json slim_binding(nlohmann::json binding);
 // "" when the email has another form.
 std::string gsa_project(const std::string& email);
 
-
 class Reconciler {
  public:
   // `index` (kept by the binding informer) finds the bindings of a
   // ServiceAccount; null = scan the namespace's bindings in `bindings`.
   // `gate` decides which bindings may act (tenancy/policy.hpp); null allows
   // none.
-  Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
-             ReconcilerConfig config, std::shared_ptr<const kube::Store> bindings,
-             std::shared_ptr<const BindingIndex> index, std::shared_ptr<const TenancyGate> gate,
-             std::shared_ptr<kube::Metrics> metrics,
-             std::function<bool()> is_leader = [] { return true; },
-             std::shared_ptr<kube::Clock> clock = kube::system_clock(),
-             kube::Random random = kube::default_random());
+  Reconciler(
+      std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam, ReconcilerConfig config,
+      std::shared_ptr<const kube::Store> bindings, std::shared_ptr<const BindingIndex> index,
+      std::shared_ptr<const TenancyGate> gate, std::shared_ptr<kube::Metrics> metrics,
+      std::function<bool()> is_leader = [] { return true; },
+      std::shared_ptr<kube::Clock> clock = kube::system_clock(),
+      kube::Random random = kube::default_random());
   // The same over any KubeIo and GoogleIo (tests script both).
-  Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerConfig config,
-             std::shared_ptr<const kube::Store> bindings,
-             std::shared_ptr<const BindingIndex> index, std::shared_ptr<const TenancyGate> gate,
-             std::shared_ptr<kube::Metrics> metrics,
-             std::function<bool()> is_leader = [] { return true; },
-             std::shared_ptr<kube::Clock> clock = kube::system_clock(),
-             kube::Random random = kube::default_random());
+  Reconciler(
+      std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerConfig config,
+      std::shared_ptr<const kube::Store> bindings, std::shared_ptr<const BindingIndex> index,
+      std::shared_ptr<const TenancyGate> gate, std::shared_ptr<kube::Metrics> metrics,
+      std::function<bool()> is_leader = [] { return true; },
+      std::shared_ptr<kube::Clock> clock = kube::system_clock(),
+      kube::Random random = kube::default_random());
 
   kube::Result reconcile(const std::string& key);
 

@@ -15,12 +15,18 @@ const char* kGsa = "uploader@my-project.iam.gserviceaccount.com";
 const char* kRole = "arn:aws:iam::123456789012:role/uploader";
 const PlanConfig kConfig{"my-project", contract::kDefaultAudience, std::chrono::seconds(300)};
 
-json binding_json(const std::string& name = "b", const std::string& created = "2026-01-01T00:00:00Z") {
+json binding_json(const std::string& name = "b",
+                  const std::string& created = "2026-01-01T00:00:00Z") {
   return {{"metadata",
-           {{"name", name}, {"namespace", "jobs"}, {"uid", "u-" + name}, {"generation", 2},
-            {"resourceVersion", "10"}, {"creationTimestamp", created},
+           {{"name", name},
+            {"namespace", "jobs"},
+            {"uid", "u-" + name},
+            {"generation", 2},
+            {"resourceVersion", "10"},
+            {"creationTimestamp", created},
             {"finalizers", {contract::kFinalizer}}}},
-          {"spec", {{"serviceAccountName", "ksa"}, {"gcpServiceAccount", kGsa}, {"awsRoleArn", kRole}}}};
+          {"spec",
+           {{"serviceAccountName", "ksa"}, {"gcpServiceAccount", kGsa}, {"awsRoleArn", kRole}}}};
 }
 
 Target target(const std::string& role = kRole, const std::string& gsa = kGsa) {
@@ -28,8 +34,12 @@ Target target(const std::string& role = kRole, const std::string& gsa = kGsa) {
 }
 
 json sa(const json& annotations, const std::string& rv = "5") {
-  return {{"metadata", {{"name", "ksa"}, {"namespace", "jobs"}, {"uid", "sa-1"},
-                        {"resourceVersion", rv}, {"annotations", annotations}}}};
+  return {{"metadata",
+           {{"name", "ksa"},
+            {"namespace", "jobs"},
+            {"uid", "sa-1"},
+            {"resourceVersion", rv},
+            {"annotations", annotations}}}};
 }
 
 json ours(const std::string& binding = "b") {
@@ -49,10 +59,11 @@ std::vector<kube::ObjectPtr> cache(std::initializer_list<json> objects) {
 
 TEST_CASE("view_binding: names, finalizer, audience, and only valid recorded targets") {
   json b = binding_json();
-  b["status"] = {{"appliedTargets",
-                  {target().to_json(),
-                   {{"serviceAccountName", "../x"}, {"gcpServiceAccount", kGsa}, {"awsRoleArn", kRole}}}},
-                 {"podsMissingInjection", 3}};
+  b["status"] = {
+      {"appliedTargets",
+       {target().to_json(),
+        {{"serviceAccountName", "../x"}, {"gcpServiceAccount", kGsa}, {"awsRoleArn", kRole}}}},
+      {"podsMissingInjection", 3}};
   BindingView v = view_binding(b, "aud");
   CHECK(v.ns == "jobs");
   CHECK(v.name == "b");
@@ -89,14 +100,16 @@ TEST_CASE("plan_live: a new binding records its target before anything is acted 
   SUBCASE("already recorded: nothing to record") {
     json b = binding_json();
     b["status"] = {{"appliedTargets", {target().to_json()}}};
-    LivePlan again = plan_live(view_binding(b, kConfig.default_audience), sa(ours()), nullptr, kConfig);
+    LivePlan again =
+        plan_live(view_binding(b, kConfig.default_audience), sa(ours()), nullptr, kConfig);
     CHECK_FALSE(again.record.has_value());
     CHECK(again.applied.size() == 1);
   }
   SUBCASE("a spec change appends the new target after the old one") {
     json b = binding_json();
     b["status"] = {{"appliedTargets", {target("arn:aws:iam::123456789012:role/old").to_json()}}};
-    LivePlan changed = plan_live(view_binding(b, kConfig.default_audience), sa(ours()), nullptr, kConfig);
+    LivePlan changed =
+        plan_live(view_binding(b, kConfig.default_audience), sa(ours()), nullptr, kConfig);
     REQUIRE(changed.record.has_value());
     REQUIRE(changed.applied.size() == 2);
     CHECK(changed.applied[0].role_arn == "arn:aws:iam::123456789012:role/old");
@@ -107,13 +120,15 @@ TEST_CASE("plan_live: a new binding records its target before anything is acted 
 TEST_CASE("plan_live: a hand-annotated ServiceAccount is taken over or is a Conflict") {
   BindingView v = view_binding(binding_json(), kConfig.default_audience);
   SUBCASE("the same values: adopted, and recorded as preexisting") {
-    LivePlan p = plan_live(v, sa({{contract::kGcpServiceAccountAnnotation, kGsa},
-                                  {contract::kAudienceAnnotation, contract::kDefaultAudience},
-                                  {"team", "data"}}),
+    LivePlan p = plan_live(v,
+                           sa({{contract::kGcpServiceAccountAnnotation, kGsa},
+                               {contract::kAudienceAnnotation, contract::kDefaultAudience},
+                               {"team", "data"}}),
                            nullptr, kConfig);
     CHECK_FALSE(p.conflict);
     CHECK(p.desired.preexisting ==
-          std::vector<std::string>{contract::kAudienceAnnotation, contract::kGcpServiceAccountAnnotation});
+          std::vector<std::string>{contract::kAudienceAnnotation,
+                                   contract::kGcpServiceAccountAnnotation});
     REQUIRE(p.record.has_value());
     CHECK((*p.record)["status"]["appliedTargets"][0]["preexistingAnnotations"].size() == 2);
   }
@@ -125,8 +140,9 @@ TEST_CASE("plan_live: a hand-annotated ServiceAccount is taken over or is a Conf
     CHECK_FALSE(p.record.has_value());
   }
   SUBCASE("created by this binding, record removed by hand: still ours, no foreign check") {
-    LivePlan p = plan_live(v, sa({{contract::kCreatedByAnnotation, "b"},
-                                  {contract::kRoleArnAnnotation, "arn:aws:iam::1:role/old"}}),
+    LivePlan p = plan_live(v,
+                           sa({{contract::kCreatedByAnnotation, "b"},
+                               {contract::kRoleArnAnnotation, "arn:aws:iam::1:role/old"}}),
                            nullptr, kConfig);
     CHECK_FALSE(p.conflict);
     CHECK(p.desired.preexisting.empty());
@@ -146,8 +162,9 @@ TEST_CASE("ownership: the recorded owner while it claims the ServiceAccount, els
   json deleting = binding_json("c", "2025-01-01T00:00:00Z");
   deleting["metadata"]["deletionTimestamp"] = "2026-01-04T00:00:00Z";
   json refused = binding_json("d", "2025-06-01T00:00:00Z");
-  refused["status"] = {{"conditions", {{{"type", "Ready"}, {"status", "False"},
-                                        {"reason", contract::kReasonNotAllowed}}}}};
+  refused["status"] = {
+      {"conditions",
+       {{{"type", "Ready"}, {"status", "False"}, {"reason", contract::kReasonNotAllowed}}}}};
   auto claiming = claimants(self, "ksa", cache({self, older, deleting, refused}));
   REQUIRE(claiming.size() == 2);  // self and a: deleting and refused bindings claim nothing
   CHECK(ksa_owner(self, "ksa", claiming, "", nullptr)["metadata"]["name"] == "a");
@@ -201,9 +218,11 @@ TEST_CASE("the ServiceAccount: create with everything, apply only what differs")
     left[contract::kContainersAnnotation] = "app";
     auto patch = stale_optional_annotations(want, sa(left));
     REQUIRE(patch.has_value());
-    CHECK(*patch == json::array({{{"op", "test"}, {"path", "/metadata/annotations/gtoken.io~1containers"},
+    CHECK(*patch == json::array({{{"op", "test"},
+                                  {"path", "/metadata/annotations/gtoken.io~1containers"},
                                   {"value", "app"}},
-                                 {{"op", "remove"}, {"path", "/metadata/annotations/gtoken.io~1containers"}}}));
+                                 {{"op", "remove"},
+                                  {"path", "/metadata/annotations/gtoken.io~1containers"}}}));
     CHECK_FALSE(stale_optional_annotations(want, sa(ours())).has_value());
   }
 }
@@ -218,7 +237,8 @@ TEST_CASE("plan_sa_cleanup: delete what gtoken created, strip what it annotated,
     CHECK(c.uid == "sa-1");
     CHECK(c.resource_version == "9");
   }
-  SUBCASE("annotated: each of gtoken's values tested and removed; preexisting and changed ones kept") {
+  SUBCASE(
+      "annotated: each of gtoken's values tested and removed; preexisting and changed ones kept") {
     json a = ours();
     a[contract::kRoleArnAnnotation] = "arn:aws:iam::1:role/edited-by-hand";
     a["team"] = "data";
@@ -226,7 +246,8 @@ TEST_CASE("plan_sa_cleanup: delete what gtoken created, strip what it annotated,
     t.preexisting = {contract::kGcpServiceAccountAnnotation};
     SaCleanup c = plan_sa_cleanup(sa(a), "b", t, {});
     REQUIRE(c.kind == SaCleanup::Kind::Patch);
-    CHECK(c.patch[0] == json{{"op", "test"}, {"path", "/metadata/annotations/gtoken.io~1binding"},
+    CHECK(c.patch[0] == json{{"op", "test"},
+                             {"path", "/metadata/annotations/gtoken.io~1binding"},
                              {"value", "b"}});
     std::vector<std::string> removed;
     for (const auto& op : c.patch) {
@@ -258,7 +279,7 @@ TEST_CASE("plan_sa_cleanup: delete what gtoken created, strip what it annotated,
 TEST_CASE("which parts of an old target cleanup leaves alone") {
   Target old = target("arn:aws:iam::123456789012:role/old");
   Target now = target();
-  CHECK(cleanup_skips_service_account(old, &now, true));  // same ServiceAccount goes on
+  CHECK(cleanup_skips_service_account(old, &now, true));      // same ServiceAccount goes on
   CHECK(cleanup_skips_service_account(old, nullptr, false));  // in conflict
   CHECK_FALSE(cleanup_skips_service_account(old, nullptr, true));
   CHECK(member_still_wanted(old, &now));
@@ -329,7 +350,8 @@ TEST_CASE("plan_live_status: conditions, status fields, Events and the result") 
       CHECK(sp2.events.empty());
     }
   }
-  SUBCASE("Google failed: Ready carries its reason, the trust policy is kept only with a uniqueId") {
+  SUBCASE(
+      "Google failed: Ready carries its reason, the trust policy is kept only with a uniqueId") {
     out.wi = wi_google_error(503, "", "down", kGsa, false);
     StatusPlan sp = plan_live_status(current, v, p, out, "T", kConfig);
     REQUIRE(sp.write.has_value());
@@ -356,7 +378,8 @@ TEST_CASE("plan_live_status: conditions, status fields, Events and the result") 
     CHECK(sp.events[1].note.find("p10") == std::string::npos);
     json written = *sp.write;
     CHECK(plan_live_status(written, view_binding(written, kConfig.default_audience), p, out, "T",
-                           kConfig).events.empty());
+                           kConfig)
+              .events.empty());
   }
   SUBCASE("Conflict: the fields that describe a setup go, and the result is a resync") {
     LivePlan conflict = plan_live(v, sa(ours("first")), binding_json("first"), kConfig);
@@ -400,30 +423,35 @@ TEST_CASE("plan_refused_status and plan_cleanup_stuck") {
   CHECK(stuck.result.message().find(contract::kFinalizer) != std::string::npos);
   REQUIRE(stuck.events.size() == 1);
   CHECK(stuck.events[0].reason == "CleanupFailed");
-  StatusPlan still = plan_cleanup_stuck(view_binding(*stuck.write, kConfig.default_audience),
-                                        "Google down", "T2");
+  StatusPlan still =
+      plan_cleanup_stuck(view_binding(*stuck.write, kConfig.default_audience), "Google down", "T2");
   CHECK_FALSE(still.write.has_value());
   CHECK(still.events.empty());
 }
 
 TEST_CASE("event_object and pods_missing_injection") {
   json ev = event_object(binding_json(), {"Warning", "R", std::string(2000, 'x')}, "pod-1", "ET");
-  CHECK(ev["regarding"] == json{{"apiVersion", "gtoken.io/v1alpha1"}, {"kind", "AwsRoleBinding"},
-                                {"name", "b"}, {"namespace", "jobs"}, {"uid", "u-b"}});
+  CHECK(ev["regarding"] == json{{"apiVersion", "gtoken.io/v1alpha1"},
+                                {"kind", "AwsRoleBinding"},
+                                {"name", "b"},
+                                {"namespace", "jobs"},
+                                {"uid", "u-b"}});
   CHECK(ev["note"].get<std::string>().size() == 1024);
   CHECK(ev["reportingInstance"] == "pod-1");
   CHECK(ev["metadata"]["generateName"] == "b-");
 
-  json pods = {{"items",
-                {{{"metadata", {{"name", "plain"}}}, {"spec", {{"containers", {{{"name", "app"}}}}}}},
-                 {{"metadata", {{"name", "native"}}},
-                  {"spec", {{"initContainers", {{{"name", "gtoken"}}}}, {"containers", json::array()}}}},
-                 {{"metadata", {{"name", "classic"}}},
-                  {"spec", {{"initContainers", {{{"name", "gtoken-init"}}}}}}},
-                 {{"metadata", {{"name", "done"}}}, {"spec", json::object()},
-                  {"status", {{"phase", "Succeeded"}}}},
-                 {{"metadata", {{"name", "leaving"}, {"deletionTimestamp", "x"}}}, {"spec", json::object()}},
-                 {{"metadata", {{"name", "optout"}, {"annotations", {{"gtoken.io/inject", "false"}}}}},
-                  {"spec", json::object()}}}}};
+  json pods = {
+      {"items",
+       {{{"metadata", {{"name", "plain"}}}, {"spec", {{"containers", {{{"name", "app"}}}}}}},
+        {{"metadata", {{"name", "native"}}},
+         {"spec", {{"initContainers", {{{"name", "gtoken"}}}}, {"containers", json::array()}}}},
+        {{"metadata", {{"name", "classic"}}},
+         {"spec", {{"initContainers", {{{"name", "gtoken-init"}}}}}}},
+        {{"metadata", {{"name", "done"}}},
+         {"spec", json::object()},
+         {"status", {{"phase", "Succeeded"}}}},
+        {{"metadata", {{"name", "leaving"}, {"deletionTimestamp", "x"}}}, {"spec", json::object()}},
+        {{"metadata", {{"name", "optout"}, {"annotations", {{"gtoken.io/inject", "false"}}}}},
+         {"spec", json::object()}}}}};
   CHECK(pods_missing_injection(pods, "gtoken") == std::vector<std::string>{"plain"});
 }

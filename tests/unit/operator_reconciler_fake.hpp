@@ -50,7 +50,8 @@ class FakeKube final : public gtoken::KubeIo {
   }
 
   void put(const std::string& plural, json obj) {
-    if (!obj["metadata"].contains("resourceVersion")) obj["metadata"]["resourceVersion"] = next_rv();
+    if (!obj["metadata"].contains("resourceVersion"))
+      obj["metadata"]["resourceVersion"] = next_rv();
     const std::string name = obj["metadata"]["name"];
     objects_[plural][name] = std::move(obj);
   }
@@ -105,7 +106,8 @@ class FakeKube final : public gtoken::KubeIo {
   }
   json patch(const kube::Resource& r, const std::string&, const std::string& name,
              kube::PatchType type, const json& body) override {
-    record((type == kube::PatchType::Json ? "patch-json " : "patch-merge ") + r.plural + "/" + name);
+    record((type == kube::PatchType::Json ? "patch-json " : "patch-merge ") + r.plural + "/" +
+           name);
     patches.push_back(body);
     json* o = find(r.plural, name);
     if (!o) throw api_error(404, "NotFound");

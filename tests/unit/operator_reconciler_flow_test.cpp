@@ -35,22 +35,24 @@ const char* kMember = "serviceAccount:my-project.svc.id.goog[jobs/orchestrator]"
 json binding(const std::string& name, const std::string& ksa = "orchestrator",
              const std::string& gsa = kGsa, const std::string& role = kRole,
              const std::string& created = "2026-01-01T00:00:00Z") {
-  return {{"apiVersion", "gtoken.io/v1alpha1"},
-          {"kind", "AwsRoleBinding"},
-          {"metadata",
-           {{"name", name},
-            {"namespace", "jobs"},
-            {"uid", "uid-" + name},
-            {"generation", 1},
-            {"creationTimestamp", created}}},
-          {"spec", {{"serviceAccountName", ksa}, {"gcpServiceAccount", gsa}, {"awsRoleArn", role}}}};
+  return {
+      {"apiVersion", "gtoken.io/v1alpha1"},
+      {"kind", "AwsRoleBinding"},
+      {"metadata",
+       {{"name", name},
+        {"namespace", "jobs"},
+        {"uid", "uid-" + name},
+        {"generation", 1},
+        {"creationTimestamp", created}}},
+      {"spec", {{"serviceAccountName", ksa}, {"gcpServiceAccount", gsa}, {"awsRoleArn", role}}}};
 }
 
 json service_account(const std::string& name, const json& annotations) {
-  return {{"apiVersion", "v1"},
-          {"kind", "ServiceAccount"},
-          {"metadata", {{"name", name}, {"namespace", "jobs"}, {"uid", "sa-uid"},
-                        {"annotations", annotations}}}};
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "ServiceAccount"},
+      {"metadata",
+       {{"name", name}, {"namespace", "jobs"}, {"uid", "sa-uid"}, {"annotations", annotations}}}};
 }
 
 struct World {
@@ -85,9 +87,9 @@ struct World {
     gtoken::ReconcilerConfig rc;
     rc.project = "my-project";
     rc.resync = std::chrono::seconds(300);
-    rec = std::make_unique<gtoken::Reconciler>(kube, google.io(), rc, bindings, nullptr, gate,
-                                               nullptr, [this] { return leader; }, clock,
-                                               kube::fixed_random(0.5));
+    rec = std::make_unique<gtoken::Reconciler>(
+        kube, google.io(), rc, bindings, nullptr, gate, nullptr, [this] { return leader; }, clock,
+        kube::fixed_random(0.5));
   }
 
   void add(json b) {
@@ -144,15 +146,18 @@ TEST_CASE("a new binding: finalizer, record, create the ServiceAccount, grant, s
   CHECK(w.kube->patches[0]["metadata"].contains("resourceVersion"));
   // Record, then act: the first status write carries the target and nothing else.
   REQUIRE(w.kube->statuses.size() == 2);
-  CHECK(w.kube->statuses[0] ==
-        json{{"appliedTargets",
-              {{{"serviceAccountName", "orchestrator"}, {"gcpServiceAccount", kGsa},
-                {"awsRoleArn", kRole}, {"project", "my-project"},
-                {"createdServiceAccount", false}}}}});
+  CHECK(w.kube->statuses[0] == json{{"appliedTargets",
+                                     {{{"serviceAccountName", "orchestrator"},
+                                       {"gcpServiceAccount", kGsa},
+                                       {"awsRoleArn", kRole},
+                                       {"project", "my-project"},
+                                       {"createdServiceAccount", false}}}}});
   REQUIRE(w.sa());
   CHECK((*w.sa())["metadata"]["annotations"] ==
-        json{{"iam.gke.io/gcp-service-account", kGsa}, {"amazonaws.com/role-arn", kRole},
-             {"gtoken.io/binding", "b"}, {"gtoken.io/audience", gtoken::contract::kDefaultAudience},
+        json{{"iam.gke.io/gcp-service-account", kGsa},
+             {"amazonaws.com/role-arn", kRole},
+             {"gtoken.io/binding", "b"},
+             {"gtoken.io/audience", gtoken::contract::kDefaultAudience},
              {"gtoken.io/created-by", "b"}});
   CHECK((*w.sa())["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "gtoken");
   CHECK(w.has_member(kGsa));
@@ -173,22 +178,24 @@ TEST_CASE("a new binding: finalizer, record, create the ServiceAccount, grant, s
           Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator", "list pods"});
     CHECK(w.google.calls.empty());
   }
-  SUBCASE("after the cache TTL Google is asked again, and the member already there costs no write") {
+  SUBCASE(
+      "after the cache TTL Google is asked again, and the member already there costs no write") {
     w.clock->advance(std::chrono::seconds(31));
     check_requeue_after_resync(w.run("b"));
-    CHECK(w.google.calls == Calls{"get " + std::string(kGsa) + " under -",
-                                  "getIamPolicy " + std::string(kGsa)});
+    CHECK(w.google.calls ==
+          Calls{"get " + std::string(kGsa) + " under -", "getIamPolicy " + std::string(kGsa)});
   }
   SUBCASE("a pod without the agent: counted, and one Warning Event") {
-    w.kube->put("pods", {{"metadata", {{"name", "p1"}}},
-                         {"spec", {{"containers", {{{"name", "app"}}}}}}});
+    w.kube->put("pods",
+                {{"metadata", {{"name", "p1"}}}, {"spec", {{"containers", {{{"name", "app"}}}}}}});
     w.kube->put("pods", {{"metadata", {{"name", "p2"}}},
                          {"spec", {{"initContainers", {{{"name", "gtoken"}}}}}}});
     w.run("b");
     CHECK(w.kube->calls.back() == "event PodsMissingInjection");
     CHECK(w.b("b")["status"]["podsMissingInjection"] == 1);
     w.run("b");
-    CHECK(std::count(w.kube->calls.begin(), w.kube->calls.end(), "event PodsMissingInjection") == 0);
+    CHECK(std::count(w.kube->calls.begin(), w.kube->calls.end(), "event PodsMissingInjection") ==
+          0);
   }
 }
 
@@ -216,10 +223,9 @@ TEST_CASE("spec changes: make before break") {
   SUBCASE("a GSA change adds the member on the new GSA before removing it from the old") {
     w.change_spec("b", "gcpServiceAccount", kGsa2);
     check_requeue_after_resync(w.run("b"));
-    CHECK(w.google.calls == Calls{"get " + std::string(kGsa2) + " under -",
-                                  "getIamPolicy " + std::string(kGsa2),
-                                  "setIamPolicy " + std::string(kGsa2),
-                                  "setIamPolicy " + std::string(kGsa)});
+    CHECK(w.google.calls ==
+          Calls{"get " + std::string(kGsa2) + " under -", "getIamPolicy " + std::string(kGsa2),
+                "setIamPolicy " + std::string(kGsa2), "setIamPolicy " + std::string(kGsa)});
     CHECK(w.has_member(kGsa2));
     CHECK_FALSE(w.has_member(kGsa));
     CHECK(w.b("b")["status"]["gcpServiceAccountUniqueId"] == "222");
@@ -227,12 +233,11 @@ TEST_CASE("spec changes: make before break") {
   SUBCASE("a ServiceAccount change: new one created, the old one (created by gtoken) deleted") {
     w.change_spec("b", "serviceAccountName", "worker");
     check_requeue_after_resync(w.run("b"));
-    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/worker",
-                                 "status awsrolebindings/b", "create serviceaccounts/worker",
-                                 "get serviceaccounts/orchestrator",
-                                 "delete serviceaccounts/orchestrator",
-                                 "get serviceaccounts/orchestrator", "list pods",
-                                 "status awsrolebindings/b"});  // Ready stays Ready: no Event
+    CHECK(w.kube->calls ==
+          Calls{"get awsrolebindings/b", "get serviceaccounts/worker", "status awsrolebindings/b",
+                "create serviceaccounts/worker", "get serviceaccounts/orchestrator",
+                "delete serviceaccounts/orchestrator", "get serviceaccounts/orchestrator",
+                "list pods", "status awsrolebindings/b"});  // Ready stays Ready: no Event
     CHECK(w.sa("worker"));
     CHECK_FALSE(w.sa("orchestrator"));
     CHECK(w.kube->deletes[0].precondition_uid.has_value());
@@ -257,8 +262,8 @@ TEST_CASE("spec changes: make before break") {
 TEST_CASE("taking over a hand-annotated ServiceAccount records what was there, and leaves it") {
   World w;
   w.kube->put("serviceaccounts",
-              service_account("orchestrator", {{"iam.gke.io/gcp-service-account", kGsa},
-                                               {"team", "data"}}));
+              service_account("orchestrator",
+                              {{"iam.gke.io/gcp-service-account", kGsa}, {"team", "data"}}));
   w.add(binding("b"));
   check_requeue_after_resync(w.run("b"));
   CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
@@ -300,7 +305,8 @@ TEST_CASE("Conflict: foreign annotations and a ServiceAccount another binding ow
     CHECK((*w.sa())["metadata"]["annotations"].size() == 1);
     CHECK_FALSE(w.b("b")["status"].contains("workloadIdentityMember"));
   }
-  SUBCASE("a second binding on the same ServiceAccount waits, then takes over when the first goes") {
+  SUBCASE(
+      "a second binding on the same ServiceAccount waits, then takes over when the first goes") {
     w.add(binding("first"));
     w.run("first");
     w.add(binding("second", "orchestrator", kGsa2, kRole2, "2026-01-05T00:00:00Z"));
@@ -366,8 +372,9 @@ TEST_CASE("delete: every recorded target undone, then the finalizer released") {
                                  "get serviceaccounts/orchestrator",
                                  "patch-json awsrolebindings/b"});
     CHECK(w.kube->patches.back() ==
-          json::array({{{"op", "test"}, {"path", "/metadata/finalizers/0"}, {"value", "gtoken.io/cleanup"}},
-                       {{"op", "remove"}, {"path", "/metadata/finalizers/0"}}}));
+          json::array(
+              {{{"op", "test"}, {"path", "/metadata/finalizers/0"}, {"value", "gtoken.io/cleanup"}},
+               {{"op", "remove"}, {"path", "/metadata/finalizers/0"}}}));
     CHECK_FALSE(w.sa());
     CHECK_FALSE(w.has_member(kGsa));
   }
@@ -416,7 +423,8 @@ TEST_CASE("Google errors become conditions with a reason, and a retry") {
   };
   const std::string get = "get " + std::string(kGsa) + " under -";
   SUBCASE("404") {
-    CHECK(reason_after(get, gtoken::GoogleError(404, "NOT_FOUND", "x")) == "GcpServiceAccountNotFound");
+    CHECK(reason_after(get, gtoken::GoogleError(404, "NOT_FOUND", "x")) ==
+          "GcpServiceAccountNotFound");
   }
   SUBCASE("403 that is a missing GSA") {
     w.google.gsas.erase(kGsa);
@@ -427,15 +435,17 @@ TEST_CASE("Google errors become conditions with a reason, and a retry") {
   SUBCASE("403 that is a missing permission") {
     w.google.failures.push_back({"get " + std::string(kGsa) + " under my-project",
                                  gtoken::GoogleError(403, "PERMISSION_DENIED", "x")});
-    CHECK(reason_after(get, gtoken::GoogleError(403, "PERMISSION_DENIED", "x")) == "PermissionDenied");
+    CHECK(reason_after(get, gtoken::GoogleError(403, "PERMISSION_DENIED", "x")) ==
+          "PermissionDenied");
   }
   SUBCASE("401") {
-    CHECK(reason_after(get, gtoken::GoogleError(401, "UNAUTHENTICATED", "x")) == "GoogleAuthFailed");
+    CHECK(reason_after(get, gtoken::GoogleError(401, "UNAUTHENTICATED", "x")) ==
+          "GoogleAuthFailed");
   }
   SUBCASE("409 ABORTED on every write: retried with backoff, then ConcurrentPolicyChange") {
     for (int i = 0; i < 10; ++i) {
-      w.google.failures.push_back({"setIamPolicy " + std::string(kGsa),
-                                   gtoken::GoogleError(409, "ABORTED", "etag")});
+      w.google.failures.push_back(
+          {"setIamPolicy " + std::string(kGsa), gtoken::GoogleError(409, "ABORTED", "etag")});
     }
     const auto start = w.clock->now();
     CHECK(w.run("b").is_error());
