@@ -9,6 +9,10 @@
 #include <optional>
 #include <string>
 
+namespace kube {
+class Client;
+}  // namespace kube
+
 namespace gtoken::webhook {
 
 enum class WebhookConfigKind { Mutating, Validating };
@@ -32,5 +36,8 @@ class CertClient {
   virtual nlohmann::json list_leases(const std::string& label_selector) = 0;
   virtual void delete_lease(const std::string& name) = 0;
 };
+
+// The real one: kube::Client against the apiserver, in namespace `ns`.
+std::shared_ptr<CertClient> make_cert_client(std::shared_ptr<kube::Client> client, std::string ns);
 
 }  // namespace gtoken::webhook

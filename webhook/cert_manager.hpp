@@ -1,25 +1,28 @@
 #pragma once
-// The IO around the rotation planner (webhook/rotation.hpp).
+// The certificate manager: the wiring of the four certificate jobs, driven by
+// one kube::Controller (one worker, a work queue on the injected clock).
 //
-// Every replica: watches the certificate Secret through the API (an informer
-// on that one name) and swaps the server's TLS context when the served bytes
-// change, no restart and no kubelet volume sync; watches the
-// MutatingWebhookConfiguration (one name; and the ValidatingWebhookConfiguration
-// of that name, when it exists) to know whether the apiserver can verify what
-// it serves (readiness); and reports the CA of the certificate it
-// serves in a Lease of its own ("gtoken-webhook-<hash of identity>", label
-// gtoken.io/webhook-replica), renewed every third of its duration.
+// Informers (every replica): the certificate Secret, the
+// MutatingWebhookConfiguration and the ValidatingWebhookConfiguration of
+// that name, each watched by name through the API (no kubelet volume sync).
 //
-// The leader (is_leader() before every write): plans from the two caches and
-// the live replica Leases, then writes the Secret (optimistic concurrency on
-// resourceVersion) and then the configuration's caBundle, in that order, so a
-// CA is never published without its key being stored. It also puts caBundle
-// back when someone overwrites it, and deletes replica Leases long expired.
+// The jobs, each in its own unit:
+//   serving    (webhook/cert_serving)   a changed Secret is loaded into the
+//              server at once, from the informer's callback;
+//   readiness  (webhook/cert_readiness) pure; recomputed on every Secret or
+//              configuration change and by the key "readiness" every 2 s
+//              (certificates also expire without an event);
+//   report     (webhook/replica_report) this replica's Lease, key "report":
+//              renewed every third of its duration and at once after a swap;
+//   leader     (webhook/cert_leader)    key "plan": plans and writes the
+//              Secret and caBundle when is_leader(); only with manage.
+// Failures are retried by the queue's rate limiter (200 ms doubling, 2 s cap).
 
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "kube/clock.hpp"
 #include "webhook/options.hpp"
 #include "webhook/rotation.hpp"
 
@@ -48,13 +51,14 @@ class CertManager {
   // and throws when they are unusable.
   CertManager(CertManagerOptions options, std::shared_ptr<kube::Client> client,
               std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
-              std::function<void(const CertKeyPem&)> load, Logger log);
+              std::function<void(const CertKeyPem&)> load, Logger log,
+              std::shared_ptr<kube::Clock> clock = kube::system_clock());
   ~CertManager();
   CertManager(const CertManager&) = delete;
   CertManager& operator=(const CertManager&) = delete;
 
   void start();
-  // Stops the informers and the loop; deletes this replica's Lease.
+  // Stops the informers and the controller; deletes this replica's Lease.
   void stop();
 
   // "" when a certificate is loaded and every webhook of the configuration,
@@ -66,8 +70,5 @@ class CertManager {
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-// Lease name of a replica's report: DNS-safe whatever the identity.
-std::string replica_lease_name(const std::string& identity);
 
 }  // namespace gtoken::webhook

@@ -5,7 +5,7 @@
 // holds, what the webhook configuration's caBundle holds, what each replica
 // serves, and the time, to the next actions. The IO around it (reading the
 // Secret and the configuration, writing them on the leader) is in
-// webhook/cert_manager.cpp.
+// webhook/cert_leader.cpp.
 //
 // Protocol (docs/webhook.md, "Certificates"):
 //   1. No usable CA: create one, issue a serving certificate, publish the CA.
