@@ -31,6 +31,10 @@ command -v go >/dev/null || {
   exit 1
 }
 
+# promtool for the monitoring checks: only the binary out of Debian's
+# prometheus package, cached (installing the package would start a server).
+"$repo/scripts/promtool.sh" >/dev/null
+
 if [[ -x "$repo/scripts/setup-python.sh" ]]; then
   "$repo/scripts/setup-python.sh"
 fi
