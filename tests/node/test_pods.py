@@ -517,6 +517,16 @@ def test_classic_init_container_and_sidecar_run_for_real(world):
                            "op": "add", "path": "/spec/template/spec/containers/0/args/-",
                            "value": "--native-sidecars=false"}]))
     world.wait_rollout()
+
+    # Rollout status returns while the old replicas still drain (they keep
+    # answering reviews, with the native shape, for --shutdown-delay-seconds):
+    # wait until only new replicas exist.
+    def only_new():
+        pods = world.operator_pods()
+        return len(pods) == 2 and all(
+            "--native-sidecars=false" in p["spec"]["containers"][0]["args"]
+            and not p["metadata"].get("deletionTimestamp") for p in pods)
+    eventually(only_new, 120, interval=1, what="only replicas with --native-sidecars=false")
     ns = world.namespace("classic")
     world.bound(ns, "classic-sa", "classic-app", "classic-app")
     world.node.apply({"apiVersion": "v1", "kind": "Pod",
