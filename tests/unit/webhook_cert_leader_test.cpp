@@ -17,6 +17,7 @@
 #include "webhook/cert_serving.hpp"
 #include "webhook/replica_report.hpp"
 #include "webhook_fake_cert_client.hpp"
+#include "webhook_test_policy.hpp"
 
 using namespace gtoken::webhook;
 using namespace std::chrono_literals;
@@ -26,18 +27,7 @@ using Calls = std::vector<std::string>;
 
 namespace {
 
-RotationPolicy test_policy() {
-  RotationPolicy p;
-  p.serving.dns_names = service_dns_names("wh", "ns");
-  p.serving.ip_addresses = {"127.0.0.1"};
-  p.serving.validity = 10s;
-  p.cert_lookahead = 4s;
-  p.ca_validity = 40s;
-  p.ca_lookahead = 20s;
-  p.publish_delay = 2s;
-  p.retire_grace = 3s;
-  return p;
-}
+using gtoken::webhook::testing::test_policy;
 
 json configuration(int webhooks) {
   json c = {{"metadata", {{"name", "gtoken"}, {"resourceVersion", "1"}}},

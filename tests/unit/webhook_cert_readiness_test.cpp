@@ -8,6 +8,7 @@
 #include "webhook/ca_bundles.hpp"
 #include "webhook/cert_readiness.hpp"
 #include "webhook/rotation.hpp"
+#include "webhook_test_policy.hpp"
 
 using namespace gtoken::webhook;
 using namespace std::chrono_literals;
@@ -15,17 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-RotationPolicy test_policy() {
-  RotationPolicy p;
-  p.serving.dns_names = service_dns_names("wh", "ns");
-  p.serving.validity = 10s;
-  p.cert_lookahead = 4s;
-  p.ca_validity = 40s;
-  p.ca_lookahead = 20s;
-  p.publish_delay = 2s;
-  p.retire_grace = 3s;
-  return p;
-}
+using gtoken::webhook::testing::test_policy;
 
 std::shared_ptr<const json> configuration(const std::vector<std::string>& cas, int webhooks = 2) {
   json c = {{"metadata", {{"name", "gtoken"}}}, {"webhooks", json::array()}};

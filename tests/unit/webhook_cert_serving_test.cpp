@@ -6,6 +6,7 @@
 #include "kube/clock.hpp"
 #include "kube/metrics.hpp"
 #include "webhook/cert_serving.hpp"
+#include "webhook_test_policy.hpp"
 
 using namespace gtoken::webhook;
 using namespace std::chrono_literals;
@@ -13,17 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-RotationPolicy test_policy() {
-  RotationPolicy p;
-  p.serving.dns_names = service_dns_names("wh", "ns");
-  p.serving.validity = 10s;
-  p.cert_lookahead = 4s;
-  p.ca_validity = 40s;
-  p.ca_lookahead = 20s;
-  p.publish_delay = 2s;
-  p.retire_grace = 3s;
-  return p;
-}
+using gtoken::webhook::testing::test_policy;
 
 std::string fingerprint(const std::string& pem) {
   const auto facts = inspect_certificate(pem);

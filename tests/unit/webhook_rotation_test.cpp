@@ -9,6 +9,7 @@
 
 #include "kube/clock.hpp"
 #include "webhook/rotation.hpp"
+#include "webhook_test_policy.hpp"
 
 using namespace gtoken::webhook;
 using namespace std::chrono_literals;
@@ -16,18 +17,7 @@ using Actions = std::vector<RotationAction>;
 
 namespace {
 
-RotationPolicy test_policy() {
-  RotationPolicy p;
-  p.serving.dns_names = service_dns_names("wh", "ns");
-  p.serving.ip_addresses = {"127.0.0.1"};
-  p.serving.validity = 10s;
-  p.cert_lookahead = 4s;
-  p.ca_validity = 40s;
-  p.ca_lookahead = 20s;
-  p.publish_delay = 2s;
-  p.retire_grace = 3s;
-  return p;
-}
+using gtoken::webhook::testing::test_policy;
 
 // Plans and applies until nothing is left to do; returns every action taken.
 struct Leader {
