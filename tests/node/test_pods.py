@@ -352,12 +352,21 @@ def test_pod_before_binding_is_counted_and_deleting_the_binding_stops_new_tokens
                       "metadata": {"name": "late-sa", "namespace": ns}})
     world.node.apply({"apiVersion": "v1", "kind": "Pod",
                       "metadata": {"name": "early", "namespace": ns, "labels": {"app": "early"}},
-                      "spec": {"serviceAccountName": "late-sa", "containers": [{
+                      "spec": {"serviceAccountName": "late-sa",
+                               # GKE's DNS answers this name; here a hosts entry does.
+                               "hostAliases": [{"ip": "169.254.169.254",
+                                                "hostnames": ["metadata.google.internal"]}],
+                               "containers": [{
                           "name": "sleep", "image": BUSYBOX_IMAGE, "imagePullPolicy": "Never",
                           "command": ["/bin/busybox", "sleep", "3600"],
                           "securityContext": {"runAsUser": 1000,
                                               "readOnlyRootFilesystem": True}}]}})
     world.wait_pod(ns, "app=early")
+    # The metadata server by its name, as Google's client libraries call it.
+    got = world.node.kubectl("exec", "-n", ns, "early", "--", "/bin/busybox", "wget", "-qO-",
+                             "--header", "Metadata-Flavor: Google",
+                             "http://metadata.google.internal/computeMetadata/v1/project/project-id")
+    assert got.strip() == PROJECT, got
     b, gsa, role = world.bound(ns, "late-sa", "late-app", "late-app")
     b = eventually(lambda: (lambda b: b if b.get("status", {}).get("podsMissingInjection")
                             else None)(world.node.get("awsrolebinding", "late-app", ns)),
