@@ -5,6 +5,7 @@
 #include "contract/gtoken.hpp"
 #include "kube/json_pointer.hpp"
 #include "kube/names.hpp"
+#include "operator/pod_index.hpp"
 #include "operator/policy.hpp"
 #include "operator/tenancy_gate.hpp"
 
@@ -68,9 +69,13 @@ const json* find_condition(const json& conditions, const std::string& type) {
 
 // An Event each time Ready changes status or reason (Ready carries the
 // reason of whichever part is not ready, so this covers every condition).
+// A binding's first Ready=True is none: nobody was told anything it changes,
+// and the status (with lastTransitionTime) already says it; a first
+// Ready=False is a Warning.
 void ready_event(const json& before, const json& conditions, std::vector<PlannedEvent>& events) {
   const json* was = find_condition(before, kReady);
   const json* is = find_condition(conditions, kReady);
+  if (is && !was && is->value("status", "") == "True") return;
   if (is && (!was || was->value("status", "") != is->value("status", "") ||
              was->value("reason", "") != is->value("reason", ""))) {
     events.push_back({is->value("status", "") == "True" ? "Normal" : "Warning",
@@ -600,21 +605,7 @@ std::vector<std::string> pods_missing_injection(const json& pods,
   std::vector<std::string> names;
   if (!pods.contains("items")) return names;
   for (const auto& p : pods["items"]) {
-    if (p["metadata"].contains("deletionTimestamp")) continue;
-    std::string phase = p.contains("status") ? p["status"].value("phase", "") : "";
-    if (phase == "Succeeded" || phase == "Failed") continue;
-    if (annotation(p, "gtoken.io/inject") == "false") continue;
-    bool injected = false;
-    for (const char* list : {"containers", "initContainers"}) {
-      if (!p["spec"].contains(list)) continue;
-      for (const auto& ctr : p["spec"][list]) {
-        if (ctr.value("name", "") == agent_container ||
-            ctr.value("name", "") == agent_container + "-init") {
-          injected = true;
-        }
-      }
-    }
-    if (!injected) names.push_back(p["metadata"].value("name", ""));
+    if (pod_missing_injection(p, agent_container)) names.push_back(p["metadata"].value("name", ""));
   }
   return names;
 }

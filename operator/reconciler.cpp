@@ -46,6 +46,11 @@ json slim_binding(json b) {
   if (b.contains("status") && b["status"].is_object()) {
     json& st = b["status"];
     json slim = json::object();
+    bool partial = false;
+    for (const auto& [k, v] : st.items()) {
+      if (k != "appliedTargets") partial = true;
+    }
+    if (partial) out[kPartialStatus] = true;
     if (st.contains("appliedTargets")) slim["appliedTargets"] = std::move(st["appliedTargets"]);
     if (st.contains("conditions") && st["conditions"].is_array()) {
       for (const auto& c : st["conditions"]) {
@@ -61,6 +66,11 @@ json slim_binding(json b) {
   return out;
 }
 
+bool cached_binding_usable(const json& cached) {
+  return !cached.contains(kPartialStatus) &&
+         !cached.value("metadata", json::object()).contains("deletionTimestamp");
+}
+
 std::string gsa_project(const std::string& email) {
   static const std::string suffix = ".iam.gserviceaccount.com";
   auto at = email.find('@');
@@ -74,22 +84,29 @@ Reconciler::Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<Iam
                        std::shared_ptr<const BindingIndex> index,
                        std::shared_ptr<const TenancyGate> gate,
                        std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
-                       std::shared_ptr<kube::Clock> clock, kube::Random random)
+                       std::shared_ptr<kube::Clock> clock, kube::Random random,
+                       std::shared_ptr<const kube::Store> service_accounts,
+                       std::shared_ptr<const PodIndex> pods)
     : Reconciler(client_io(std::move(client)), google_io(std::move(iam)), std::move(config),
                  std::move(bindings), std::move(index), std::move(gate), std::move(metrics),
-                 std::move(is_leader), std::move(clock), std::move(random)) {}
+                 std::move(is_leader), std::move(clock), std::move(random),
+                 std::move(service_accounts), std::move(pods)) {}
 
 Reconciler::Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerConfig config,
                        std::shared_ptr<const kube::Store> bindings,
                        std::shared_ptr<const BindingIndex> index,
                        std::shared_ptr<const TenancyGate> gate,
                        std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
-                       std::shared_ptr<kube::Clock> clock, kube::Random random)
+                       std::shared_ptr<kube::Clock> clock, kube::Random random,
+                       std::shared_ptr<const kube::Store> service_accounts,
+                       std::shared_ptr<const PodIndex> pods)
     : io_(std::move(io)),
       google_(std::move(google)),
       config_(std::move(config)),
       plan_config_{config_.project, config_.default_audience, config_.resync},
       bindings_(std::move(bindings)),
+      service_accounts_(std::move(service_accounts)),
+      pods_(std::move(pods)),
       index_(std::move(index)),
       gate_(std::move(gate)),
       metrics_(std::move(metrics)),
@@ -133,6 +150,42 @@ json Reconciler::service_account(const std::string& email) {
   return gsa;
 }
 
+bool Reconciler::take_live(const std::string& key) {
+  std::lock_guard lock(live_mu_);
+  return live_keys_.erase(key) > 0;
+}
+
+void Reconciler::mark_live(const std::string& key) {
+  std::lock_guard lock(live_mu_);
+  live_keys_.insert(key);
+}
+
+std::optional<json> Reconciler::read_binding(const std::string& ns, const std::string& name,
+                                             bool live) {
+  // The informer's copy is at least as new as the event that queued the key;
+  // if it is older than the apiserver's, every binding write made from it
+  // (finalizer merge patch, status PUT) carries its resourceVersion and is
+  // refused with 409, and the next reconcile reads live.
+  if (!live && bindings_) {
+    if (kube::ObjectPtr cached = bindings_->get(ns, name)) {
+      if (cached_binding_usable(*cached)) return *cached;
+    }
+  }
+  // Not cached (deleted, or not seen yet), held only in part, or deleting.
+  return io_->get_opt(res::aws_role_bindings(), ns, name);
+}
+
+json Reconciler::read_service_account(const std::string& ns, const std::string& name, bool live) {
+  if (!live && service_accounts_) {
+    // Absent from the cache means absent: a create of one that exists after
+    // all fails with 409 AlreadyExists, and an apply or patch carries the
+    // cached resourceVersion, so a stale copy costs one refused write.
+    kube::ObjectPtr cached = service_accounts_->get(ns, name);
+    return cached ? *cached : json(nullptr);
+  }
+  return io_->get_opt(res::service_accounts(), ns, name).value_or(json(nullptr));
+}
+
 void Reconciler::check_leader() const {
   if (!is_leader_()) throw NotLeader();
 }
@@ -150,8 +203,9 @@ kube::Result Reconciler::reconcile(const std::string& key) {
   auto start = std::chrono::steady_clock::now();
   kube::Result result = kube::Result::ok();
   std::string outcome = "success";
+  const bool live = take_live(key);
   try {
-    std::optional<json> read = io_->get_opt(res::aws_role_bindings(), ns, name);
+    std::optional<json> read = read_binding(ns, name, live);
     if (!read) return kube::Result::ok();
     BindingView b = view_binding(std::move(*read), config_.default_audience);
     for (const auto& t : b.dropped) {
@@ -160,13 +214,16 @@ kube::Result Reconciler::reconcile(const std::string& key) {
                 {{"serviceAccountName", kube::quote_untrusted(t.ksa)},
                  {"gcpServiceAccount", kube::quote_untrusted(t.gsa)}});
     }
-    result = b.deleting ? finalize(b) : reconcile_live(std::move(b));
+    result = b.deleting ? finalize(b) : reconcile_live(std::move(b), live);
     if (result.is_error()) outcome = "error";
   } catch (const NotLeader&) {
     outcome = "not_leader";
     result = kube::Result::ok();
   } catch (const kube::ApiError& e) {
-    // 409: someone wrote the object after we read it; read again soon.
+    // 409: someone wrote the object after we read it (or the cache had not
+    // caught up); read again soon, live. A 404 or 422 on a write may be a
+    // stale cache too.
+    if (e.is_conflict() || e.is_not_found() || e.is_invalid()) mark_live(key);
     outcome = e.is_conflict() ? "conflict" : "error";
     if (e.is_conflict())
       log::debug("conflict; read again", {{"binding", key}, {"error", e.what()}});
@@ -361,7 +418,7 @@ void Reconciler::apply_status(const StatusPlan& plan, json& current) {
   for (const auto& e : plan.events) event(current, e);
 }
 
-kube::Result Reconciler::reconcile_live(BindingView b) {
+kube::Result Reconciler::reconcile_live(BindingView b, bool live) {
   if (!b.has_finalizer) {
     check_leader();
     json patched = io_->patch(res::aws_role_bindings(), b.ns, b.name, kube::PatchType::Merge,
@@ -382,7 +439,7 @@ kube::Result Reconciler::reconcile_live(BindingView b) {
   if (!verdict.allowed) return refuse(b, verdict);
 
   const std::string now = kube::format_rfc3339(clock_->now());
-  json sa = io_->get_opt(res::service_accounts(), b.ns, b.ksa).value_or(json(nullptr));
+  json sa = read_service_account(b.ns, b.ksa, live);
   LivePlan plan = plan_live(b, sa, ksa_owner(b.object, b.ksa, sa), plan_config_);
   json current = b.object;
   if (plan.record) current = write_status(*plan.record);
@@ -409,7 +466,9 @@ kube::Result Reconciler::reconcile_live(BindingView b) {
                     out.cleanup_error);
   }
 
-  if (!plan.conflict) {
+  if (!plan.conflict && pods_) {
+    out.missed_pods = pods_->missing(b.ns, desired.ksa);
+  } else if (!plan.conflict) {
     kube::ListOptions o;
     o.field_selector = "spec.serviceAccountName=" + desired.ksa;
     // From the apiserver's watch cache: a consistent list would wait for the

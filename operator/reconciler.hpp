@@ -15,6 +15,8 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "contract/gtoken.hpp"
@@ -26,6 +28,7 @@
 #include "operator/binding_index.hpp"
 #include "operator/binding_view.hpp"
 #include "operator/google.hpp"
+#include "operator/pod_index.hpp"
 #include "operator/policy_writer.hpp"
 #include "operator/reconcile_io.hpp"
 #include "operator/reconcile_plan.hpp"
@@ -69,7 +72,16 @@ bool binding_update_needs_reconcile(const nlohmann::json& old_obj, const nlohman
 // What the controller's cache keeps of a binding: metadata it decides on,
 // spec, status.appliedTargets and the Ready condition's type and reason
 // (messages, trust policy and managedFields dropped: most of the bytes).
+// When it dropped anything of the status (anything but appliedTargets),
+// the result carries kPartialStatus: the reconciler then reads the binding
+// live, since a status written from it would lose what was dropped.
 nlohmann::json slim_binding(nlohmann::json binding);
+inline constexpr const char* kPartialStatus = "gtoken.io/partial-status";
+// Whether a cached binding (slim_binding's output) holds all a reconcile
+// reads of it: its whole status, and no deletion in progress (finalize
+// releases the finalizer with a patch no resourceVersion guards, so it
+// decides on a live read).
+bool cached_binding_usable(const nlohmann::json& cached);
 
 // The project of a user-managed GSA email (NAME@PROJECT.iam.gserviceaccount.com);
 // "" when the email has another form.
@@ -77,8 +89,14 @@ std::string gsa_project(const std::string& email);
 
 class Reconciler {
  public:
-  // `index` (kept by the binding informer) finds the bindings of a
-  // ServiceAccount; null = scan the namespace's bindings in `bindings`.
+  // `bindings` and `service_accounts` are the informers' stores: a
+  // reconcile reads the binding and its ServiceAccount from them (a binding
+  // the cache holds only in part, or is deleting, and any key whose last
+  // write failed with 409/404/422 are read live; null `service_accounts`:
+  // always live). `pods` (kept by a pod informer) counts the pods missing
+  // injection; null = list the ServiceAccount's pods at each reconcile.
+  // `index` (kept by the binding informer) finds the bindings
+  // of a ServiceAccount; null = scan the namespace's bindings in `bindings`.
   // `gate` decides which bindings may act (tenancy/policy.hpp); null allows
   // none.
   Reconciler(
@@ -87,7 +105,9 @@ class Reconciler {
       std::shared_ptr<const TenancyGate> gate, std::shared_ptr<kube::Metrics> metrics,
       std::function<bool()> is_leader = [] { return true; },
       std::shared_ptr<kube::Clock> clock = kube::system_clock(),
-      kube::Random random = kube::default_random());
+      kube::Random random = kube::default_random(),
+      std::shared_ptr<const kube::Store> service_accounts = nullptr,
+      std::shared_ptr<const PodIndex> pods = nullptr);
   // The same over any KubeIo and GoogleIo (tests script both).
   Reconciler(
       std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerConfig config,
@@ -95,12 +115,25 @@ class Reconciler {
       std::shared_ptr<const TenancyGate> gate, std::shared_ptr<kube::Metrics> metrics,
       std::function<bool()> is_leader = [] { return true; },
       std::shared_ptr<kube::Clock> clock = kube::system_clock(),
-      kube::Random random = kube::default_random());
+      kube::Random random = kube::default_random(),
+      std::shared_ptr<const kube::Store> service_accounts = nullptr,
+      std::shared_ptr<const PodIndex> pods = nullptr);
 
   kube::Result reconcile(const std::string& key);
 
  private:
-  kube::Result reconcile_live(BindingView b);
+  kube::Result reconcile_live(BindingView b, bool live);
+  // The binding: from the cache when it is usable and `live` is false, else
+  // GET (nullopt: gone).
+  std::optional<nlohmann::json> read_binding(const std::string& ns, const std::string& name,
+                                             bool live);
+  // The ServiceAccount a live binding names (null: absent): from the cache
+  // unless `live` (a write made on a cached read failed: read it again).
+  nlohmann::json read_service_account(const std::string& ns, const std::string& name, bool live);
+  // Keys whose last reconcile had a write refused (409 conflict, 404, 422)
+  // after deciding on a cached read: their next reconcile reads live.
+  bool take_live(const std::string& key);
+  void mark_live(const std::string& key);
   kube::Result finalize(const BindingView& b);
   // A binding no policy allows: undo whatever it set up, exactly as on
   // delete, and report NotAllowed.
@@ -142,6 +175,8 @@ class Reconciler {
   ReconcilerConfig config_;
   PlanConfig plan_config_;
   std::shared_ptr<const kube::Store> bindings_;
+  std::shared_ptr<const kube::Store> service_accounts_;
+  std::shared_ptr<const PodIndex> pods_;
   std::shared_ptr<const BindingIndex> index_;
   std::shared_ptr<const TenancyGate> gate_;
   std::shared_ptr<kube::Metrics> metrics_;
@@ -152,6 +187,8 @@ class Reconciler {
   std::unique_ptr<PolicyWriter> policies_;
   std::mutex sa_cache_mu_;
   std::map<std::string, std::pair<nlohmann::json, kube::Clock::time_point>> sa_cache_;
+  std::mutex live_mu_;
+  std::set<std::string> live_keys_;
 };
 
 // Thrown when a write is attempted by a replica that no longer holds the lease.

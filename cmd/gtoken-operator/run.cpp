@@ -213,6 +213,19 @@ int run_operator(const OperatorOptions& o) {
       std::make_shared<kube::ClientListWatch>(client, kube::resources::service_accounts()),
       sa_opts);
 
+  // Pods, cut down to what podsMissingInjection counts (operator/pod_index.hpp):
+  // one watch instead of a pod list per binding and reconcile. Controller only.
+  auto pod_index = std::make_shared<PodIndex>();
+  kube::InformerOptions pod_opts;
+  pod_opts.transform = [agent = std::string(contract::kAgentContainer)](json pod) {
+    return slim_pod(pod, agent);
+  };
+  auto pods = std::make_shared<kube::Informer>(
+      std::make_shared<kube::ClientListWatch>(client, kube::resources::pods()), pod_opts);
+  pods->on_add([pod_index](const json& p) { pod_index->update(p); });
+  pods->on_update([pod_index](const json&, const json& p) { pod_index->update(p); });
+  pods->on_delete([pod_index](const json& p) { pod_index->remove(p); });
+
   // Which event enqueues which binding: operator/triggers.hpp.
   auto triggers = std::make_shared<Triggers>(bindings->shared_store(), index, gate,
                                              o.default_audience, enqueue);
@@ -242,9 +255,14 @@ int run_operator(const OperatorOptions& o) {
     rc.default_audience = o.default_audience;
     rc.instance = identity;
     rc.resync = o.resync;
+    // The binding and its ServiceAccount are read from these caches; the
+    // ServiceAccount informer is started below (the webhook shares it).
     reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), index,
-                                              gate, metrics, is_leader);
+                                              gate, metrics, is_leader, kube::system_clock(),
+                                              kube::default_random(),
+                                              service_accounts->shared_store(), pod_index);
     bindings->start();
+    pods->start();
   }
 
   // The webhook (every replica) reads the ServiceAccount, Namespace and
@@ -317,6 +335,14 @@ int run_operator(const OperatorOptions& o) {
     if (!bindings->wait_synced(std::chrono::seconds(60))) {
       log::warn("AwsRoleBinding cache not synced yet; starting anyway");
     }
+    // Before it has listed, the ServiceAccount cache would say "absent" to
+    // every reconcile (each then costs a refused create and a live read).
+    if (!service_accounts->wait_synced(std::chrono::seconds(60))) {
+      log::warn("ServiceAccount cache not synced yet; starting anyway");
+    }
+    if (!pods->wait_synced(std::chrono::seconds(60))) {
+      log::warn("pod cache not synced yet; starting anyway (podsMissingInjection may undercount)");
+    }
     std::lock_guard lock(ctl_mu);
     // client-go's controller limiter, but a failing binding (GSA missing,
     // Google down) is retried at least once per resync period.
@@ -379,6 +405,7 @@ int run_operator(const OperatorOptions& o) {
     webhook_runtime->stop();
   }
   service_accounts->stop();
+  pods->stop();
   bindings->stop();
   namespaces->stop();
   policies->stop();

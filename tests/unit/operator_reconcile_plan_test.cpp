@@ -326,7 +326,7 @@ TEST_CASE("plan_live_status: conditions, status fields, Events and the result") 
   out.wi = wi_bound(wi_from_gsa({{"uniqueId", "111"}}, kGsa), "m", kGsa);
   out.remaining = p.applied;
 
-  SUBCASE("Ready: the trust policy, the member, one Normal Event, requeue after resync") {
+  SUBCASE("Ready: the trust policy, the member, no Event the first time, requeue after resync") {
     StatusPlan sp = plan_live_status(current, v, p, out, "T", kConfig);
     REQUIRE(sp.write.has_value());
     const json& st = (*sp.write)["status"];
@@ -335,9 +335,8 @@ TEST_CASE("plan_live_status: conditions, status fields, Events and the result") 
     CHECK(st["awsTrustPolicy"].get<std::string>().find("111") != std::string::npos);
     CHECK(st["workloadIdentityMember"] == "serviceAccount:my-project.svc.id.goog[jobs/ksa]");
     CHECK(st["conditions"].size() == 3);
-    REQUIRE(sp.events.size() == 1);
-    CHECK(sp.events[0].type == "Normal");
-    CHECK(sp.events[0].reason == "Ready");
+    // A binding's first Ready=True is in its status: no Event.
+    CHECK(sp.events.empty());
     CHECK(sp.result.kind() == kube::Result::Kind::RequeueAfter);
     CHECK(sp.result.after() == std::chrono::seconds(300));
 
@@ -361,6 +360,16 @@ TEST_CASE("plan_live_status: conditions, status fields, Events and the result") 
     REQUIRE(sp.events.size() == 1);
     CHECK(sp.events[0].type == "Warning");
   }
+  SUBCASE("Ready after a failure: one Normal Event for the transition") {
+    LiveOutcome failed = out;
+    failed.wi = wi_google_error(503, "", "down", kGsa, false);
+    json written = *plan_live_status(current, v, p, failed, "T", kConfig).write;
+    BindingView again = view_binding(written, kConfig.default_audience);
+    StatusPlan sp = plan_live_status(written, again, p, out, "T2", kConfig);
+    REQUIRE(sp.events.size() == 1);
+    CHECK(sp.events[0].type == "Normal");
+    CHECK(sp.events[0].reason == "Ready");
+  }
   SUBCASE("an old target could not be undone: CleanupFailed, kept for the retry") {
     out.cleanup_error = "undoing failed";
     out.remaining.push_back(target("arn:aws:iam::123456789012:role/old"));
@@ -372,10 +381,10 @@ TEST_CASE("plan_live_status: conditions, status fields, Events and the result") 
   SUBCASE("pods missing injection: a Warning Event when the count changes, ten names at most") {
     for (int i = 0; i < 12; ++i) out.missed_pods.push_back("p" + std::to_string(i));
     StatusPlan sp = plan_live_status(current, v, p, out, "T", kConfig);
-    REQUIRE(sp.events.size() == 2);
-    CHECK(sp.events[1].reason == "PodsMissingInjection");
-    CHECK(sp.events[1].note.find("p9") != std::string::npos);
-    CHECK(sp.events[1].note.find("p10") == std::string::npos);
+    REQUIRE(sp.events.size() == 1);  // the first Ready=True has none
+    CHECK(sp.events[0].reason == "PodsMissingInjection");
+    CHECK(sp.events[0].note.find("p9") != std::string::npos);
+    CHECK(sp.events[0].note.find("p10") == std::string::npos);
     json written = *sp.write;
     CHECK(plan_live_status(written, view_binding(written, kConfig.default_audience), p, out, "T",
                            kConfig)

@@ -60,6 +60,12 @@ class FakeKube final : public gtoken::KubeIo {
     auto it = m.find(name);
     return it == m.end() ? nullptr : &it->second;
   }
+  // Every stored object of a kind (what an informer would have listed).
+  std::vector<json> all(const std::string& plural) {
+    std::vector<json> out;
+    for (const auto& [name, obj] : objects_[plural]) out.push_back(obj);
+    return out;
+  }
   void clear_calls() {
     calls.clear();
     events.clear();

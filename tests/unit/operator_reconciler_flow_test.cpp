@@ -58,14 +58,18 @@ json service_account(const std::string& name, const json& annotations) {
 struct World {
   std::shared_ptr<fake::FakeKube> kube = std::make_shared<fake::FakeKube>();
   fake::FakeGoogle google;
-  std::shared_ptr<kube::Store> bindings = std::make_shared<kube::Store>();
+  // The informers' caches, as the operator keeps them (bindings slimmed).
+  std::shared_ptr<kube::Store> bindings = std::make_shared<kube::Store>(gtoken::slim_binding);
+  std::shared_ptr<kube::Store> service_accounts = std::make_shared<kube::Store>();
+  std::shared_ptr<gtoken::PodIndex> pods = std::make_shared<gtoken::PodIndex>();
   std::shared_ptr<kube::Store> policies = std::make_shared<kube::Store>();
   std::shared_ptr<kube::Store> namespaces = std::make_shared<kube::Store>();
   std::shared_ptr<kube::FakeClock> clock = std::make_shared<kube::FakeClock>();
   bool leader = true;
   std::unique_ptr<gtoken::Reconciler> rec;
 
-  explicit World(bool allowed = true) {
+  // `pod_cache` false: the reconciler lists pods instead of asking the index.
+  explicit World(bool allowed = true, bool pod_cache = true) {
     gtoken::log::set_level(gtoken::log::Level::Error);  // the reconciler's info lines
     if (allowed) {
       policies->replace({{{"metadata", {{"name", "jobs"}}},
@@ -89,12 +93,23 @@ struct World {
     rc.resync = std::chrono::seconds(300);
     rec = std::make_unique<gtoken::Reconciler>(
         kube, google.io(), rc, bindings, nullptr, gate, nullptr, [this] { return leader; }, clock,
-        kube::fixed_random(0.5));
+        kube::fixed_random(0.5), service_accounts, pod_cache ? pods : nullptr);
+  }
+
+  // The informers caught up with the apiserver.
+  void sync() {
+    service_accounts->replace(kube->all("serviceaccounts"));
+    bindings->replace(kube->all("awsrolebindings"));
+    for (const json& p : kube->all("pods")) pods->update(gtoken::slim_pod(p, "gtoken"));
+  }
+  void put_sa(json sa) {
+    kube->put("serviceaccounts", std::move(sa));
+    sync();
   }
 
   void add(json b) {
     kube->put("awsrolebindings", b);
-    bindings->apply(*kube->find("awsrolebindings", b["metadata"]["name"]));
+    sync();
   }
   // One reconcile, with the informer's cache caught up afterwards and the
   // calls of that reconcile alone in kube->calls / google.calls.
@@ -102,7 +117,7 @@ struct World {
     kube->clear_calls();
     google.clear_calls();
     kube::Result r = rec->reconcile("jobs/" + name);
-    if (json* b = kube->find("awsrolebindings", name)) bindings->apply(*b);
+    sync();
     return r;
   }
   json& b(const std::string& name) { return *kube->find("awsrolebindings", name); }
@@ -130,14 +145,14 @@ void check_requeue_after_resync(const kube::Result& r) {
 
 }  // namespace
 
-TEST_CASE("a new binding: finalizer, record, create the ServiceAccount, grant, status, Event") {
+TEST_CASE("a new binding: finalizer, record, create the ServiceAccount, grant, status") {
   World w;
   w.add(binding("b"));
   check_requeue_after_resync(w.run("b"));
-  CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
-                               "get serviceaccounts/orchestrator", "status awsrolebindings/b",
-                               "create serviceaccounts/orchestrator", "list pods",
-                               "status awsrolebindings/b", "event Ready"});
+  // The binding and the ServiceAccount (absent) come from the caches; the
+  // first Ready=True is in the status, and no Event.
+  CHECK(w.kube->calls == Calls{"patch-merge awsrolebindings/b", "status awsrolebindings/b",
+                               "create serviceaccounts/orchestrator", "status awsrolebindings/b"});
   CHECK(w.google.calls == Calls{"get " + std::string(kGsa) + " under -",
                                 "getIamPolicy " + std::string(kGsa),
                                 "setIamPolicy " + std::string(kGsa)});
@@ -168,14 +183,14 @@ TEST_CASE("a new binding: finalizer, record, create the ServiceAccount, grant, s
   CHECK(st["podsMissingInjection"] == 0);
   CHECK(st["observedGeneration"] == 1);
   CHECK(w.ready("b")["status"] == "True");
-  CHECK(w.kube->events[0]["type"] == "Normal");
-  CHECK(w.kube->events[0]["regarding"]["uid"] == "uid-b");
-  CHECK(w.kube->list_options[0].field_selector == "spec.serviceAccountName=orchestrator");
+  CHECK(w.kube->events.empty());
 
   SUBCASE("a resync of a Ready binding reads and writes nothing else (Google cached)") {
+    // The cache keeps only part of a written status: the binding is read
+    // live (a status written from the cache would lose the rest); the
+    // ServiceAccount comes from its cache.
     check_requeue_after_resync(w.run("b"));
-    CHECK(w.kube->calls ==
-          Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator", "list pods"});
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b"});
     CHECK(w.google.calls.empty());
   }
   SUBCASE(
@@ -186,11 +201,22 @@ TEST_CASE("a new binding: finalizer, record, create the ServiceAccount, grant, s
           Calls{"get " + std::string(kGsa) + " under -", "getIamPolicy " + std::string(kGsa)});
   }
   SUBCASE("a pod without the agent: counted, and one Warning Event") {
+    w.kube->put(
+        "pods",
+        {{"metadata", {{"name", "p1"}, {"namespace", "jobs"}}},
+         {"spec", {{"serviceAccountName", "orchestrator"}, {"containers", {{{"name", "app"}}}}}}});
+    w.kube->put(
+        "pods",
+        {{"metadata", {{"name", "p2"}, {"namespace", "jobs"}}},
+         {"spec",
+          {{"serviceAccountName", "orchestrator"}, {"initContainers", {{{"name", "gtoken"}}}}}}});
     w.kube->put("pods",
-                {{"metadata", {{"name", "p1"}}}, {"spec", {{"containers", {{{"name", "app"}}}}}}});
-    w.kube->put("pods", {{"metadata", {{"name", "p2"}}},
-                         {"spec", {{"initContainers", {{{"name", "gtoken"}}}}}}});
+                {{"metadata", {{"name", "p3"}, {"namespace", "jobs"}}},
+                 {"spec", {{"serviceAccountName", "other"}, {"containers", {{{"name", "app"}}}}}}});
+    w.sync();
     w.run("b");
+    // Counted from the pod cache: no pod list.
+    CHECK(std::count(w.kube->calls.begin(), w.kube->calls.end(), "list pods") == 0);
     CHECK(w.kube->calls.back() == "event PodsMissingInjection");
     CHECK(w.b("b")["status"]["podsMissingInjection"] == 1);
     w.run("b");
@@ -208,9 +234,8 @@ TEST_CASE("spec changes: make before break") {
     w.change_spec("b", "awsRoleArn", kRole2);
     const std::string uid = (*w.sa())["metadata"]["uid"];
     check_requeue_after_resync(w.run("b"));
-    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
-                                 "status awsrolebindings/b", "apply serviceaccounts/orchestrator",
-                                 "list pods", "status awsrolebindings/b"});
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "status awsrolebindings/b",
+                                 "apply serviceaccounts/orchestrator", "status awsrolebindings/b"});
     CHECK(w.google.calls.empty());
     CHECK(w.kube->statuses[0]["appliedTargets"].size() == 2);
     CHECK(w.b("b")["status"]["appliedTargets"].size() == 1);
@@ -234,10 +259,10 @@ TEST_CASE("spec changes: make before break") {
     w.change_spec("b", "serviceAccountName", "worker");
     check_requeue_after_resync(w.run("b"));
     CHECK(w.kube->calls ==
-          Calls{"get awsrolebindings/b", "get serviceaccounts/worker", "status awsrolebindings/b",
+          Calls{"get awsrolebindings/b", "status awsrolebindings/b",
                 "create serviceaccounts/worker", "get serviceaccounts/orchestrator",
                 "delete serviceaccounts/orchestrator", "get serviceaccounts/orchestrator",
-                "list pods", "status awsrolebindings/b"});  // Ready stays Ready: no Event
+                "status awsrolebindings/b"});  // Ready stays Ready: no Event
     CHECK(w.sa("worker"));
     CHECK_FALSE(w.sa("orchestrator"));
     CHECK(w.kube->deletes[0].precondition_uid.has_value());
@@ -252,29 +277,27 @@ TEST_CASE("spec changes: make before break") {
     w.b("b")["spec"].erase("region");
     w.bindings->apply(w.b("b"));
     w.run("b");
-    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
-                                 "apply serviceaccounts/orchestrator",
-                                 "patch-json serviceaccounts/orchestrator", "list pods"});
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "apply serviceaccounts/orchestrator",
+                                 "patch-json serviceaccounts/orchestrator"});
     CHECK_FALSE((*w.sa())["metadata"]["annotations"].contains("gtoken.io/region"));
   }
 }
 
 TEST_CASE("taking over a hand-annotated ServiceAccount records what was there, and leaves it") {
   World w;
-  w.kube->put("serviceaccounts",
-              service_account("orchestrator",
-                              {{"iam.gke.io/gcp-service-account", kGsa}, {"team", "data"}}));
+  w.put_sa(service_account("orchestrator",
+                           {{"iam.gke.io/gcp-service-account", kGsa}, {"team", "data"}}));
   w.add(binding("b"));
   check_requeue_after_resync(w.run("b"));
-  CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
-                               "get serviceaccounts/orchestrator", "status awsrolebindings/b",
-                               "apply serviceaccounts/orchestrator", "list pods",
-                               "status awsrolebindings/b", "event Ready"});
+  CHECK(w.kube->calls == Calls{"patch-merge awsrolebindings/b", "status awsrolebindings/b",
+                               "apply serviceaccounts/orchestrator", "status awsrolebindings/b"});
   const json& t = w.b("b")["status"]["appliedTargets"][0];
   CHECK(t["preexistingAnnotations"] == json{"iam.gke.io/gcp-service-account"});
   CHECK(t["createdServiceAccount"] == false);
 
   // Deleted: gtoken's annotations go, the one found there and the foreign one stay.
+  // Deleting: read live (the finalizer's release is guarded by its index,
+  // not by a resourceVersion).
   w.b("b")["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z";
   w.bindings->apply(w.b("b"));
   CHECK(w.run("b").kind() == kube::Result::Kind::Ok);
@@ -291,13 +314,14 @@ TEST_CASE("taking over a hand-annotated ServiceAccount records what was there, a
 TEST_CASE("Conflict: foreign annotations and a ServiceAccount another binding owns") {
   World w;
   SUBCASE("another GSA set by hand: never overwritten, no Google call") {
-    w.kube->put("serviceaccounts",
-                service_account("orchestrator", {{"iam.gke.io/gcp-service-account", kGsa2}}));
+    w.put_sa(service_account("orchestrator", {{"iam.gke.io/gcp-service-account", kGsa2}}));
     w.add(binding("b"));
     check_requeue_after_resync(w.run("b"));
-    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
-                                 "get serviceaccounts/orchestrator", "status awsrolebindings/b",
-                                 "event Conflict"});
+    // A first Ready=False is a Warning Event.
+    CHECK(w.kube->calls ==
+          Calls{"patch-merge awsrolebindings/b", "status awsrolebindings/b", "event Conflict"});
+    CHECK(w.kube->events[0]["type"] == "Warning");
+    CHECK(w.kube->events[0]["regarding"]["uid"] == "uid-b");
     CHECK(w.google.calls.empty());
     CHECK(w.ready("b")["reason"] == "Conflict");
     CHECK(w.ready("b")["message"].get<std::string>().find(
@@ -332,8 +356,8 @@ TEST_CASE("NotAllowed: nothing is read or written but the status, and earlier se
   World w(/*allowed=*/false);
   w.add(binding("b"));
   check_requeue_after_resync(w.run("b"));
-  CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "patch-merge awsrolebindings/b",
-                               "status awsrolebindings/b", "event NotAllowed"});
+  CHECK(w.kube->calls ==
+        Calls{"patch-merge awsrolebindings/b", "status awsrolebindings/b", "event NotAllowed"});
   CHECK(w.google.calls.empty());
   CHECK(w.ready("b")["reason"] == "NotAllowed");
 
@@ -481,7 +505,11 @@ TEST_CASE("apiserver conflicts: read again, never act on a stale decision") {
     CHECK(w.kube->calls.back() == "status awsrolebindings/b");
     CHECK_FALSE(w.sa());
     CHECK(w.google.calls.empty());
+    // The next reconcile of the key reads live, and only that one.
     check_requeue_after_resync(w.run("b"));
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
+                                 "status awsrolebindings/b", "create serviceaccounts/orchestrator",
+                                 "status awsrolebindings/b"});
     CHECK(w.ready("b")["status"] == "True");
   }
   SUBCASE("the final status write conflicts: requeued, and the next reconcile writes it") {
@@ -494,7 +522,7 @@ TEST_CASE("apiserver conflicts: read again, never act on a stale decision") {
     CHECK_FALSE(w.b("b")["status"].contains("conditions"));
     check_requeue_after_resync(w.run("b"));
     CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
-                                 "list pods", "status awsrolebindings/b", "event Ready"});
+                                 "status awsrolebindings/b"});
     CHECK(w.ready("b")["status"] == "True");
   }
   SUBCASE("the ServiceAccount was created by someone else meanwhile (409 AlreadyExists)") {
@@ -505,10 +533,58 @@ TEST_CASE("apiserver conflicts: read again, never act on a stale decision") {
   SUBCASE("a lost lease stops every write") {
     w.leader = false;
     CHECK(w.run("b").kind() == kube::Result::Kind::Ok);
-    CHECK(w.kube->calls == Calls{"get awsrolebindings/b"});
+    CHECK(w.kube->calls.empty());
   }
   SUBCASE("the binding is gone") {
     CHECK(w.run("missing").kind() == kube::Result::Kind::Ok);
     CHECK(w.kube->calls == Calls{"get awsrolebindings/missing"});
   }
+}
+
+TEST_CASE("stale caches: one write refused on the cached resourceVersion, then a live read") {
+  World w;
+  SUBCASE("the binding changed since the cache saw it: the finalizer patch is refused") {
+    w.add(binding("b"));
+    w.b("b")["metadata"]["resourceVersion"] = "999";  // the cache did not see this write
+    CHECK(w.rec->reconcile("jobs/b").kind() == kube::Result::Kind::Requeue);
+    w.kube->clear_calls();
+    check_requeue_after_resync(w.rec->reconcile("jobs/b"));
+    CHECK(w.kube->calls.front() == "get awsrolebindings/b");
+    CHECK(w.b("b")["metadata"]["finalizers"] == json{"gtoken.io/cleanup"});
+  }
+  SUBCASE("a ServiceAccount the cache does not know yet: create refused, then read and applied") {
+    w.add(binding("b"));
+    w.kube->put("serviceaccounts", service_account("orchestrator", {{"team", "data"}}));
+    CHECK(w.run("b").kind() == kube::Result::Kind::Requeue);
+    CHECK(w.kube->calls.back() == "create serviceaccounts/orchestrator");
+    CHECK(w.google.calls.empty());
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/b", "get serviceaccounts/orchestrator",
+                                 "apply serviceaccounts/orchestrator", "status awsrolebindings/b"});
+    CHECK((*w.sa())["metadata"]["annotations"]["gtoken.io/binding"] == "b");
+    CHECK((*w.sa())["metadata"]["annotations"]["team"] == "data");
+  }
+  SUBCASE("a ServiceAccount changed since the cache saw it: the apply is refused") {
+    w.put_sa(service_account("orchestrator", {{"team", "data"}}));
+    w.add(binding("b"));
+    (*w.sa())["metadata"]["resourceVersion"] = "998";
+    CHECK(w.rec->reconcile("jobs/b").kind() == kube::Result::Kind::Requeue);
+    w.kube->clear_calls();
+    check_requeue_after_resync(w.rec->reconcile("jobs/b"));
+    CHECK(w.kube->calls.front() == "get awsrolebindings/b");
+    CHECK(w.kube->calls[1] == "get serviceaccounts/orchestrator");
+    CHECK(w.ready("b")["status"] == "True");
+  }
+}
+
+TEST_CASE("without a pod cache the ServiceAccount's pods are listed from the watch cache") {
+  World w(/*allowed=*/true, /*pod_cache=*/false);
+  w.add(binding("b"));
+  check_requeue_after_resync(w.run("b"));
+  CHECK(w.kube->calls == Calls{"patch-merge awsrolebindings/b", "status awsrolebindings/b",
+                               "create serviceaccounts/orchestrator", "list pods",
+                               "status awsrolebindings/b"});
+  REQUIRE(w.kube->list_options.size() == 1);
+  CHECK(w.kube->list_options[0].field_selector == "spec.serviceAccountName=orchestrator");
+  CHECK(w.kube->list_options[0].resource_version == "0");
 }

@@ -224,8 +224,10 @@ TEST_CASE("slim_binding keeps what the controller decides on and drops the bulk"
                                "lastTransitionTime": "t", "observedGeneration": 2}]}
   })js");
   json s = gtoken::slim_binding(b);
+  // What was dropped of the status is marked: the reconciler reads such a
+  // binding live.
   CHECK(s == json::parse(R"js({
-    "apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding",
+    "apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding", "gtoken.io/partial-status": true,
     "metadata": {"name": "b", "namespace": "ns", "uid": "u", "resourceVersion": "7",
                  "generation": 2, "creationTimestamp": "2024-01-01T00:00:00Z",
                  "deletionTimestamp": "2024-01-02T00:00:00Z", "finalizers": ["gtoken.io/cleanup"]},
@@ -234,4 +236,15 @@ TEST_CASE("slim_binding keeps what the controller decides on and drops the bulk"
                "conditions": [{"type": "Ready", "status": "False", "reason": "Conflict"}]}
   })js"));
   CHECK(gtoken::slim_binding(json{{"metadata", {{"name", "x"}}}}).value("status", json()) == json());
+  CHECK_FALSE(gtoken::cached_binding_usable(s));
+  // A new binding, or one with only its record written, is held whole.
+  json recorded = b;
+  recorded["metadata"].erase("deletionTimestamp");
+  recorded["status"] = {{"appliedTargets", json::array()}};
+  CHECK(gtoken::cached_binding_usable(gtoken::slim_binding(recorded)));
+  recorded.erase("status");
+  CHECK(gtoken::cached_binding_usable(gtoken::slim_binding(recorded)));
+  // Deleting: read live.
+  recorded["metadata"]["deletionTimestamp"] = "t";
+  CHECK_FALSE(gtoken::cached_binding_usable(gtoken::slim_binding(recorded)));
 }
