@@ -12,6 +12,18 @@ by tests/controlplane), Google stand-in (subprocess) and gtoken-operator:
      gtoken-operator's), Google from the stand-in's counters.
   2. (first scale only) one binding at a time, --latency-runs times:
      create -> Ready latency, p50/p90/p99.
+  3. The floor, on the same apiserver once the operator has stopped: a
+     minimal client creates N bindings the same way (same threads, a fresh
+     namespace, the same half of ServiceAccounts existing) and, with as many
+     workers as the operator has, makes for each only the writes no
+     controller can avoid: the finalizer (merge patch), the ServiceAccount
+     (create, or server-side apply of the annotations when it exists) and
+     one status write (Ready). gtoken's time-to-all-Ready is printed as a
+     ratio of the floor's.
+
+With --pods P, P pods (no agent; Pending, no scheduler runs) of the
+existing ServiceAccounts are created before the operator starts, so its
+peak RSS includes the pod cache.
 
     .venv/bin/python tests/bench/controller_bench.py                 # 1,000
     .venv/bin/python tests/bench/controller_bench.py --bindings 1000,10000
@@ -39,7 +51,7 @@ TESTS = os.path.dirname(HERE)
 sys.path.insert(0, TESTS)
 sys.path.insert(0, os.path.join(TESTS, "e2e"))
 
-from arbutil import Api, binding, is_ready  # noqa: E402
+from arbutil import ALLOW_ALL, Api, binding, is_ready  # noqa: E402
 from cluster import BUILD, ControlPlane, Operator  # noqa: E402
 from standins.harness import GoogleStandin  # noqa: E402
 
@@ -164,6 +176,78 @@ def audit_counts(path: str, since_line: int = 0) -> tuple[collections.Counter, i
     return counts, n
 
 
+def floor_run(api: Api, n: int, args) -> dict:
+    """The unavoidable writes for n new bindings, by a minimal client: see
+    the module docstring."""
+    ns = "floor"
+    api.create("/api/v1/namespaces", {"metadata": {"name": ns}})
+    with cf.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: api.create(f"/api/v1/namespaces/{ns}/serviceaccounts",
+                                           {"metadata": {"name": f"ksa-{i}",
+                                                         "labels": {"team": "bench"}}}),
+                      range(0, n, 2)))
+    gsa = "floor-gsa@my-project.iam.gserviceaccount.com"
+    base = f"/apis/gtoken.io/v1alpha1/namespaces/{ns}/awsrolebindings"
+    sas = f"/api/v1/namespaces/{ns}/serviceaccounts"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def writes(i: int, created: dict):
+        name = f"f-{i}"
+        ksa = f"ksa-{i}"
+        b = api.request("PATCH", f"{base}/{name}",
+                        {"metadata": {"finalizers": ["gtoken.io/cleanup"],
+                                      "resourceVersion": created["metadata"]["resourceVersion"]}},
+                        content_type="application/merge-patch+json")
+        annotations = {"iam.gke.io/gcp-service-account": gsa,
+                       "amazonaws.com/role-arn": created["spec"]["awsRoleArn"],
+                       "gtoken.io/binding": name}
+        if i % 2 == 0:  # exists: apply the annotations
+            api.request("PATCH", f"{sas}/{ksa}",
+                        {"apiVersion": "v1", "kind": "ServiceAccount",
+                         "metadata": {"name": ksa, "namespace": ns, "annotations": annotations}},
+                        content_type="application/apply-patch+yaml",
+                        fieldManager="floor", force="true")
+        else:
+            api.request("POST", sas, {"metadata": {"name": ksa, "annotations": annotations}})
+        b["status"] = {"observedGeneration": 1,
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
+                                       "message": "floor", "lastTransitionTime": now,
+                                       "observedGeneration": 1}]}
+        api.request("PUT", f"{base}/{name}/status", b)
+
+    workers = cf.ThreadPoolExecutor(args.workers)
+    futures = []
+    lock = threading.Lock()
+
+    def create(i: int):
+        obj = api.create_binding(binding(f"f-{i}", ns, f"ksa-{i}", gsa))
+        with lock:
+            futures.append(workers.submit(writes, i, obj))
+
+    t0 = time.monotonic()
+    with cf.ThreadPoolExecutor(args.create_threads) as pool:
+        list(pool.map(create, range(n)))
+    for f in list(futures):
+        f.result()
+    t = time.monotonic() - t0
+    workers.shutdown()
+    print(f"  floor: {n} bindings created and written (finalizer, ServiceAccount, status) "
+          f"in {t:.1f}s ({n / t:.0f}/s)")
+    return {"floor_seconds": round(t, 2)}
+
+
+def create_pods(api: Api, ns: str, n: int, ksas: int):
+    pods = f"/api/v1/namespaces/{ns}/pods"
+    with cf.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: api.create(pods, {
+            "metadata": {"name": f"pod-{i}", "labels": {"app": "bench"}},
+            "spec": {"serviceAccountName": f"ksa-{(2 * i) % ksas}",
+                     "containers": [{"name": "app", "image": "registry.invalid/app:1",
+                                     "command": ["sleep", "infinity"],
+                                     "env": [{"name": "FOO", "value": "bar"}]}]}}),
+            range(n)))
+
+
 def percentile(values: list[float], p: float) -> float:
     s = sorted(values)
     k = max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))
@@ -197,6 +281,8 @@ def run_scale(n: int, args) -> dict:
     op = None
     try:
         cp.install_crds()
+        # Deny by default: one open AwsRoleBindingPolicy, as the e2e suites run under.
+        cp.apply(ALLOW_ALL)
         print(f"  control plane up in {time.monotonic() - t_cp:.1f}s")
         google.start()
         google.create_sa("gtoken-operator")
@@ -214,6 +300,11 @@ def run_scale(n: int, args) -> dict:
                                                {"metadata": {"name": f"ksa-{i}",
                                                              "labels": {"team": "bench"}}}),
                           range(0, n, 2)))
+        if args.pods:
+            t_pods = time.monotonic()
+            create_pods(api, ns, args.pods, n)
+            print(f"  {args.pods} pods created in {time.monotonic() - t_pods:.1f}s")
+        result["pods"] = args.pods
         log_level = [] if any(a.startswith("--log-level") for a in args.operator_arg) \
             else ["--log-level=warn"]
         # The stand-in has no quota: unless asked, measure the operator's own
@@ -279,6 +370,13 @@ def run_scale(n: int, args) -> dict:
             args._latency_done = True
             result["latency"] = latency(api, google, args)
         watch.stop = True
+        op.stop()
+        op = None
+        if args.floor:
+            result.update(floor_run(api, n, args))
+            if ok:
+                result["ratio_to_floor"] = round(t_ready / result["floor_seconds"], 2)
+                print(f"  gtoken time-to-all-Ready / floor = {result['ratio_to_floor']:.2f}")
     finally:
         if op is not None:
             op.stop()
@@ -355,6 +453,10 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--no-audit", action="store_true",
                     help="no apiserver audit log (no Kubernetes call counts, a bit faster)")
+    ap.add_argument("--no-floor", dest="floor", action="store_false",
+                    help="skip the floor (the minimal client's unavoidable writes)")
+    ap.add_argument("--pods", type=int, default=0,
+                    help="pods (without the agent) created before the operator starts")
     ap.add_argument("--keep", action="store_true", help="leave the control planes running")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--operator-arg", action="append", default=[],
