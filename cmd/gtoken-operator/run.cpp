@@ -154,16 +154,31 @@ int run_operator(const OperatorOptions& o) {
   tenancy_settings.default_audience = o.default_audience;
   tenancy_settings.operator_gsa = o.operator_gsa;
   if (tenancy_settings.operator_gsa.empty() && (o.controller || o.webhook)) {
-    try {
-      tenancy_settings.operator_gsa = discover_operator_gsa();
-    } catch (const std::exception& e) {
+    // GKE's metadata server may not know a new pod for its first seconds
+    // (documented by Google: retry), so a few attempts over ~15 s before
+    // giving up; a stop signal ends the wait.
+    std::string last_error;
+    auto delay = std::chrono::milliseconds(500);
+    for (int attempt = 0; attempt < 6 && tenancy_settings.operator_gsa.empty(); ++attempt) {
+      try {
+        tenancy_settings.operator_gsa = discover_operator_gsa();
+      } catch (const std::exception& e) {
+        last_error = e.what();
+        log::warn("cannot read the operator's Google service account yet; retrying",
+                  {{"error", last_error}, {"attempt", attempt + 1}});
+        if (signals.wait_for(delay)) return 0;
+        delay *= 2;
+      }
+    }
+    if (tenancy_settings.operator_gsa.empty()) {
+      const std::string what = last_error;
       if (o.controller) {
         log::error("cannot tell which Google service account the operator runs as; pass "
                    "--operator-gsa",
-                   {{"error", e.what()}});
+                   {{"error", what}});
         return 2;
       }
-      log::warn("operator GSA unknown; admission cannot refuse it early", {{"error", e.what()}});
+      log::warn("operator GSA unknown; admission cannot refuse it early", {{"error", what}});
     }
   }
   if (!tenancy_settings.operator_gsa.empty()) {
