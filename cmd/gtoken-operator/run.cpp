@@ -159,14 +159,18 @@ int run_operator(const OperatorOptions& o) {
     // giving up; a stop signal ends the wait.
     std::string last_error;
     auto delay = std::chrono::milliseconds(500);
-    for (int attempt = 0; attempt < 6 && tenancy_settings.operator_gsa.empty(); ++attempt) {
+    // Only the controller needs it to start; the webhook alone asks once.
+    const int attempts = o.controller ? 6 : 1;
+    for (int attempt = 0; attempt < attempts && tenancy_settings.operator_gsa.empty(); ++attempt) {
       try {
         tenancy_settings.operator_gsa = discover_operator_gsa();
       } catch (const std::exception& e) {
         last_error = e.what();
-        log::warn("cannot read the operator's Google service account yet; retrying",
-                  {{"error", last_error}, {"attempt", attempt + 1}});
-        if (signals.wait_for(delay)) return 0;
+        if (attempt + 1 < attempts) {
+          log::warn("cannot read the operator's Google service account yet; retrying",
+                    {{"error", last_error}, {"attempt", attempt + 1}});
+        }
+        if (attempt + 1 < attempts && signals.wait_for(delay)) return 0;
         delay *= 2;
       }
     }

@@ -260,7 +260,10 @@ class WebhookOperator {
                                      "--webhook-extra-ip=127.0.0.1",
                                      "--agent-image=gtoken:itest",
                                      // URL mode, no Service to drop out of first.
-                                     "--shutdown-delay-seconds=0"};
+                                     "--shutdown-delay-seconds=0",
+                                     // Named, so nothing asks a metadata server
+                                     // (none is there, and off loopback).
+                                     "--operator-gsa=gtoken-operator@itest.iam.gserviceaccount.com"};
     for (const auto& a : extra_args_) argv.push_back(a);
     return argv;
   }
