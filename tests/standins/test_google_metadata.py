@@ -369,60 +369,55 @@ class FakePods:
         return self.pods.get(ip)
 
 
-def pod_google(pods):
+@pytest.fixture
+def pod_world():
+    """A Google stand-in that knows callers by IP through FakePods."""
     from standins.harness import GoogleStandin
-    return GoogleStandin(project="gtoken-test", pod_identity=pods).start()
+    pods = FakePods()
+    g = GoogleStandin(project="gtoken-test", pod_identity=pods).start()
+    try:
+        yield g, pods
+    finally:
+        g.stop()
 
 
-def test_pod_identity_mints_for_the_annotated_gsa_of_the_calling_pod():
+def test_pod_identity_mints_for_the_annotated_gsa_of_the_calling_pod(pod_world):
     from standins.pod_identity import Caller
-    pods = FakePods()
-    g = pod_google(pods)
-    try:
-        sa = bound_sa(g)
-        pods.pods["127.0.0.1"] = Caller("team-a", "app", sa["email"])
-        r = g.identity(AUD)
-        assert r.status == 200, r
-        assert verify(g, r.text)["email"] == sa["email"]
-        assert pods.asked == ["127.0.0.1"]
-        call = g.calls(endpoint="metadata.identity")[-1]
-        assert call["client"] == "127.0.0.1" and call["workload"] == WL, call
-        # The grant decides, as on GKE: unbind and the same pod is refused.
-        g.unbind_workload(sa["email"], WL)
-        r = g.identity(AUD)
-        assert r.status == 403 and "Permission" in r.text
-    finally:
-        g.stop()
+    g, pods = pod_world
+    sa = bound_sa(g)
+    pods.pods["127.0.0.1"] = Caller("team-a", "app", sa["email"])
+    r = g.identity(AUD)
+    assert r.status == 200, r
+    assert verify(g, r.text)["email"] == sa["email"]
+    assert pods.asked == ["127.0.0.1"]
+    call = g.calls(endpoint="metadata.identity")[-1]
+    assert call["client"] == "127.0.0.1" and call["workload"] == WL, call
+    # The grant decides, as on GKE: unbind and the same pod is refused.
+    g.unbind_workload(sa["email"], WL)
+    r = g.identity(AUD)
+    assert r.status == 403 and "Permission" in r.text
 
 
-def test_pod_identity_never_guesses_the_gsa_from_policies():
+def test_pod_identity_never_guesses_the_gsa_from_policies(pod_world):
     from standins.pod_identity import Caller
-    pods = FakePods()
-    g = pod_google(pods)
-    try:
-        bound_sa(g)  # the only GSA granting team-a/app: the loopback mode would pick it
-        pods.pods["127.0.0.1"] = Caller("team-a", "app", None)
-        r = g.identity(AUD)
-        assert r.status == 404 and "not annotated" in r.text
-    finally:
-        g.stop()
+    g, pods = pod_world
+    bound_sa(g)  # the only GSA granting team-a/app: the loopback mode would pick it
+    pods.pods["127.0.0.1"] = Caller("team-a", "app", None)
+    r = g.identity(AUD)
+    assert r.status == 404 and "not annotated" in r.text
 
 
-def test_pod_identity_unknown_address_is_404_and_apiserver_down_is_503():
-    pods = FakePods()
-    g = pod_google(pods)
-    try:
-        bound_sa(g)
-        r = g.identity(AUD)
-        assert r.status == 404 and "127.0.0.1" in r.text
-        pods.fail = True
-        r = g.identity(AUD)
-        assert r.status == 503 and "identify the calling pod" in r.text
-        # A test's workload header still wins (the stand-in's own tests use it).
-        pods.fail = False
-        assert g.identity(AUD, WL).status == 200
-    finally:
-        g.stop()
+def test_pod_identity_unknown_address_is_404_and_apiserver_down_is_503(pod_world):
+    g, pods = pod_world
+    bound_sa(g)
+    r = g.identity(AUD)
+    assert r.status == 404 and "127.0.0.1" in r.text
+    pods.fail = True
+    r = g.identity(AUD)
+    assert r.status == 503 and "identify the calling pod" in r.text
+    # A test's workload header still wins (the stand-in's own tests use it).
+    pods.fail = False
+    assert g.identity(AUD, WL).status == 200
 
 
 def test_listening_beyond_loopback_is_refused_outside_a_private_netns():
