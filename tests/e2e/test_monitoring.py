@@ -184,6 +184,16 @@ def live(cp):
                 return None
             return pod
         eventually(patched, 60, interval=1, what="a patched pod\n" + op.logs()[-3000:])
+        # Allowed: a binding review that reached /validate. The two bindings
+        # above may have been created before the apiserver saw the
+        # ValidatingWebhookConfiguration's caBundle (failurePolicy Ignore lets
+        # them through unreviewed), so a server-side dry run is retried until
+        # one is counted.
+        def reviewed():
+            cp.kubectl("create", "--dry-run=server", "-f", "-",
+                       input=json.dumps(binding("dry", ns, "app", gsa, ROLE)))
+            return 'gtoken_webhook_binding_reviews_total{outcome="allowed"}' in scrape(metrics_port)
+        eventually(reviewed, 60, interval=1, what="an allowed binding review\n" + op.logs()[-3000:])
         # Skipped: NoRoleAnnotation (ServiceAccount without a role) and
         # InvalidRoleArn (a role annotation set by hand, wrong).
         cp.kubectl("create", "serviceaccount", "plain", "-n", ns)
