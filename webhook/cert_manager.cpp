@@ -148,8 +148,14 @@ CertManager::CertManager(CertManagerOptions options, std::shared_ptr<kube::Clien
   retry.cap = 2s;
   m.queue =
       std::make_shared<kube::WorkQueue>(m.clock, std::make_shared<kube::BackoffRateLimiter>(retry));
+  // One worker per key, so a slow replica-report write (an apiserver under
+  // load) never holds back the leader's plan: a certificate that must be
+  // renewed within its lookahead waits for nothing but its own turn. The
+  // queue still gives each key to one worker at a time.
+  kube::Controller::Options copts;
+  copts.workers = 3;
   m.controller = std::make_unique<kube::Controller>(
-      m.queue, [&m](const std::string& key) { return m.reconcile(key); });
+      m.queue, [&m](const std::string& key) { return m.reconcile(key); }, copts);
 }
 
 CertManager::~CertManager() {
@@ -213,6 +219,10 @@ void CertManager::stop() {
       // Expires by itself.
     }
   }
+}
+
+void CertManager::leadership_changed() {
+  if (!impl_->stopped) impl_->plan_soon();
 }
 
 std::string CertManager::not_ready_reason() const {

@@ -61,6 +61,11 @@ class CertManager {
   // Stops the informers and the controller; deletes this replica's Lease.
   void stop();
 
+  // This replica became (or stopped being) the leader: plan at once rather
+  // than at the follower's next 2 s check, so a new leader renews a
+  // certificate its dead predecessor left close to expiry without delay.
+  void leadership_changed();
+
   // "" when a certificate is loaded and every webhook of the configuration,
   // as stored in the apiserver, has a caBundle that verifies it; else why not.
   std::string not_ready_reason() const;

@@ -315,6 +315,10 @@ void WebhookRuntime::begin_drain() {
   impl_->draining = true;
 }
 
+void WebhookRuntime::leadership_changed() {
+  if (impl_->certs) impl_->certs->leadership_changed();
+}
+
 void WebhookRuntime::stop() {
   Impl& m = *impl_;
   if (m.server) m.server->stop();

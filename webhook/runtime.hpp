@@ -58,6 +58,8 @@ class WebhookRuntime {
   // From now on not ready ("shutting down") while still answering reviews:
   // the first step of a graceful stop.
   void begin_drain();
+  // This replica's leadership changed: the certificate manager plans now.
+  void leadership_changed();
   void stop();
   // "" when ready (ServiceAccount cache synced, certificate loaded and
   // verifiable with the stored caBundle), else why not.

@@ -397,9 +397,16 @@ int run_operator(const OperatorOptions& o) {
   };
 
   bool running = false;
+  bool was_leading = !o.leader_elect;
   while (true) {
     bool stop = signals.wait_for(std::chrono::milliseconds(500));
     if (stop) break;
+    // Told here rather than from the elector's callback: the runtime may not
+    // exist yet when the first callback fires.
+    if (leading != was_leading) {
+      was_leading = leading;
+      if (webhook_runtime) webhook_runtime->leadership_changed();
+    }
     if (!o.controller) continue;
     if (leading && !running) {
       start_controller();
