@@ -13,6 +13,7 @@ Only the standard library is used here.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -497,6 +498,18 @@ def bind_allowed(host: str) -> bool:
     """The network rule: the stand-ins listen on loopback, or on any address
     only inside a private network namespace (tests/node)."""
     return host in LOOPBACK_HOSTS or in_private_netns()
+
+
+def connect_allowed(addr: str) -> bool:
+    """The same rule for where a stand-in may connect to (the STS stand-in
+    fetching an OIDC issuer's keys): an IP address on loopback (127.0.0.0/8,
+    ::1), or any address inside a private network namespace. Names are not
+    addresses: they never reach DNS."""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return ip.is_loopback or in_private_netns()
 
 
 class Listener:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WI_ROLE = "roles/iam.workloadIdentityUser"
@@ -382,6 +382,18 @@ class StsStandin(_Standin):
     def sessions(self) -> list[dict]:
         return self.admin("GET", "/sessions")["sessions"]
 
+    def add_oidc_provider(self, url: str, client_ids: list[str], **kw) -> dict:
+        """An IAM OIDC identity provider (kw: account, partition) → its
+        description, with "arn"."""
+        return self.admin("POST", "/oidc-providers", {"url": url, "client_ids": client_ids, **kw})
+
+    def oidc_providers(self) -> list[dict]:
+        return self.admin("GET", "/oidc-providers")["oidc_providers"]
+
+    def delete_oidc_provider(self, arn: str | None = None):
+        query = f"?arn={quote(arn, safe='')}" if arn else ""
+        return self.admin("DELETE", "/oidc-providers" + query)
+
     def expire_sessions(self, access_key_id: str | None = None) -> dict:
         return self.admin("POST", "/sessions/expire",
                           {"access_key_id": access_key_id} if access_key_id else {})
@@ -398,6 +410,21 @@ def google_trust_policy(sub: str, oaud: str | None = None, aud: str | None = Non
     return {"Version": "2012-10-17",
             "Statement": [{"Effect": "Allow",
                            "Principal": {"Federated": "accounts.google.com"},
+                           "Action": "sts:AssumeRoleWithWebIdentity",
+                           "Condition": {"StringLike" if like else "StringEquals": cond}}]}
+
+
+def oidc_trust_policy(provider_arn: str, sub: str, aud: str | None = None,
+                      like: bool = False) -> dict:
+    """A trust policy for an IAM OIDC provider's tokens pinning HOST/PATH:sub
+    (and :aud if given), as EKS IRSA's are written."""
+    prefix = provider_arn.split(":oidc-provider/", 1)[1]
+    cond = {f"{prefix}:sub": sub}
+    if aud is not None:
+        cond[f"{prefix}:aud"] = aud
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow",
+                           "Principal": {"Federated": provider_arn},
                            "Action": "sts:AssumeRoleWithWebIdentity",
                            "Condition": {"StringLike" if like else "StringEquals": cond}}]}
 

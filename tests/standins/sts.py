@@ -1,15 +1,29 @@
 """AWS STS stand-in: AssumeRoleWithWebIdentity and GetCallerIdentity.
 
     python -m standins.sts --port 0 --state-dir DIR \
-        --jwks-url http://127.0.0.1:GPORT/oauth2/v3/certs [--role ARN=POLICY.json]
+        --jwks-url http://127.0.0.1:GPORT/oauth2/v3/certs [--role ARN=POLICY.json] \
+        [--oidc-provider https://ISSUER=sts.amazonaws.com --oidc-ca-file CA.pem \
+         --connect-to ISSUER_HOST:443:127.0.0.1:PORT]
 
-Web identity tokens are verified independently of gtoken: RS256 with PyJWT
-against the JWKS fetched over HTTP from --jwks-url (cached; fetched again
-when a token names an unknown kid), then `exp`, then `iss`. The role's trust
-policy is evaluated for Principal {"Federated": "accounts.google.com"},
-Action sts:AssumeRoleWithWebIdentity and String* conditions on
-accounts.google.com:sub / :aud (azp) / :oaud (aud). Answers are the XML
-shapes of the Query API, as botocore and aws-sdk-go-v2 parse them.
+Web identity tokens are verified independently of gtoken, by their `iss`:
+
+- Google (https://accounts.google.com or accounts.google.com): RS256 with
+  PyJWT against the JWKS fetched over HTTP from --jwks-url (cached; fetched
+  again when a token names an unknown kid), then `exp`. The role's trust
+  policy is evaluated for Principal {"Federated": "accounts.google.com"}
+  and conditions on accounts.google.com:sub / :aud (azp) / :oaud (aud).
+- A registered IAM OIDC provider (--oidc-provider, /_admin/oidc-providers;
+  standins.oidc), such as a Kubernetes ServiceAccount issuer: its discovery
+  document and JWKS over HTTPS (TLS verified against --oidc-ca-file; issuer
+  names connect only through --resolve/--connect-to, to loopback), then
+  RS256, `exp`/`nbf`, `aud` against the provider's client ids. The trust
+  policy is evaluated for Principal {"Federated": PROVIDER_ARN} and
+  conditions on HOST/PATH:sub and HOST/PATH:aud (azp, else aud).
+- Anything else: "No OpenIDConnect provider found in your account for ISS".
+
+A statement must allow sts:AssumeRoleWithWebIdentity; its conditions use the
+String* operators (and Null). Answers are the XML shapes of the Query API,
+as botocore and aws-sdk-go-v2 parse them.
 
 GetCallerIdentity must be SigV4-signed (header or query string) with issued
 session credentials; the signature is recomputed with the stored secret.
@@ -22,6 +36,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import string
@@ -38,6 +53,8 @@ from xml.sax.saxutils import escape
 import jwt
 
 from .common import App, Fault, HttpError, bind_allowed, Request, Response, Server, as_bool, serve_cli
+from .oidc import (IdpMisconfigured, IdpUnreachable, OidcProvider, Resolver, fetch_json,
+                   provider_arn)
 
 NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 VERSION = "2011-06-15"
@@ -51,6 +68,10 @@ INVALID_TOKEN_MSG = ("The web identity token that was passed could not be valida
 IDP_MSG = ("The request could not be fulfilled because the identity provider (IDP) that was "
            "asked to verify the incoming identity token could not be reached. Retry the request "
            "a few times; if it still fails, contact the administrator of the identity provider.")
+VERIFY_KEY_MSG = ("Couldn't retrieve verification key from your identity provider, please "
+                  "reference AssumeRoleWithWebIdentity documentation for requirements")
+AUDIENCE_MSG = "Incorrect token audience"
+OIDC_REQUIRED_CLAIMS = ["exp", "iss", "sub", "aud"]
 SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]*$")
 ROLE_ARN_RE = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]+)$")
 DEFAULT_CODES = {400: "InvalidParameterValue", 403: "AccessDenied", 429: "Throttling",
@@ -260,16 +281,23 @@ class StsApp(App):
         A("GET", "/_admin/sessions", self.adm_sessions, "sessions")
         A("POST", "/_admin/sessions/expire", self.adm_sessions_expire, "sessions")
         A("POST", "/_admin/jwks/flush", self.adm_jwks_flush, "jwks")
+        A("GET", "/_admin/oidc-providers", self.adm_oidc_get, "oidc-providers")
+        A("POST", "/_admin/oidc-providers", self.adm_oidc_add, "oidc-providers")
+        A("DELETE", "/_admin/oidc-providers", self.adm_oidc_del, "oidc-providers")
 
     def _reset_state(self):
         self.roles: dict[str, Role] = {}
         self.sessions: dict[str, dict] = {}
+        self.oidc_providers: dict[str, OidcProvider] = {}  # by ARN
         self.config = {
             "max_credential_seconds": 0,  # >0 caps the lifetime of issued credentials
-            "leeway_seconds": 0,          # clock skew allowed on exp/iat
+            "leeway_seconds": 0,          # clock skew allowed on exp/iat (and nbf)
             "verify_signature_v4": True,  # GetCallerIdentity signature check
             "max_request_skew_seconds": 900,
         }
+        # how OIDC issuers are reached (standins.oidc)
+        self.oidc_config = {"oidc_ca_file": None, "resolve": [], "connect_to": []}
+        self.resolver = Resolver()
 
     # -- error shape ---------------------------------------------------------
 
@@ -364,7 +392,10 @@ class StsApp(App):
                         "length less than or equal to 2048")
         return errs
 
-    def verify_token(self, token: str, req: Request) -> dict:
+    def verify_token(self, token: str, req: Request,
+                     role_arn: str) -> tuple[dict, OidcProvider | None]:
+        """(claims, provider): provider None for a Google token. An OIDC
+        provider is looked up in the account (and partition) of role_arn."""
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -375,9 +406,15 @@ class StsApp(App):
         req.note["token_sha256"] = hashlib.sha256(token.encode()).hexdigest()[:16]
         req.note["token_kid"] = header.get("kid")
         req.note["token_sub"] = unverified.get("sub")
-        if not isinstance(iss, str) or iss not in GOOGLE_ISSUERS:
+        if isinstance(iss, str) and iss in GOOGLE_ISSUERS:
+            return self.verify_google_token(token, header, unverified), None
+        provider = self.oidc_provider_for(iss, role_arn) if isinstance(iss, str) else None
+        if provider is None:
             raise HttpError(400, f"No OpenIDConnect provider found in your account for {iss}",
                             "InvalidIdentityToken")
+        return self.verify_oidc_token(token, header, unverified, provider, req), provider
+
+    def verify_google_token(self, token: str, header: dict, unverified: dict) -> dict:
         if header.get("alg") != "RS256":
             raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken")
         key = self.jwks.key(str(header.get("kid", "")))
@@ -389,12 +426,67 @@ class StsApp(App):
                                 options={"verify_aud": False,
                                          "require": ["exp", "iat", "iss", "sub", "aud"]})
         except jwt.ExpiredSignatureError:
-            exp = unverified.get("exp")
-            raise HttpError(400, f"Token expired: current date/time {int(time.time())} must be "
-                                 f"before the expiration date/time{exp}",
-                            "ExpiredTokenException") from None
+            raise self._expired(unverified) from None
         except jwt.PyJWTError:
             raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken") from None
+        return claims
+
+    @staticmethod
+    def _expired(unverified: dict) -> HttpError:
+        exp = unverified.get("exp")
+        return HttpError(400, f"Token expired: current date/time {int(time.time())} must be "
+                              f"before the expiration date/time{exp}", "ExpiredTokenException")
+
+    def oidc_provider_for(self, iss: str, role_arn: str) -> OidcProvider | None:
+        """The provider whose URL is iss, in the role's account: AWS looks a
+        provider up in the account whose role is assumed."""
+        if not iss.startswith("https://"):
+            return None
+        m = ROLE_ARN_RE.match(role_arn)
+        if not m:
+            return None
+        arn = provider_arn(role_arn.split(":")[1], m.group(1), iss)
+        with self.lock:
+            p = self.oidc_providers.get(arn)
+        return p if p is not None and p.url == iss else None
+
+    def fetch_issuer_document(self, url: str):
+        with self.lock:
+            resolver = self.resolver
+            ca_file = self.oidc_config["oidc_ca_file"]
+        return fetch_json(url, resolver, ca_file)
+
+    def verify_oidc_token(self, token: str, header: dict, unverified: dict,
+                          provider: OidcProvider, req: Request) -> dict:
+        """AWS's order: keys (discovery, its issuer, JWKS), signature,
+        exp/nbf, then aud against the provider's client ids."""
+        req.note["token_provider"] = provider.arn
+        if header.get("alg") != "RS256" or not header.get("kid"):
+            raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken")
+        try:
+            key = provider.keys.key(str(header["kid"]))
+        except IdpUnreachable as e:
+            req.note["idp_error"] = str(e)
+            raise HttpError(400, IDP_MSG, "IDPCommunicationError") from None
+        except IdpMisconfigured as e:
+            req.note["idp_error"] = str(e)
+            raise HttpError(400, VERIFY_KEY_MSG, "InvalidIdentityToken") from None
+        if key is None:
+            raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken")
+        leeway = int(self.config["leeway_seconds"])
+        try:
+            claims = jwt.decode(token, key, algorithms=["RS256"], leeway=leeway,
+                                options={"verify_aud": False, "require": OIDC_REQUIRED_CLAIMS})
+        except jwt.ExpiredSignatureError:
+            raise self._expired(unverified) from None
+        except jwt.MissingRequiredClaimError as e:
+            raise HttpError(400, f"Missing a required claim: {e.claim}",
+                            "InvalidIdentityToken") from None
+        except jwt.PyJWTError:
+            raise HttpError(400, INVALID_TOKEN_MSG, "InvalidIdentityToken") from None
+        auds = [str(a) for a in _as_list(claims.get("aud"))]
+        if not any(a in provider.client_ids for a in auds):
+            raise HttpError(400, AUDIENCE_MSG, "InvalidIdentityToken")
         return claims
 
     def assume_role_wi(self, req: Request, form: dict) -> Response:
@@ -409,14 +501,22 @@ class StsApp(App):
         req.note["session_name"] = session_name
         if not ROLE_ARN_RE.match(arn):
             raise HttpError(400, "Request ARN is invalid", "ValidationError")
-        claims = self.verify_token(form["WebIdentityToken"], req)
+        claims, oidc = self.verify_token(form["WebIdentityToken"], req, arn)
         aud = claims.get("aud")
         auds = [str(a) for a in _as_list(aud)]
         azp = claims.get("azp")
         sub = str(claims["sub"])
-        context = {f"{GOOGLE_PROVIDER}:sub": [sub],
-                   f"{GOOGLE_PROVIDER}:aud": [str(azp)] if azp else auds,
-                   f"{GOOGLE_PROVIDER}:oaud": auds}
+        if oidc is None:
+            principal = GOOGLE_PROVIDER
+            context = {f"{GOOGLE_PROVIDER}:sub": [sub],
+                       f"{GOOGLE_PROVIDER}:aud": [str(azp)] if azp else auds,
+                       f"{GOOGLE_PROVIDER}:oaud": auds}
+            audience = str(azp) if azp else (auds[0] if auds else "")
+        else:
+            principal = oidc.arn
+            context = {f"{oidc.key_prefix}:sub": [sub],
+                       f"{oidc.key_prefix}:aud": [str(azp)] if azp else auds}
+            audience = str(azp) if azp else next(a for a in auds if a in oidc.client_ids)
         req.note["token_aud"] = aud
         req.note["token_azp"] = azp
         with self.lock:
@@ -424,7 +524,7 @@ class StsApp(App):
         if role is None:
             req.note["deny"] = ["no such role"]
             raise HttpError(403, DENIED_MSG, "AccessDenied")
-        allowed, why = evaluate_trust(role.trust_policy, GOOGLE_PROVIDER, context)
+        allowed, why = evaluate_trust(role.trust_policy, principal, context)
         req.note["trust"] = why
         if not allowed:
             raise HttpError(403, DENIED_MSG, "AccessDenied")
@@ -442,7 +542,6 @@ class StsApp(App):
         token = "IQoJb3JpZ2luX2VjE" + secrets.token_urlsafe(300).replace("-", "+").replace("_", "/")
         assumed_arn = f"arn:aws:sts::{role.account}:assumed-role/{role.name}/{session_name}"
         assumed_id = f"{role.role_id}:{session_name}"
-        audience = str(azp) if azp else (auds[0] if auds else "")
         with self.lock:
             expired = [k for k, s in self.sessions.items() if s["expires"] < now - 3600]
             for k in expired:
@@ -451,7 +550,7 @@ class StsApp(App):
                                    "expires": now + granted, "issued": now, "arn": assumed_arn,
                                    "user_id": assumed_id, "account": role.account,
                                    "role_arn": arn, "session_name": session_name,
-                                   "subject": sub, "audience": audience}
+                                   "subject": sub, "audience": audience, "provider": principal}
         req.note["access_key_id"] = akid
         req.note["duration_requested"] = duration
         req.note["duration_granted"] = granted
@@ -464,7 +563,7 @@ class StsApp(App):
                  f"      <SecretAccessKey>{escape(secret)}</SecretAccessKey>\n"
                  f"      <Expiration>{iso8601(now + granted)}</Expiration>\n"
                  f"      <AccessKeyId>{akid}</AccessKeyId>\n    </Credentials>\n"
-                 f"    <Provider>{GOOGLE_PROVIDER}</Provider>\n")
+                 f"    <Provider>{escape(principal)}</Provider>\n")
         return self.ok("AssumeRoleWithWebIdentity", inner)
 
     # -- GetCallerIdentity (SigV4) --------------------------------------------
@@ -621,11 +720,13 @@ class StsApp(App):
 
     def adm_state(self, req):
         with self.lock:
-            return Response.json({"config": dict(self.config), "jwks_url": self.jwks.url,
+            return Response.json({"config": self._config_view(), "jwks_url": self.jwks.url,
                                   "jwks_fetches": self.jwks.fetches,
                                   "jwks_kids": sorted(self.jwks.keys),
                                   "default_account": self.default_account,
                                   "roles": [r.describe() for r in self.roles.values()],
+                                  "oidc_providers": [p.describe()
+                                                     for p in self.oidc_providers.values()],
                                   "sessions": self._sessions_public(),
                                   "faults": [f.describe() for f in self.faults]})
 
@@ -643,9 +744,33 @@ class StsApp(App):
             self.jwks.fetches = 0
         return Response.json({})
 
+    def _config_view(self) -> dict:
+        return (dict(self.config) | {k: (list(v) if isinstance(v, list) else v)
+                                     for k, v in self.oidc_config.items()})
+
+    def set_oidc_config(self, key: str, value: Any):
+        """oidc_ca_file (a PEM file or null), resolve (["HOST:PORT:ADDR"]),
+        connect_to (["HOST:PORT:ADDR:PORT"]); a list replaces the old one."""
+        if key == "oidc_ca_file":
+            if value is not None and (not isinstance(value, str) or not os.path.isfile(value)):
+                raise HttpError(400, f"oidc_ca_file {value!r} is not a file", "ValidationError")
+            with self.lock:
+                self.oidc_config[key] = value
+            return
+        if not isinstance(value, list):
+            value = [value]
+        merged = dict(self.oidc_config, **{key: [str(v) for v in value]})
+        try:
+            resolver = Resolver(merged["resolve"], merged["connect_to"])
+        except ValueError as e:
+            raise HttpError(400, f"{key}: {e}", "ValidationError") from None
+        with self.lock:
+            self.oidc_config = merged
+            self.resolver = resolver
+
     def adm_config_get(self, req):
         with self.lock:
-            return Response.json(dict(self.config) | {"jwks_url": self.jwks.url})
+            return Response.json(self._config_view() | {"jwks_url": self.jwks.url})
 
     def adm_config_set(self, req):
         body = req.json()
@@ -654,13 +779,15 @@ class StsApp(App):
                 if k == "jwks_url":
                     self.jwks.url = v
                     self.jwks.clear()
+                elif k in self.oidc_config:
+                    self.set_oidc_config(k, v)
                 elif k == "verify_signature_v4":
                     self.config[k] = as_bool(v)
                 elif k in self.config:
                     self.config[k] = int(v)
                 else:
                     raise HttpError(400, f"unknown config key {k!r}", "ValidationError")
-            return Response.json(dict(self.config) | {"jwks_url": self.jwks.url})
+            return Response.json(self._config_view() | {"jwks_url": self.jwks.url})
 
     def adm_roles_get(self, req):
         with self.lock:
@@ -698,6 +825,51 @@ class StsApp(App):
 
     def adm_jwks_flush(self, req):
         self.jwks.clear()
+        with self.lock:
+            providers = list(self.oidc_providers.values())
+        for p in providers:
+            p.keys.clear()
+        return Response.json({})
+
+    def add_oidc_provider(self, spec: dict) -> OidcProvider:
+        """CreateOpenIDConnectProvider: {"url", "client_ids", "account"?, "partition"?}."""
+        if not isinstance(spec, dict):
+            raise HttpError(400, "an OIDC provider is an object", "InvalidInput")
+        account = str(spec.get("account") or self.default_account)
+        partition = str(spec.get("partition") or "aws")
+        if not re.fullmatch(r"\d{12}", account) or not re.fullmatch(r"aws[\w-]*", partition):
+            raise HttpError(400, "account must be 12 digits and partition aws or aws-*",
+                            "InvalidInput")
+        try:
+            provider = OidcProvider(spec.get("url"), spec.get("client_ids"), account, partition,
+                                    self.fetch_issuer_document)
+        except ValueError as e:
+            raise HttpError(400, str(e), "InvalidInput") from None
+        with self.lock:
+            if provider.arn in self.oidc_providers:
+                raise HttpError(409, f"Provider with url {provider.url} already exists.",
+                                "EntityAlreadyExists")
+            self.oidc_providers[provider.arn] = provider
+        return provider
+
+    def adm_oidc_get(self, req):
+        with self.lock:
+            return Response.json({"oidc_providers": [p.describe()
+                                                     for p in self.oidc_providers.values()]})
+
+    def adm_oidc_add(self, req):
+        body = req.json()
+        specs = body if isinstance(body, list) else [body]
+        out = [self.add_oidc_provider(s).describe() for s in specs]
+        return Response.json(out if isinstance(body, list) else out[0], 201)
+
+    def adm_oidc_del(self, req):
+        arn = req.q("arn")
+        with self.lock:
+            if arn is None:
+                self.oidc_providers.clear()
+            elif self.oidc_providers.pop(arn, None) is None:
+                raise HttpError(404, f"OpenIDConnect provider {arn} not found", "NoSuchEntity")
         return Response.json({})
 
 
@@ -726,6 +898,19 @@ def main(argv: list[str] | None = None) -> int:
                    help='JSON file: [{"arn":..., "trust_policy":{...}, "max_session_duration":N}]')
     p.add_argument("--max-credential-seconds", type=int, default=0,
                    help="cap the lifetime of issued credentials (0: DurationSeconds)")
+    p.add_argument("--oidc-provider", action="append", default=[],
+                   metavar="URL=CLIENTID[,CLIENTID...]",
+                   help="register an IAM OIDC identity provider (https URL, no trailing slash) "
+                        "in --account-id; repeatable")
+    p.add_argument("--oidc-ca-file", default=None, metavar="PEM",
+                   help="CA bundle that OIDC issuers' certificates are verified against "
+                        "(default: the system's roots)")
+    p.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDR",
+                   help="issuer fetches to HOST:PORT connect to ADDR (loopback), as curl's; "
+                        "repeatable")
+    p.add_argument("--connect-to", action="append", default=[], metavar="HOST:PORT:ADDR:PORT",
+                   help="issuer fetches to HOST:PORT connect to ADDR:PORT (loopback), as "
+                        "curl's; repeatable")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     a = p.parse_args(argv)
     if not bind_allowed(a.host):
@@ -751,8 +936,22 @@ def main(argv: list[str] | None = None) -> int:
             app.add_role(s)
         except HttpError as e:
             p.error(e.message)
-    return serve_cli(server, a.state_dir, "sts", {"jwks_url": jwks_url,
-                                                   "endpoint_url": server.url})
+    try:
+        app.set_oidc_config("resolve", a.resolve)
+        app.set_oidc_config("connect_to", a.connect_to)
+        if a.oidc_ca_file:
+            app.set_oidc_config("oidc_ca_file", a.oidc_ca_file)
+        for v in a.oidc_provider:
+            url, sep, ids = v.partition("=")
+            if not sep:
+                p.error("--oidc-provider wants URL=CLIENTID[,CLIENTID...]")
+            app.add_oidc_provider({"url": url, "client_ids": [c for c in ids.split(",") if c]})
+    except HttpError as e:
+        p.error(e.message)
+    info = {"jwks_url": jwks_url, "endpoint_url": server.url}
+    if app.oidc_providers:
+        info["oidc_providers"] = sorted(app.oidc_providers)
+    return serve_cli(server, a.state_dir, "sts", info)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from standins.harness import google_trust_policy, http
+from standins.harness import StsStandin, google_trust_policy, http, oidc_trust_policy
+from standins.oidc_issuer import OidcIssuer, TestCA, write_bundle
 from standins.sts import evaluate_trust
 
 ROLE = "arn:aws:iam::123456789012:role/gtoken-app"
@@ -506,3 +507,326 @@ def test_roles_admin(sts):
     assert len(sts.admin("GET", "/roles")["roles"]) == 1
     sts.admin("DELETE", "/roles?arn=arn:aws:iam::210987654321:role/path/to/name")
     assert sts.admin("GET", "/roles")["roles"] == []
+
+
+# -- IAM OIDC providers (Kubernetes ServiceAccount issuers) ---------------------------
+
+OIDC_AUD = "sts.amazonaws.com"
+KSA = "system:serviceaccount:team-a:app"
+PROVIDER_ARN = "arn:aws:iam::123456789012:oidc-provider/oidc.gtoken.test/clusters/c1"
+VERIFY_KEY_MSG = ("Couldn't retrieve verification key from your identity provider, please "
+                  "reference AssumeRoleWithWebIdentity documentation for requirements")
+
+
+@pytest.fixture
+def issuer_ca():
+    return TestCA("gtoken-test-issuer-ca")
+
+
+@pytest.fixture
+def issuer(issuer_ca):
+    """https://oidc.gtoken.test/clusters/c1 (port 443 in its URL), served on loopback."""
+    with OidcIssuer(issuer_ca, "oidc.gtoken.test", "/clusters/c1") as iss:
+        yield iss
+
+
+@pytest.fixture
+def oidc(sts, issuer, issuer_ca, tmp_path):
+    """The stand-in trusting `issuer` as an IAM OIDC provider (client id
+    sts.amazonaws.com), and ROLE trusting KSA's tokens for that audience."""
+    sts.config(connect_to=[issuer.connect_to],
+               oidc_ca_file=write_bundle(tmp_path / "ca.pem", issuer_ca))
+    p = sts.add_oidc_provider(issuer.url, [OIDC_AUD])
+    sts.add_role(ROLE, oidc_trust_policy(p["arn"], KSA, OIDC_AUD))
+    return p
+
+
+def ksa_token(issuer, sub=KSA, aud=OIDC_AUD, **kw):
+    return issuer.sign(issuer.claims(sub, aud, **kw))
+
+
+def test_oidc_success(sts, issuer, oidc):
+    assert oidc["arn"] == PROVIDER_ARN
+    r = assume(sts, ksa_token(issuer))
+    assert r["Provider"] == PROVIDER_ARN
+    assert r["SubjectFromWebIdentityToken"] == KSA
+    assert r["Audience"] == OIDC_AUD
+    assert r["AssumedRoleUser"]["Arn"] == "arn:aws:sts::123456789012:assumed-role/gtoken-app/sess-1"
+    c = r["Credentials"]
+    assert c["AccessKeyId"].startswith("ASIA") and c["SecretAccessKey"] and c["SessionToken"]
+    assert creds_client(sts, r).get_caller_identity()["Arn"] == r["AssumedRoleUser"]["Arn"]
+    # AWS's order: discovery first, then its jwks_uri; each over TLS for the
+    # issuer's name although the connection went to 127.0.0.1:PORT
+    assert [q["path"] for q in issuer.requests] == [
+        "/clusters/c1/.well-known/openid-configuration", "/clusters/c1/openid/v1/jwks"]
+    assert all(q["sni"] == "oidc.gtoken.test" and q["host"] == "oidc.gtoken.test"
+               for q in issuer.requests)
+    # keys are cached
+    assume(sts, ksa_token(issuer), session="sess-2")
+    assert len(issuer.requests) == 2
+    (p,) = sts.oidc_providers()
+    assert p["jwks_uri"] == issuer.url + "/openid/v1/jwks" and p["jwks_fetches"] == 1
+    call = sts.calls(endpoint="sts.AssumeRoleWithWebIdentity")[-1]
+    assert call["token_provider"] == PROVIDER_ARN and call["trust"] == ["statement 0: allow"]
+    assert {s["provider"] for s in sts.sessions()} == {PROVIDER_ARN}
+
+
+def test_oidc_xml_provider_is_the_arn(sts, issuer, oidc):
+    resp = raw(sts, Action="AssumeRoleWithWebIdentity", Version="2011-06-15", RoleArn=ROLE,
+               RoleSessionName="s1", WebIdentityToken=ksa_token(issuer))
+    assert resp.status == 200
+    result = ET.fromstring(resp.body).find(NS + "AssumeRoleWithWebIdentityResult")
+    assert result.find(NS + "Provider").text == PROVIDER_ARN
+    assert result.find(NS + "SubjectFromWebIdentityToken").text == KSA
+
+
+def test_oidc_wrong_audience(sts, issuer, oidc):
+    with pytest.raises(ClientError) as ei:
+        assume(sts, ksa_token(issuer, aud="some-other-audience"))
+    assert err(ei) == (400, "InvalidIdentityToken", "Incorrect token audience")
+    # any one of several audiences may be the client id
+    assume(sts, ksa_token(issuer, aud=["some-other-audience", OIDC_AUD]))
+    claims = issuer.claims(KSA, OIDC_AUD)
+    del claims["aud"]
+    with pytest.raises(ClientError) as ei:
+        assume(sts, issuer.sign(claims))
+    assert err(ei) == (400, "InvalidIdentityToken", "Missing a required claim: aud")
+
+
+def test_oidc_client_id_list_decides_audience(sts, issuer, oidc):
+    """The client-id list is the provider's; the role's :aud condition is
+    checked after it, as a separate rule."""
+    sts.delete_oidc_provider(PROVIDER_ARN)
+    sts.add_oidc_provider(issuer.url, [OIDC_AUD, "second-client"])
+    with pytest.raises(ClientError) as ei:
+        assume(sts, ksa_token(issuer, aud="second-client"))
+    assert err(ei)[:2] == (403, "AccessDenied")  # the role pins :aud to sts.amazonaws.com
+    assert "oidc.gtoken.test/clusters/c1:aud" in sts.calls()[-1]["trust"][0]
+    sts.add_role(ROLE, oidc_trust_policy(PROVIDER_ARN, KSA))
+    assert assume(sts, ksa_token(issuer, aud="second-client"))["Audience"] == "second-client"
+
+
+def test_oidc_wrong_subject_access_denied(sts, issuer, oidc):
+    with pytest.raises(ClientError) as ei:
+        assume(sts, ksa_token(issuer, sub="system:serviceaccount:team-b:app"))
+    assert err(ei) == (403, "AccessDenied",
+                       "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+    reason = sts.calls(endpoint="sts.AssumeRoleWithWebIdentity")[-1]["trust"]
+    assert "oidc.gtoken.test/clusters/c1:sub" in reason[0]
+    # a namespace wildcard, as StringLike allows
+    sts.add_role(ROLE, oidc_trust_policy(PROVIDER_ARN, "system:serviceaccount:team-b:*",
+                                         OIDC_AUD, like=True))
+    assume(sts, ksa_token(issuer, sub="system:serviceaccount:team-b:app"))
+    # the principal must be the provider's ARN: a Google trust policy does not match
+    sts.add_role(ROLE, {"Statement": [{"Effect": "Allow",
+                                       "Principal": {"Federated": "accounts.google.com"},
+                                       "Action": "sts:AssumeRoleWithWebIdentity"}]})
+    with pytest.raises(ClientError) as ei:
+        assume(sts, ksa_token(issuer))
+    assert err(ei)[:2] == (403, "AccessDenied")
+
+
+def test_oidc_expired_and_not_yet_valid(sts, issuer, oidc):
+    now = int(time.time())
+    expired = issuer.sign(issuer.claims(KSA, OIDC_AUD) | {"iat": now - 700, "nbf": now - 700,
+                                                           "exp": now - 60})
+    with pytest.raises(ClientError) as ei:
+        assume(sts, expired)
+    status, code, msg = err(ei)
+    assert (status, code) == (400, "ExpiredTokenException")
+    assert msg.startswith("Token expired: current date/time") and msg.endswith(str(now - 60))
+    sts.config(leeway_seconds=120)
+    assume(sts, expired)
+    sts.config(leeway_seconds=0)
+    early = issuer.sign(issuer.claims(KSA, OIDC_AUD) | {"nbf": now + 300})
+    with pytest.raises(ClientError) as ei:
+        assume(sts, early)
+    assert err(ei)[:2] == (400, "InvalidIdentityToken")
+
+
+def test_oidc_unknown_issuer(sts, issuer, oidc):
+    other = issuer.sign(issuer.claims(KSA, OIDC_AUD) | {"iss": "https://other.gtoken.test"})
+    with pytest.raises(ClientError) as ei:
+        assume(sts, other)
+    assert err(ei) == (400, "InvalidIdentityToken", "No OpenIDConnect provider found in your "
+                                                    "account for https://other.gtoken.test")
+    # the URL is matched exactly: a trailing slash is another issuer
+    with pytest.raises(ClientError) as ei:
+        assume(sts, issuer.sign(issuer.claims(KSA, OIDC_AUD) | {"iss": issuer.url + "/"}))
+    assert err(ei)[:2] == (400, "InvalidIdentityToken")
+    # a provider lives in one account: a role in another account does not see it
+    other_role = "arn:aws:iam::210987654321:role/gtoken-app"
+    sts.add_role(other_role, oidc_trust_policy(PROVIDER_ARN, KSA, OIDC_AUD))
+    with pytest.raises(ClientError) as ei:
+        assume(sts, ksa_token(issuer), role=other_role)
+    assert "No OpenIDConnect provider found in your account" in err(ei)[2]
+    assert issuer.requests == []  # nothing was fetched for any of them
+
+
+def test_oidc_discovery_issuer_mismatch(sts, issuer, oidc):
+    issuer.discovery_issuer = "https://evil.gtoken.test/clusters/c1"
+    with pytest.raises(ClientError) as ei:
+        assume(sts, ksa_token(issuer))
+    assert err(ei) == (400, "InvalidIdentityToken", VERIFY_KEY_MSG)
+    assert issuer.hits("discovery") == 1 and issuer.hits("jwks") == 0
+    assert "discovery issuer" in sts.calls()[-1]["idp_error"]
+    issuer.discovery_issuer = None
+    assume(sts, ksa_token(issuer))
+
+
+def test_oidc_jwks_tls_not_trusted(sts, issuer, issuer_ca, oidc, tmp_path):
+    """The discovery document sends the stand-in to a JWKS host whose
+    certificate comes from a CA outside the bundle."""
+    other_ca = TestCA("someone-else")
+    with OidcIssuer(other_ca, "keys.gtoken.test", "/clusters/c1") as keys_host:
+        keys_host.signing = issuer.signing
+        issuer.jwks_uri = f"https://127.0.0.1:{keys_host.port}/clusters/c1/openid/v1/jwks"
+        with pytest.raises(ClientError) as ei:
+            assume(sts, ksa_token(issuer), config={"retries": {"max_attempts": 1}})
+        assert err(ei)[:2] == (400, "IDPCommunicationError")
+        idp_error = sts.calls()[-1]["idp_error"]
+        assert idp_error.startswith(issuer.jwks_uri) and "unable to get local issuer" in idp_error
+        assert issuer.hits("discovery") >= 1 and keys_host.requests == []
+        # trusting that CA too makes the same JWKS usable
+        sts.config(oidc_ca_file=write_bundle(tmp_path / "both.pem", issuer_ca, other_ca))
+        r = assume(sts, ksa_token(issuer))
+        assert r["Provider"] == PROVIDER_ARN and keys_host.hits("jwks") == 1
+
+
+def test_oidc_discovery_tls_not_trusted(sts, issuer, issuer_ca, oidc, tmp_path):
+    sts.config(oidc_ca_file=write_bundle(tmp_path / "other.pem", TestCA("someone-else")))
+    r = raw(sts, Action="AssumeRoleWithWebIdentity", Version="2011-06-15", RoleArn=ROLE,
+            RoleSessionName="s1", WebIdentityToken=ksa_token(issuer))
+    assert r.status == 400 and "<Code>IDPCommunicationError</Code>" in r.text
+    assert issuer.requests == []
+    # the right CA, but a certificate that does not name the issuer's host:
+    # cp.sh's apiserver certificate lacks kubernetes.default.svc.cluster.local
+    sts.config(oidc_ca_file=write_bundle(tmp_path / "ca.pem", issuer_ca))
+    host = "kubernetes.default.svc.cluster.local"
+    names = ["kubernetes", "kubernetes.default.svc"]
+    with OidcIssuer(issuer_ca, host, "", cert_names=names) as kube:
+        sts.config(connect_to=[kube.connect_to])
+        p = sts.add_oidc_provider(kube.url, [OIDC_AUD])
+        sts.add_role(ROLE, oidc_trust_policy(p["arn"], KSA, OIDC_AUD))
+        r = raw(sts, Action="AssumeRoleWithWebIdentity", Version="2011-06-15", RoleArn=ROLE,
+                RoleSessionName="s1", WebIdentityToken=ksa_token(kube))
+        assert r.status == 400 and "<Code>IDPCommunicationError</Code>" in r.text
+        assert f"Hostname mismatch, certificate is not valid for '{host}'" in \
+            sts.calls()[-1]["idp_error"]
+        assert kube.requests == []
+
+
+def test_oidc_unknown_kid_then_rotation(sts, issuer, oidc):
+    assume(sts, ksa_token(issuer))
+    assert issuer.hits("jwks") == 1
+    old_kid = issuer.signing[0][0]
+    new_kid = issuer.rotate(keep=1)  # the JWKS now carries the new key only
+    # the cache does not know the new kid: one refetch, then it verifies
+    r = assume(sts, ksa_token(issuer))
+    assert r["Provider"] == PROVIDER_ARN
+    assert issuer.hits("discovery") == 2 and issuer.hits("jwks") == 2
+    (p,) = sts.oidc_providers()
+    assert p["kids"] == [new_kid]
+    # a token under the retired key: refetched, still unknown, refused
+    with pytest.raises(ClientError) as ei:
+        assume(sts, ksa_token_with(issuer, old_kid))
+    assert err(ei)[:2] == (400, "InvalidIdentityToken")
+    assert issuer.hits("jwks") == 3
+    # a forged signature under a known kid is refused without a fetch
+    foreign = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with pytest.raises(ClientError) as ei:
+        assume(sts, issuer.sign(issuer.claims(KSA, OIDC_AUD), kid=new_kid, key=foreign))
+    assert err(ei)[:2] == (400, "InvalidIdentityToken")
+    assert issuer.hits("jwks") == 3
+    # /_admin/jwks/flush drops OIDC caches too
+    sts.admin("POST", "/jwks/flush")
+    assume(sts, ksa_token(issuer))
+    assert issuer.hits("jwks") == 4
+
+
+def ksa_token_with(issuer, kid):
+    return issuer.sign(issuer.claims(KSA, OIDC_AUD), kid=kid)
+
+
+def test_oidc_resolve_keeps_the_port_of_the_url(sts, issuer_ca, tmp_path):
+    """--resolve HOST:PORT:ADDR (curl's): an issuer URL with a port of its own."""
+    with OidcIssuer(issuer_ca, "idp.gtoken.test", "", url_port=True) as iss:
+        assert iss.url == f"https://idp.gtoken.test:{iss.port}"
+        sts.config(oidc_ca_file=write_bundle(tmp_path / "ca.pem", issuer_ca))
+        p = sts.add_oidc_provider(iss.url, [OIDC_AUD])
+        assert p["arn"] == f"arn:aws:iam::123456789012:oidc-provider/idp.gtoken.test:{iss.port}"
+        sts.add_role(ROLE, oidc_trust_policy(p["arn"], KSA, OIDC_AUD))
+        # no entry: the name does not resolve here (and nothing asks DNS)
+        with pytest.raises(ClientError) as ei:
+            assume(sts, ksa_token(iss), config={"retries": {"max_attempts": 1}})
+        assert err(ei)[:2] == (400, "IDPCommunicationError")
+        assert "does not resolve here" in sts.calls()[-1]["idp_error"]
+        sts.config(resolve=[f"idp.gtoken.test:{iss.port}:127.0.0.1"])
+        assert assume(sts, ksa_token(iss))["Provider"] == p["arn"]
+        assert iss.requests[0]["host"] == f"idp.gtoken.test:{iss.port}"
+
+
+def test_oidc_resolver_is_loopback_only(sts):
+    for key, bad in [("resolve", "idp.gtoken.test:443:10.0.0.1"),
+                     ("connect_to", "idp.gtoken.test:443:192.0.2.1:8443"),
+                     ("resolve", "idp.gtoken.test:443:idp.example.com"),
+                     ("connect_to", "idp.gtoken.test:443:127.0.0.1"),
+                     ("resolve", "idp.gtoken.test:http:127.0.0.1")]:
+        r = http("POST", sts.url + "/_admin/config", {key: [bad]})
+        assert r.status == 400, (key, bad)
+    assert sts.config()["resolve"] == [] and sts.config()["connect_to"] == []
+    ok = sts.config(resolve=["a.gtoken.test:443:127.0.0.2"],
+                    connect_to=["b.gtoken.test:443:[::1]:8443"])
+    assert ok["resolve"] == ["a.gtoken.test:443:127.0.0.2"]
+    assert ok["connect_to"] == ["b.gtoken.test:443:[::1]:8443"]
+
+
+def test_oidc_provider_admin(sts):
+    for url in ["http://oidc.gtoken.test", "https://oidc.gtoken.test/", "oidc.gtoken.test",
+                "https://oidc.gtoken.test/x?y=1", "https://", "https://" + "a" * 250]:
+        r = http("POST", sts.url + "/_admin/oidc-providers", {"url": url, "client_ids": ["a"]})
+        assert r.status == 400 and "<Code>InvalidInput</Code>" in r.text, url
+    p = sts.add_oidc_provider("https://container.googleapis.com/v1/projects/p/locations/"
+                              "europe-west1/clusters/c", ["sts.amazonaws.com", "sts.amazonaws.com"])
+    assert p["arn"] == ("arn:aws:iam::123456789012:oidc-provider/container.googleapis.com/v1/"
+                        "projects/p/locations/europe-west1/clusters/c")
+    assert p["client_ids"] == ["sts.amazonaws.com"]
+    r = http("POST", sts.url + "/_admin/oidc-providers", {"url": p["url"], "client_ids": []})
+    assert r.status == 409 and "<Code>EntityAlreadyExists</Code>" in r.text
+    q = sts.add_oidc_provider(p["url"], [], account="210987654321", partition="aws-cn")
+    assert q["arn"].startswith("arn:aws-cn:iam::210987654321:oidc-provider/container.")
+    assert len(sts.oidc_providers()) == 2
+    assert len(sts.state()["oidc_providers"]) == 2
+    sts.delete_oidc_provider(p["arn"])
+    assert [x["arn"] for x in sts.oidc_providers()] == [q["arn"]]
+    r = http("DELETE", sts.url + "/_admin/oidc-providers?arn=" + p["arn"])
+    assert r.status == 404 and "<Code>NoSuchEntity</Code>" in r.text
+    sts.reset()
+    assert sts.oidc_providers() == []
+
+
+def test_oidc_cli(tmp_path, issuer, issuer_ca):
+    """--oidc-provider, --oidc-ca-file and --connect-to, as a process."""
+    bundle = write_bundle(tmp_path / "ca.pem", issuer_ca)
+    policy = tmp_path / "trust.json"
+    policy.write_text(json.dumps(oidc_trust_policy(PROVIDER_ARN, KSA, OIDC_AUD)))
+    s = StsStandin(in_process=False, extra_args=[
+        "--oidc-provider", f"{issuer.url}={OIDC_AUD},another-client",
+        "--oidc-ca-file", bundle, "--connect-to", issuer.connect_to,
+        "--role", f"{ROLE}={policy}"])
+    s.start()
+    try:
+        assert s.info["oidc_providers"] == [PROVIDER_ARN]
+        (p,) = s.oidc_providers()
+        assert p["client_ids"] == [OIDC_AUD, "another-client"]
+        assert assume(s, ksa_token(issuer))["Provider"] == PROVIDER_ARN
+    finally:
+        assert s.stop() == 0
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)))
+    for bad in (["--oidc-provider", "https://x.gtoken.test/"],
+                ["--oidc-provider", "http://x.gtoken.test=a"],
+                ["--resolve", "x.gtoken.test:443:8.8.8.8"],
+                ["--oidc-ca-file", str(tmp_path / "missing.pem")]):
+        r = subprocess.run([sys.executable, "-m", "standins.sts", *bad], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2, (bad, r.stderr)
