@@ -44,6 +44,28 @@ inline constexpr const char* kAgentInitContainer = "gtoken-init";
 // The seed's fixed audience, so trust policies written for it keep matching.
 inline constexpr const char* kDefaultAudience = "gtoken/sts/assume-role-with-web-identity";
 
+// AwsRoleBinding.spec.tokenSource: which token a pod presents to AWS. Google
+// (the default, and the meaning of every binding written before the field):
+// the agent's Google ID token of the bound GSA. Kubernetes: a projected
+// ServiceAccount token of the cluster's OIDC issuer, as on EKS.
+inline constexpr const char* kTokenSourceGoogle = "Google";
+inline constexpr const char* kTokenSourceKubernetes = "Kubernetes";
+// What the controller writes on the ServiceAccount of a Kubernetes-source
+// binding: the EKS pod identity webhook's own annotations, so a
+// ServiceAccount annotated by hand for EKS means the same thing.
+inline constexpr const char* kEksRoleArnAnnotation = "eks.amazonaws.com/role-arn";
+inline constexpr const char* kEksAudienceAnnotation = "eks.amazonaws.com/audience";
+inline constexpr const char* kEksTokenExpirationAnnotation = "eks.amazonaws.com/token-expiration";
+// The audience AWS expects of Kubernetes-issued tokens (the OIDC provider's
+// client id), and the projected token's lifetime bounds: 600 s is the
+// apiserver's minimum, 86400 s the EKS webhook's default and maximum.
+inline constexpr const char* kKubernetesDefaultAudience = "sts.amazonaws.com";
+inline constexpr int kKubernetesTokenMinSeconds = 600;
+inline constexpr int kKubernetesTokenMaxSeconds = 86400;
+// The projected token volume the webhook adds for that source (the EKS
+// webhook's name): how the controller recognises injected pods.
+inline constexpr const char* kKubernetesTokenVolume = "aws-iam-token";
+
 // AwsRoleBinding condition types and the reasons both sides speak of.
 inline constexpr const char* kConditionReady = "Ready";
 inline constexpr const char* kConditionServiceAccountReady = "ServiceAccountReady";

@@ -201,4 +201,6 @@ void Client::watch(const Resource& r, const std::string& ns, const WatchOptions&
 
 json Client::version() { return call("GET", "/version", "", ""); }
 
+json Client::oidc_discovery() { return call("GET", "/.well-known/openid-configuration", "", ""); }
+
 }  // namespace kube

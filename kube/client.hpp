@@ -102,6 +102,9 @@ class Client {
 
   // Server version info (/version), e.g. to pick native sidecars.
   json version();
+  // The ServiceAccount token issuer's discovery document
+  // (/.well-known/openid-configuration: issuer, jwks_uri).
+  json oidc_discovery();
 
   HttpClient& http() { return *http_; }
   const std::string& field_manager() const { return field_manager_; }

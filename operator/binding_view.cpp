@@ -15,6 +15,7 @@ json Target::to_json() const {
             {"project", project},
             {"createdServiceAccount", created_sa}};
   if (!preexisting.empty()) j["preexistingAnnotations"] = preexisting;
+  if (kubernetes()) j["tokenSource"] = source;
   return j;
 }
 
@@ -39,6 +40,12 @@ bool Target::valid() const {
     }
     return true;
   };
+  if (kubernetes()) {
+    // Nothing on Google: a GSA or project recorded with it was not written
+    // by gtoken.
+    return source == contract::kTokenSourceKubernetes && kube::is_dns1123_subdomain(ksa) &&
+           gsa.empty() && project.empty() && arn_ok(role_arn);
+  }
   return kube::is_dns1123_subdomain(ksa) && valid_gsa_email(gsa) && arn_ok(role_arn) &&
          (project.empty() || kube::is_dns1123_subdomain(project) ||
           valid_gsa_email("x@" + project));
@@ -51,6 +58,10 @@ Target Target::from_json(const json& j) {
   t.role_arn = j.value("awsRoleArn", "");
   t.project = j.value("project", "");
   t.created_sa = j.value("createdServiceAccount", false);
+  if (j.contains("tokenSource") && j["tokenSource"].is_string()) {
+    t.source = j["tokenSource"].get<std::string>();
+    if (t.source == contract::kTokenSourceGoogle) t.source.clear();
+  }
   if (j.contains("preexistingAnnotations") && j["preexistingAnnotations"].is_array()) {
     for (const auto& k : j["preexistingAnnotations"]) {
       if (k.is_string()) t.preexisting.push_back(k.get<std::string>());
@@ -78,7 +89,18 @@ std::vector<Target> applied_targets(const json& status, std::vector<Target>* dro
 }
 
 std::string describe(const Target& t) {
+  if (t.kubernetes()) return "ServiceAccount " + t.ksa + " / Kubernetes token / " + t.role_arn;
   return "ServiceAccount " + t.ksa + " / " + t.gsa + " / " + t.role_arn;
+}
+
+bool kubernetes_source(const json& spec) {
+  return spec.is_object() && spec.value("tokenSource", "") == contract::kTokenSourceKubernetes;
+}
+
+std::string binding_audience(const json& spec, const std::string& default_audience) {
+  const std::string audience = spec.is_object() ? spec.value("audience", "") : "";
+  if (!audience.empty()) return audience;
+  return kubernetes_source(spec) ? contract::kKubernetesDefaultAudience : default_audience;
 }
 
 BindingView view_binding(json binding, const std::string& default_audience) {
@@ -94,8 +116,12 @@ BindingView view_binding(json binding, const std::string& default_audience) {
   v.ksa = v.spec.value("serviceAccountName", "");
   v.gsa = v.spec.value("gcpServiceAccount", "");
   v.role_arn = v.spec.value("awsRoleArn", "");
-  std::string audience = v.spec.value("audience", "");
-  v.audience = audience.empty() ? default_audience : audience;
+  v.audience = binding_audience(v.spec, default_audience);
+  v.kubernetes = kubernetes_source(v.spec);
+  if (v.kubernetes) v.gsa.clear();  // the CRD refuses one; never acted on
+  if (v.spec.contains("tokenExpirationSeconds") && v.spec["tokenExpirationSeconds"].is_number_integer()) {
+    v.token_expiration = v.spec["tokenExpirationSeconds"].get<int>();
+  }
   v.status = binding.value("status", json::object());
   v.conditions = v.status.value("conditions", json::array());
   v.applied = applied_targets(v.status, &v.dropped);

@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 #include <sstream>
+#include <string_view>
 
 #include "operator/log.hpp"
 
@@ -26,6 +27,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("iam-endpoint", po::value(&o.iam_endpoint)->default_value(o.iam_endpoint), "Google IAM API base URL")
     ("default-audience", po::value(&o.default_audience)->default_value(o.default_audience), "ID token audience when a binding sets none")
     ("operator-gsa", po::value(&o.operator_gsa), "the operator's own Google service account, refused to every binding (default: GOOGLE_APPLICATION_CREDENTIALS' client_email, else the metadata server's)")
+    ("oidc-issuer", po::value(&o.oidc_issuer), "the cluster's ServiceAccount token issuer (https URL) that AWS trusts for tokenSource: Kubernetes bindings (default: from the apiserver's /.well-known/openid-configuration)")
     ("resync-seconds", po::value(&resync)->default_value(resync), "re-check every binding this often (repairs drift made outside Kubernetes)")
     ("workers", po::value(&o.workers)->default_value(o.workers), "concurrent reconciles (each mostly waits on the apiserver and Google)")
     ("iam-read-qps", po::value(&o.iam_read_qps)->default_value(o.iam_read_qps), "at most this many Google IAM reads per second (0: no limit)")
@@ -70,6 +72,12 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     help.clear();
     return false;
   }
+  if (!o.oidc_issuer.empty() && !valid_oidc_issuer(o.oidc_issuer)) {
+    error = "--oidc-issuer must be an https URL without query or fragment, as AWS IAM registers "
+            "it (e.g. https://container.googleapis.com/v1/projects/P/locations/L/clusters/C)";
+    help.clear();
+    return false;
+  }
   if (o.iam_read_qps < 0 || o.iam_write_qps < 0) {
     error = "--iam-read-qps and --iam-write-qps must be 0 (no limit) or positive";
     help.clear();
@@ -99,6 +107,20 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     return false;
   }
   return true;
+}
+
+bool valid_oidc_issuer(const std::string& issuer) {
+  constexpr std::string_view kScheme = "https://";
+  if (issuer.size() <= kScheme.size() || issuer.size() > 255 || issuer.rfind(kScheme, 0) != 0) {
+    return false;
+  }
+  for (unsigned char c : issuer) {
+    if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#' || c == '@' || c == '\\' || c == '"' ||
+        c == '\'') {
+      return false;
+    }
+  }
+  return issuer[kScheme.size()] != '/';
 }
 
 }  // namespace gtoken

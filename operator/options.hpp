@@ -11,6 +11,10 @@
 
 namespace gtoken {
 
+// An issuer AWS IAM can register: https://HOST[/PATH], printable ASCII, no
+// query, fragment, credentials or whitespace, at most 255 characters.
+bool valid_oidc_issuer(const std::string& issuer);
+
 struct OperatorOptions {
   std::string kubeconfig;        // "" = KUBECONFIG / in-cluster / ~/.kube/config
   std::string namespace_;        // the operator's own namespace ("" = from config)
@@ -20,6 +24,9 @@ struct OperatorOptions {
   // The operator's own Google service account, which no binding may name
   // ("" = discovered: the key file's client_email or the metadata server's).
   std::string operator_gsa;
+  // The cluster's ServiceAccount token issuer for Kubernetes-source bindings
+  // ("" = the apiserver's /.well-known/openid-configuration).
+  std::string oidc_issuer;
   std::chrono::seconds resync{300};
   int workers = 16;
   double iam_read_qps = 80;   // Google's default quota: 6,000 reads/min per project

@@ -30,6 +30,12 @@ bool pod_missing_injection(const json& pod, const std::string& agent) {
   if (phase == "Succeeded" || phase == "Failed") return false;
   if (string_at(object_at(m, "annotations"), contract::kInjectAnnotation) == "false") return false;
   const json& spec = object_at(pod, "spec");
+  // The Kubernetes token source injects a projected volume, no agent.
+  if (auto v = spec.find("volumes"); v != spec.end() && v->is_array()) {
+    for (const auto& vol : *v) {
+      if (vol.is_object() && string_at(vol, "name") == contract::kKubernetesTokenVolume) return false;
+    }
+  }
   for (const char* list : {"containers", "initContainers"}) {
     auto it = spec.find(list);
     if (it == spec.end() || !it->is_array()) continue;

@@ -25,6 +25,9 @@ constexpr const char* kRegion = contract::kRegionAnnotation;
 constexpr const char* kContainers = contract::kContainersAnnotation;
 constexpr const char* kBinding = contract::kBindingAnnotation;
 constexpr const char* kCreatedBy = contract::kCreatedByAnnotation;
+constexpr const char* kEksRoleArn = contract::kEksRoleArnAnnotation;
+constexpr const char* kEksAudience = contract::kEksAudienceAnnotation;
+constexpr const char* kEksExpiration = contract::kEksTokenExpirationAnnotation;
 
 const json& annotations_of(const json& obj) {
   static const json empty = json::object();
@@ -98,7 +101,7 @@ void test_and_remove(json& patch, const std::string& key, const json& value) {
 }  // namespace
 
 const std::vector<const char*>& optional_annotation_keys() {
-  static const std::vector<const char*> keys = {kRegion, kContainers};
+  static const std::vector<const char*> keys = {kRegion, kContainers, kEksExpiration};
   return keys;
 }
 
@@ -128,11 +131,23 @@ bool set_condition(json& conditions, const std::string& type, const std::string&
 
 json wanted_annotations(const std::string& binding_name, const json& spec,
                         const std::string& default_audience) {
-  std::string audience = spec.value("audience", "");
-  json want = {{kGcpServiceAccount, spec.value("gcpServiceAccount", "")},
-               {kRoleArn, spec.value("awsRoleArn", "")},
-               {kBinding, binding_name},
-               {kAudience, audience.empty() ? default_audience : audience}};
+  const std::string audience = binding_audience(spec, default_audience);
+  json want;
+  if (kubernetes_source(spec)) {
+    // The EKS webhook's annotations: gtoken's webhook injects the projected
+    // token from them (as it does for a ServiceAccount annotated by hand).
+    want = {{kEksRoleArn, spec.value("awsRoleArn", "")},
+            {kBinding, binding_name},
+            {kEksAudience, audience}};
+    if (spec.contains("tokenExpirationSeconds") && spec["tokenExpirationSeconds"].is_number_integer()) {
+      want[kEksExpiration] = std::to_string(spec["tokenExpirationSeconds"].get<int64_t>());
+    }
+  } else {
+    want = {{kGcpServiceAccount, spec.value("gcpServiceAccount", "")},
+            {kRoleArn, spec.value("awsRoleArn", "")},
+            {kBinding, binding_name},
+            {kAudience, audience}};
+  }
   if (spec.contains("region") && spec["region"].is_string() &&
       !spec["region"].get<std::string>().empty()) {
     want[kRegion] = spec["region"];
@@ -211,7 +226,9 @@ json ksa_owner(const json& self, const std::string& ksa, const std::vector<json>
 
 LivePlan plan_live(const BindingView& b, const json& sa, const json& owner, const PlanConfig& c) {
   LivePlan p;
-  p.desired = Target{b.ksa, b.gsa, b.role_arn, c.project, false, {}};
+  p.desired = b.kubernetes
+                  ? Target{b.ksa, "", b.role_arn, "", false, {}, contract::kTokenSourceKubernetes}
+                  : Target{b.ksa, b.gsa, b.role_arn, c.project, false, {}, ""};
   p.applied = b.applied;
   // Two bindings naming one ServiceAccount: only its owner touches it.
   p.owner = owner.is_null() ? b.name : name_of(owner);
@@ -222,9 +239,13 @@ LivePlan plan_live(const BindingView& b, const json& sa, const json& owner, cons
   const bool hand_annotated =
       sa.is_object() && annotation(sa, kBinding).empty() && annotation(sa, kCreatedBy) != b.name;
   if (!p.conflict && hand_annotated) {
-    for (const auto& [key, value] :
-         {std::pair<std::string, std::string>{kGcpServiceAccount, p.desired.gsa},
-          {kRoleArn, p.desired.role_arn}}) {
+    std::vector<std::pair<std::string, std::string>> owned_keys = {{kRoleArn, p.desired.role_arn}};
+    if (b.kubernetes) {
+      owned_keys = {{kEksRoleArn, p.desired.role_arn}};
+    } else {
+      owned_keys.insert(owned_keys.begin(), {kGcpServiceAccount, p.desired.gsa});
+    }
+    for (const auto& [key, value] : owned_keys) {
       const std::string current = annotation(sa, key);
       if (!current.empty() && current != value) {
         p.foreign = key + "=" + current;
@@ -364,9 +385,16 @@ SaCleanup plan_sa_cleanup(const json& sa, const std::string& name, const Target&
     test_and_remove(patch, key, value);
     removes = true;
   };
-  drop_if(kGcpServiceAccount, t.gsa);
-  drop_if(kRoleArn, t.role_arn);
-  for (const char* k : {kBinding, kAudience, kRegion, kContainers}) drop_if(k, annotation(sa, k));
+  if (t.kubernetes()) {
+    drop_if(kEksRoleArn, t.role_arn);
+    for (const char* k : {kBinding, kEksAudience, kEksExpiration, kRegion, kContainers}) {
+      drop_if(k, annotation(sa, k));
+    }
+  } else {
+    drop_if(kGcpServiceAccount, t.gsa);
+    drop_if(kRoleArn, t.role_arn);
+    for (const char* k : {kBinding, kAudience, kRegion, kContainers}) drop_if(k, annotation(sa, k));
+  }
   if (removes) {
     out.kind = SaCleanup::Kind::Patch;
     out.patch = std::move(patch);
@@ -449,9 +477,31 @@ StatusPlan plan_live_status(const json& current, const BindingView& b, const Liv
                   ", set outside gtoken, which gtoken never overwrites: remove that annotation "
                   "or point this binding at another ServiceAccount";
     set_condition(conditions, kSaReady, "False", contract::kReasonConflict, msg, generation, now);
-    set_condition(conditions, kWiReady, "Unknown", contract::kReasonConflict,
-                  "not reconciled while in conflict", generation, now);
+    if (!b.kubernetes) {
+      set_condition(conditions, kWiReady, "Unknown", contract::kReasonConflict,
+                    "not reconciled while in conflict", generation, now);
+    }
     set_condition(conditions, kReady, "False", contract::kReasonConflict, msg, generation, now);
+  } else if (b.kubernetes) {
+    // Nothing on Google: the ServiceAccount's annotations are the whole
+    // setup (the webhook projects the token; AWS trusts the issuer).
+    set_condition(conditions, kSaReady, "True", "Annotated",
+                  "ServiceAccount " + desired.ksa + " carries " + kEksRoleArn + " and " +
+                      kEksAudience,
+                  generation, now);
+    if (!out.cleanup_error.empty()) {
+      set_condition(conditions, kReady, "False", "CleanupFailed",
+                    "the new setup is in place, but " + out.cleanup_error, generation, now);
+    } else {
+      set_condition(conditions, kReady, "True", "Ready",
+                    "pods of ServiceAccount " + desired.ksa + " can assume " + desired.role_arn +
+                        " with Kubernetes-issued tokens once AWS trusts the cluster's issuer " +
+                        (c.oidc_issuer.empty() ? std::string("(unknown to the operator: set --oidc-issuer)")
+                                               : c.oidc_issuer) +
+                        " (status.awsOidcProviderCommand) and the role's trust policy is "
+                        "status.awsTrustPolicy",
+                    generation, now);
+    }
   } else {
     set_condition(
         conditions, kSaReady, "True", "Annotated",
@@ -479,15 +529,34 @@ StatusPlan plan_live_status(const json& current, const BindingView& b, const Liv
   st["conditions"] = conditions;
   st["appliedTargets"] = targets_json(out.remaining);
   if (!plan.conflict) {
-    st["workloadIdentityMember"] = workload_identity_member(desired.project, b.ns, desired.ksa);
+    if (b.kubernetes) {
+      st.erase("workloadIdentityMember");
+    } else {
+      st["workloadIdentityMember"] = workload_identity_member(desired.project, b.ns, desired.ksa);
+    }
     st["podsMissingInjection"] = static_cast<int>(out.missed_pods.size());
   } else {
     st.erase("workloadIdentityMember");
     st.erase("podsMissingInjection");
   }
+  for (const char* k : {"oidcIssuer", "awsOidcProviderArn", "awsOidcProviderCommand"}) st.erase(k);
   // The uniqueId and trust policy always describe the GSA the spec names:
-  // dropped when it could not be read.
-  if (!plan.conflict && !wi.unique_id.empty()) {
+  // dropped when it could not be read. For the Kubernetes source they
+  // describe the issuer, dropped while it is unknown.
+  const std::string provider_arn =
+      b.kubernetes ? oidc_provider_arn(c.oidc_issuer, desired.role_arn) : "";
+  if (b.kubernetes) {
+    st.erase("gcpServiceAccountUniqueId");
+    st.erase("awsTrustPolicy");
+    if (!plan.conflict && !provider_arn.empty()) {
+      st["oidcIssuer"] = c.oidc_issuer;
+      st["awsOidcProviderArn"] = provider_arn;
+      st["awsOidcProviderCommand"] = oidc_provider_command(c.oidc_issuer, b.audience);
+      st["awsTrustPolicy"] = aws_oidc_trust_policy(provider_arn, oidc_provider_path(c.oidc_issuer),
+                                                   b.ns, desired.ksa, b.audience)
+                                 .dump(2);
+    }
+  } else if (!plan.conflict && !wi.unique_id.empty()) {
     st["gcpServiceAccountUniqueId"] = wi.unique_id;
     st["awsTrustPolicy"] = aws_trust_policy(wi.unique_id, b.audience).dump(2);
   } else {
@@ -515,7 +584,7 @@ StatusPlan plan_live_status(const json& current, const BindingView& b, const Liv
 
   if (!out.cleanup_error.empty()) {
     sp.result = kube::Result::error(out.cleanup_error);
-  } else if (!plan.conflict && !wi.ok) {
+  } else if (!plan.conflict && !b.kubernetes && !wi.ok) {
     sp.result = kube::Result::error(wi.reason + ": " + wi.message);
   } else {
     sp.result = kube::Result::requeue_after(c.resync);
@@ -531,6 +600,7 @@ StatusPlan plan_refused_status(const BindingView& b, const tenancy::Verdict& ver
   json conditions = b.conditions;
   const std::string& msg = verdict.message;
   for (const char* type : {kSaReady, kWiReady}) {
+    if (b.kubernetes && std::string(type) == kWiReady) continue;  // no Google part
     set_condition(conditions, type, "False", contract::kReasonNotAllowed, "not set up: " + msg,
                   b.generation, now);
   }
@@ -542,7 +612,8 @@ StatusPlan plan_refused_status(const BindingView& b, const tenancy::Verdict& ver
   st["conditions"] = conditions;
   st["appliedTargets"] = targets_json(remaining);
   for (const char* k : {"workloadIdentityMember", "podsMissingInjection",
-                        "gcpServiceAccountUniqueId", "awsTrustPolicy"}) {
+                        "gcpServiceAccountUniqueId", "awsTrustPolicy", "oidcIssuer",
+                        "awsOidcProviderArn", "awsOidcProviderCommand"}) {
     st.erase(k);
   }
   if (b.status != st) {

@@ -31,6 +31,9 @@ struct PlanConfig {
   std::string project;  // Workload Identity pool project
   std::string default_audience;
   std::chrono::seconds resync{300};
+  // The cluster's ServiceAccount token issuer (https URL; "" when unknown),
+  // for the trust policy of Kubernetes-source bindings.
+  std::string oidc_issuer = {};
 };
 
 // The annotations a binding wants on its ServiceAccount (without

@@ -103,7 +103,7 @@ Reconciler::Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerCo
     : io_(std::move(io)),
       google_(std::move(google)),
       config_(std::move(config)),
-      plan_config_{config_.project, config_.default_audience, config_.resync},
+      plan_config_{config_.project, config_.default_audience, config_.resync, config_.oidc_issuer},
       bindings_(std::move(bindings)),
       service_accounts_(std::move(service_accounts)),
       pods_(std::move(pods)),
@@ -317,7 +317,7 @@ void Reconciler::cleanup_target(const BindingView& b, const Target& t, const Tar
   }
   // Google IAM: the Workload Identity member, unless the binding still wants
   // it or another binding has the same one.
-  if (member_still_wanted(t, still_wanted)) return;
+  if (t.kubernetes() || member_still_wanted(t, still_wanted)) return;
   // The ServiceAccount is read again here (it may have changed above) to
   // decide ownership.
   json sa = io_->get_opt(res::service_accounts(), b.ns, t.ksa).value_or(json(nullptr));
@@ -449,7 +449,7 @@ kube::Result Reconciler::reconcile_live(BindingView b, bool live) {
   Target desired = plan.desired;
   if (!plan.conflict) {
     ensure_service_account(b, desired, sa);
-    out.wi = ensure_member(desired, b.ns);
+    if (!desired.kubernetes()) out.wi = ensure_member(desired, b.ns);
   }
   // Undo what earlier specs set up and this one no longer wants (for a
   // binding in conflict: everything it set up before it lost the

@@ -53,6 +53,9 @@ inline constexpr const char* kFinalizer = contract::kFinalizer;
 struct ReconcilerConfig {
   std::string project;  // Workload Identity pool project (PROJECT.svc.id.goog)
   std::string default_audience = contract::kDefaultAudience;
+  // The cluster's ServiceAccount token issuer ("" unknown): --oidc-issuer,
+  // or what the apiserver's discovery document says.
+  std::string oidc_issuer;
   std::string instance = "gtoken-operator";  // reportingInstance of Events
   std::chrono::seconds resync{300};
   int iam_conflict_retries = 6;

@@ -72,10 +72,14 @@ bool any_exclusive_in(const std::vector<tenancy::Policy>& policies) {
 
 tenancy::Verdict TenancyGate::check(const json& binding) const {
   const auto ps = policies();
-  // Only exclusive policies look at other bindings: read them only then.
-  const std::string gsa =
-      binding.contains("spec") ? binding["spec"].value("gcpServiceAccount", "") : std::string();
-  return check(binding, ps, any_exclusive_in(ps) ? bindings_by_gsa(gsa) : ByGsa{});
+  // Only exclusive policies look at other bindings (of the same GSA): read
+  // them only then, and never for a Kubernetes-source binding, which has none.
+  const json spec = binding.value("spec", json::object());
+  const std::string gsa = spec.is_object() ? spec.value("gcpServiceAccount", "") : std::string();
+  const bool kubernetes =
+      spec.is_object() && spec.value("tokenSource", "") == contract::kTokenSourceKubernetes;
+  return check(binding, ps,
+               any_exclusive_in(ps) && !kubernetes && !gsa.empty() ? bindings_by_gsa(gsa) : ByGsa{});
 }
 
 bool TenancyGate::any_exclusive() const { return any_exclusive_in(policies()); }

@@ -1,5 +1,7 @@
 #include "tenancy/policy.hpp"
 
+#include "contract/gtoken.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -78,8 +80,14 @@ bool role_matches(const std::string& pattern, const std::string& arn) {
   return glob_match(pattern, arn);
 }
 
-bool audience_matches(const Policy& p, const std::string& audience, const Settings& s) {
-  if (p.audiences.empty()) return audience == s.default_audience;
+// The audience a policy without audiences allows, per token source.
+std::string default_audience_for(const Request& r, const Settings& s) {
+  return r.kubernetes ? std::string(contract::kKubernetesDefaultAudience) : s.default_audience;
+}
+
+bool audience_matches(const Policy& p, const Request& r, const Settings& s) {
+  const std::string& audience = r.audience;
+  if (p.audiences.empty()) return audience == default_audience_for(r, s);
   return std::any_of(p.audiences.begin(), p.audiences.end(),
                      [&](const std::string& a) { return glob_match(a, audience); });
 }
@@ -131,10 +139,13 @@ Request request_from_binding(const json& b, const std::string& default_audience)
   r.namespace_ = meta.value("namespace", "");
   r.name = meta.value("name", "");
   r.creation_timestamp = meta.value("creationTimestamp", "");
-  r.gcp_service_account = spec.value("gcpServiceAccount", "");
+  r.kubernetes = spec.value("tokenSource", "") == contract::kTokenSourceKubernetes;
+  if (!r.kubernetes) r.gcp_service_account = spec.value("gcpServiceAccount", "");
   r.aws_role_arn = spec.value("awsRoleArn", "");
   const std::string audience = spec.value("audience", "");
-  r.audience = audience.empty() ? default_audience : audience;
+  r.audience = !audience.empty() ? audience
+               : r.kubernetes    ? std::string(contract::kKubernetesDefaultAudience)
+                                 : default_audience;
   return r;
 }
 
@@ -153,6 +164,7 @@ std::optional<Policy> parse_policy(const json& obj, std::string& error) {
     p.gcp_service_accounts = strings_at(spec, "gcpServiceAccounts");
     p.aws_roles = strings_at(spec, "awsRoles");
     p.audiences = strings_at(spec, "audiences");
+    if (spec.contains("tokenSources")) p.token_sources = strings_at(spec, "tokenSources");
     if (spec.contains("exclusive")) {
       if (!spec["exclusive"].is_boolean()) throw std::invalid_argument("spec.exclusive must be a boolean");
       p.exclusive = spec["exclusive"].get<bool>();
@@ -172,7 +184,7 @@ Verdict evaluate(const Request& r, const std::vector<Policy>& policies, const js
     v.message = std::move(message);
     return v;
   };
-  if (!s.operator_gsa.empty() && r.gcp_service_account == s.operator_gsa) {
+  if (!r.kubernetes && !s.operator_gsa.empty() && r.gcp_service_account == s.operator_gsa) {
     return deny(Denial::OperatorServiceAccount,
                 r.gcp_service_account +
                     " is the operator's own Google service account: no binding may use it");
@@ -185,12 +197,32 @@ Verdict evaluate(const Request& r, const std::vector<Policy>& policies, const js
     if (namespace_matches(p, r.namespace_, labels)) ns_ok.push_back(&p);
   }
   if (ns_ok.empty()) {
-    return deny(Denial::Namespace, "no AwsRoleBindingPolicy allows namespace " + q(r.namespace_) +
-                                       " to bind Google service accounts");
+    return deny(Denial::Namespace,
+                "no AwsRoleBindingPolicy allows namespace " + q(r.namespace_) +
+                    (r.kubernetes ? " to bind AWS roles" : " to bind Google service accounts"));
   }
+  const std::string source = r.kubernetes ? contract::kTokenSourceKubernetes
+                                          : contract::kTokenSourceGoogle;
+  std::vector<const Policy*> source_ok;
+  for (const auto* p : ns_ok) {
+    if (std::find(p->token_sources.begin(), p->token_sources.end(), source) !=
+        p->token_sources.end()) {
+      source_ok.push_back(p);
+    }
+  }
+  if (source_ok.empty()) {
+    return deny(Denial::TokenSource,
+                "no AwsRoleBindingPolicy allows namespace " + q(r.namespace_) +
+                    " to use tokenSource " + source + " (policies for this namespace: " +
+                    names_of(ns_ok) + "; a policy without tokenSources allows only Google)");
+  }
+  ns_ok = std::move(source_ok);
   std::vector<const Policy*> gsa_ok;
   bool other_project_named = false;  // a pattern matched but did not name the project
-  for (const auto* p : ns_ok) {
+  // Kubernetes-issued tokens involve no GSA: the namespace, role and
+  // audience decide.
+  if (r.kubernetes) gsa_ok = ns_ok;
+  for (const auto* p : r.kubernetes ? std::vector<const Policy*>{} : ns_ok) {
     for (const auto& pat : p->gcp_service_accounts) {
       if (gsa_matches(pat, r.gcp_service_account, s.project)) {
         gsa_ok.push_back(p);
@@ -222,25 +254,28 @@ Verdict evaluate(const Request& r, const std::vector<Policy>& policies, const js
   }
   if (role_ok.empty()) {
     return deny(Denial::AwsRole, "no AwsRoleBindingPolicy allows namespace " + q(r.namespace_) +
-                                     " and " + r.gcp_service_account + " to assume AWS role " +
-                                     r.aws_role_arn + " (policies: " + names_of(gsa_ok) + ")");
+                                     " and " +
+                                     (r.kubernetes ? "Kubernetes-issued tokens"
+                                                   : r.gcp_service_account) +
+                                     " to assume AWS role " + r.aws_role_arn +
+                                     " (policies: " + names_of(gsa_ok) + ")");
   }
   std::vector<const Policy*> aud_ok;
   for (const auto* p : role_ok) {
-    if (audience_matches(*p, r.audience, s)) aud_ok.push_back(p);
+    if (audience_matches(*p, r, s)) aud_ok.push_back(p);
   }
   if (aud_ok.empty()) {
     return deny(Denial::Audience, "no AwsRoleBindingPolicy allows audience " + q(r.audience) +
                                       " for namespace " + q(r.namespace_) + " and " +
                                       r.aws_role_arn + " (policies: " + names_of(role_ok) +
                                       "; a policy without audiences allows only " +
-                                      q(s.default_audience) + ")");
+                                      q(default_audience_for(r, s)) + ")");
   }
 
   // Exclusivity binds only when every allowing policy asks for it.
   const bool all_exclusive =
       std::all_of(aud_ok.begin(), aud_ok.end(), [](const Policy* p) { return p->exclusive; });
-  if (all_exclusive) {
+  if (all_exclusive && !r.kubernetes) {
     // The holder: the oldest binding of this GSA in a namespace the same
     // policies let bind it.
     const Request* holder = nullptr;

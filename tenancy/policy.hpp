@@ -33,6 +33,10 @@ struct Policy {
   // A GSA this policy allows may be bound from one namespace only: the
   // namespace of the oldest binding that names it.
   bool exclusive = false;
+  // The token sources (AwsRoleBinding.spec.tokenSource) it allows; a policy
+  // that names none allows Google only, what every policy meant before
+  // Kubernetes-issued tokens existed.
+  std::vector<std::string> token_sources = {"Google"};
 };
 
 // Parses an AwsRoleBindingPolicy object; nullopt with `error` set when it is
@@ -48,6 +52,7 @@ struct Request {
   std::string aws_role_arn;
   std::string audience;           // effective (the default applied)
   std::string creation_timestamp; // RFC 3339; "" for a binding not created yet
+  bool kubernetes = false;        // spec.tokenSource: Kubernetes (no GSA)
 };
 
 struct Settings {
@@ -62,6 +67,7 @@ enum class Denial {
   GcpServiceAccount,
   OperatorServiceAccount,
   Project,
+  TokenSource,
   AwsRole,
   Audience,
   Exclusive,
@@ -86,7 +92,8 @@ Verdict evaluate(const Request& request, const std::vector<Policy>& policies,
                  const std::vector<Request>& others = {});
 
 // The Request of an AwsRoleBinding object (full or as the controller's
-// cache keeps it); `default_audience` applies when spec.audience is unset.
+// cache keeps it); `default_audience` applies when spec.audience is unset
+// on a Google-source binding (Kubernetes: sts.amazonaws.com).
 Request request_from_binding(const nlohmann::json& binding, const std::string& default_audience);
 
 // '*' glob match (no other metacharacters).

@@ -33,7 +33,8 @@ Decision review_binding(const AdmissionRequest& request, const BindingReviewEnv&
       env.namespace_labels ? env.namespace_labels(r.namespace_) : std::nullopt;
   const std::vector<tenancy::Policy> policies = env.policies ? env.policies() : std::vector<tenancy::Policy>{};
   const std::vector<tenancy::Request> others =
-      env.bindings_of_gsa ? env.bindings_of_gsa(r.gcp_service_account) : std::vector<tenancy::Request>{};
+      env.bindings_of_gsa && !r.kubernetes ? env.bindings_of_gsa(r.gcp_service_account)
+                                           : std::vector<tenancy::Request>{};
   const tenancy::Verdict v =
       tenancy::evaluate(r, policies, labels.value_or(json()), env.settings, others);
   if (v.allowed) return d;

@@ -29,6 +29,35 @@ using json = nlohmann::json;
 
 namespace {
 
+// The issuer Kubernetes-source bindings' trust policies name: the flag, else
+// what the apiserver says it issues tokens as (GKE:
+// https://container.googleapis.com/v1/projects/P/locations/L/clusters/C).
+// "" when neither gives an https URL: those bindings then carry no trust
+// policy and say why.
+std::string cluster_oidc_issuer(kube::Client& client, const std::string& flag) {
+  if (!flag.empty()) {
+    log::info("OIDC issuer for Kubernetes-issued tokens", {{"issuer", flag}, {"from", "--oidc-issuer"}});
+    return flag;
+  }
+  try {
+    const json doc = client.oidc_discovery();
+    const std::string issuer = doc.value("issuer", "");
+    if (valid_oidc_issuer(issuer)) {
+      log::info("OIDC issuer for Kubernetes-issued tokens",
+                {{"issuer", issuer}, {"from", "/.well-known/openid-configuration"}});
+      return issuer;
+    }
+    log::warn("the apiserver's ServiceAccount token issuer is not an https URL AWS can trust; "
+              "set --oidc-issuer for tokenSource: Kubernetes bindings",
+              {{"issuer", issuer}});
+  } catch (const std::exception& e) {
+    log::warn("cannot read the apiserver's OIDC discovery document; set --oidc-issuer for "
+              "tokenSource: Kubernetes bindings",
+              {{"error", e.what()}});
+  }
+  return "";
+}
+
 // Blocks SIGTERM/SIGINT in every thread and turns them into a flag.
 class SignalWatcher {
  public:
@@ -272,6 +301,7 @@ int run_operator(const OperatorOptions& o) {
     ReconcilerConfig rc;
     rc.project = project;
     rc.default_audience = o.default_audience;
+    rc.oidc_issuer = cluster_oidc_issuer(*client, o.oidc_issuer);
     rc.instance = identity;
     rc.resync = o.resync;
     // The binding and its ServiceAccount are read from these caches; the

@@ -34,12 +34,15 @@ API = "/apis/gtoken.io/v1alpha1"
 
 
 def policy(name: str, namespaces: dict, gsas: list[str], roles: list[str],
-           audiences: list[str] | None = None, exclusive: bool = False) -> dict:
+           audiences: list[str] | None = None, exclusive: bool = False,
+           token_sources: list[str] | None = None) -> dict:
     """An AwsRoleBindingPolicy (cluster-scoped)."""
     spec: dict[str, Any] = {"namespaces": namespaces, "gcpServiceAccounts": gsas,
                             "awsRoles": roles}
     if audiences is not None:
         spec["audiences"] = audiences
+    if token_sources is not None:
+        spec["tokenSources"] = token_sources
     if exclusive:
         spec["exclusive"] = True
     return {"apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBindingPolicy",
@@ -50,7 +53,7 @@ def policy(name: str, namespaces: dict, gsas: list[str], roles: list[str],
 # bind any GSA of the test projects to any role and audience.
 ALLOW_ALL = policy("e2e-allow-all", {"selector": {}},
                    [f"*@{PROJECT}.iam.gserviceaccount.com", "*@y.iam.gserviceaccount.com"],
-                   ["*"], ["*"])
+                   ["*"], ["*"], token_sources=["Google", "Kubernetes"])
 
 
 def binding(name: str, ns: str, ksa: str, gsa: str, role: str = ROLE, **spec) -> dict:
@@ -240,3 +243,11 @@ def operator_pid_rss_kib(op: Operator) -> int:
 
 def tmp_path_of(cp: ControlPlane, name: str) -> str:
     return os.path.join(cp.dir, name)
+
+
+def kubernetes_binding(name: str, ns: str, ksa: str, role: str = ROLE, **spec) -> dict:
+    """A tokenSource: Kubernetes binding (no GSA)."""
+    return {"apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"tokenSource": "Kubernetes", "serviceAccountName": ksa, "awsRoleArn": role,
+                     **spec}}

@@ -114,3 +114,19 @@ TEST_CASE("bad values are refused with a message that names the flag") {
     CHECK_MESSAGE(p.error.find(c.expect) != std::string::npos, p.error);
   }
 }
+
+TEST_CASE("--oidc-issuer: an https URL AWS IAM can register, or refused naming the flag") {
+  auto p = parse({"--oidc-issuer=https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"});
+  REQUIRE(p.ok);
+  CHECK(p.options.oidc_issuer == "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c");
+  CHECK(parse({}).options.oidc_issuer.empty());  // discovered from the apiserver
+  for (const std::string bad :
+       {"http://issuer.example", "https://", "https:///path", "https://issuer.example/?x=1",
+        "https://issuer.example/#f", "https://user@issuer.example", "https://issuer example",
+        "issuer.example"}) {
+    CAPTURE(bad);
+    auto q = parse({"--oidc-issuer=" + bad});
+    CHECK_FALSE(q.ok);
+    CHECK(q.error.find("--oidc-issuer") != std::string::npos);
+  }
+}

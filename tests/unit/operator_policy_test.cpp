@@ -6,6 +6,10 @@
 using json = nlohmann::json;
 using gtoken::add_member;
 using gtoken::aws_trust_policy;
+using gtoken::aws_oidc_trust_policy;
+using gtoken::oidc_provider_arn;
+using gtoken::oidc_provider_command;
+using gtoken::oidc_provider_path;
 using gtoken::has_member;
 using gtoken::kWorkloadIdentityUserRole;
 using gtoken::remove_member;
@@ -164,4 +168,47 @@ TEST_CASE("aws_trust_policy pins sub, aud (azp) and oaud") {
                                  {"accounts.google.com:aud", "112233445566778899000"},
                                  {"accounts.google.com:oaud", "my-audience"}}}});
   CHECK(s.size() == 4);  // no wildcard Resource/Sid surprises
+}
+
+TEST_CASE("the OIDC provider of a cluster issuer: path, ARN from the role's partition and account") {
+  const std::string gke =
+      "https://container.googleapis.com/v1/projects/p/locations/europe-west1/clusters/c";
+  CHECK(oidc_provider_path(gke) ==
+        "container.googleapis.com/v1/projects/p/locations/europe-west1/clusters/c");
+  CHECK(oidc_provider_path(gke + "/") == oidc_provider_path(gke));
+  CHECK(oidc_provider_path("http://insecure.example") == "");
+  CHECK(oidc_provider_path("https://") == "");
+  CHECK(oidc_provider_arn(gke, "arn:aws:iam::123456789012:role/path/up") ==
+        "arn:aws:iam::123456789012:oidc-provider/container.googleapis.com/v1/projects/p/"
+        "locations/europe-west1/clusters/c");
+  CHECK(oidc_provider_arn("https://issuer.example", "arn:aws-cn:iam::123456789012:role/up") ==
+        "arn:aws-cn:iam::123456789012:oidc-provider/issuer.example");
+  CHECK(oidc_provider_arn("https://issuer.example", "arn:aws:sts::123456789012:role/up") == "");
+  CHECK(oidc_provider_arn("https://issuer.example", "arn:aws:iam:::role/up") == "");
+  CHECK(oidc_provider_arn("", "arn:aws:iam::123456789012:role/up") == "");
+}
+
+TEST_CASE("aws_oidc_trust_policy pins the ServiceAccount (sub) and the audience (aud)") {
+  json t = aws_oidc_trust_policy("arn:aws:iam::123456789012:oidc-provider/issuer.example/c",
+                                 "issuer.example/c", "jobs", "app", "sts.amazonaws.com");
+  const json& s = t["Statement"][0];
+  CHECK(t["Statement"].size() == 1);
+  CHECK(s["Principal"] ==
+        json{{"Federated", "arn:aws:iam::123456789012:oidc-provider/issuer.example/c"}});
+  CHECK(s["Action"] == "sts:AssumeRoleWithWebIdentity");
+  CHECK(s["Condition"] == json{{"StringEquals",
+                                {{"issuer.example/c:sub", "system:serviceaccount:jobs:app"},
+                                 {"issuer.example/c:aud", "sts.amazonaws.com"}}}});
+}
+
+TEST_CASE("the provider command is safe to paste: odd audiences are quoted") {
+  CHECK(oidc_provider_command("https://issuer.example/c/", "sts.amazonaws.com") ==
+        "aws iam create-open-id-connect-provider --url https://issuer.example/c --client-id-list "
+        "sts.amazonaws.com");
+  CHECK(oidc_provider_command("https://issuer.example", "a b; rm -rf ~") ==
+        "aws iam create-open-id-connect-provider --url https://issuer.example --client-id-list "
+        "'a b; rm -rf ~'");
+  CHECK(oidc_provider_command("https://issuer.example", "it's") ==
+        "aws iam create-open-id-connect-provider --url https://issuer.example --client-id-list "
+        "'it'\\''s'");
 }

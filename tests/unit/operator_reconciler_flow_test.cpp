@@ -69,14 +69,15 @@ struct World {
   std::unique_ptr<gtoken::Reconciler> rec;
 
   // `pod_cache` false: the reconciler lists pods instead of asking the index.
-  explicit World(bool allowed = true, bool pod_cache = true) {
+  explicit World(bool allowed = true, bool pod_cache = true, const std::string& oidc_issuer = "") {
     gtoken::log::set_level(gtoken::log::Level::Error);  // the reconciler's info lines
     if (allowed) {
       policies->replace({{{"metadata", {{"name", "jobs"}}},
                           {"spec",
                            {{"namespaces", {{"names", {"jobs"}}}},
                             {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
-                            {"awsRoles", {"123456789012"}}}}}});
+                            {"awsRoles", {"123456789012"}},
+                            {"tokenSources", {"Google", "Kubernetes"}}}}}});
     } else {
       policies->replace({});
     }
@@ -91,6 +92,7 @@ struct World {
     gtoken::ReconcilerConfig rc;
     rc.project = "my-project";
     rc.resync = std::chrono::seconds(300);
+    rc.oidc_issuer = oidc_issuer;
     rec = std::make_unique<gtoken::Reconciler>(
         kube, google.io(), rc, bindings, nullptr, gate, nullptr, [this] { return leader; }, clock,
         kube::fixed_random(0.5), service_accounts, pod_cache ? pods : nullptr);
@@ -366,7 +368,8 @@ TEST_CASE("NotAllowed: nothing is read or written but the status, and earlier se
                           {"spec",
                            {{"namespaces", {{"names", {"jobs"}}}},
                             {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
-                            {"awsRoles", {"123456789012"}}}}}});
+                            {"awsRoles", {"123456789012"}},
+                            {"tokenSources", {"Google", "Kubernetes"}}}}}});
     w.run("b");
     CHECK(w.ready("b")["status"] == "True");
     CHECK(w.sa());
@@ -587,4 +590,146 @@ TEST_CASE("without a pod cache the ServiceAccount's pods are listed from the wat
   REQUIRE(w.kube->list_options.size() == 1);
   CHECK(w.kube->list_options[0].field_selector == "spec.serviceAccountName=orchestrator");
   CHECK(w.kube->list_options[0].resource_version == "0");
+}
+
+namespace {
+
+const char* kIssuer = "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c";
+const char* kIssuerPath = "container.googleapis.com/v1/projects/p/locations/l/clusters/c";
+
+json kubernetes_binding(const std::string& name, const std::string& ksa = "orchestrator") {
+  json b = binding(name, ksa);
+  b["spec"].erase("gcpServiceAccount");
+  b["spec"]["tokenSource"] = "Kubernetes";
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("tokenSource Kubernetes: the EKS annotations, nothing on Google, an OIDC trust policy") {
+  World w(true, true, kIssuer);
+  json b = kubernetes_binding("k");
+  b["spec"]["tokenExpirationSeconds"] = 3600;
+  w.add(b);
+  check_requeue_after_resync(w.run("k"));
+  CHECK(w.kube->calls == Calls{"patch-merge awsrolebindings/k", "status awsrolebindings/k",
+                               "create serviceaccounts/orchestrator", "status awsrolebindings/k"});
+  CHECK(w.google.calls.empty());
+  REQUIRE(w.sa());
+  CHECK((*w.sa())["metadata"]["annotations"] ==
+        json{{"eks.amazonaws.com/role-arn", kRole},
+             {"eks.amazonaws.com/audience", "sts.amazonaws.com"},
+             {"eks.amazonaws.com/token-expiration", "3600"},
+             {"gtoken.io/binding", "k"},
+             {"gtoken.io/created-by", "k"}});
+  const json& st = w.b("k")["status"];
+  CHECK(st["appliedTargets"] == json{{{"serviceAccountName", "orchestrator"},
+                                      {"gcpServiceAccount", ""},
+                                      {"awsRoleArn", kRole},
+                                      {"project", ""},
+                                      {"createdServiceAccount", true},
+                                      {"tokenSource", "Kubernetes"}}});
+  CHECK(st["oidcIssuer"] == kIssuer);
+  const std::string provider =
+      std::string("arn:aws:iam::123456789012:oidc-provider/") + kIssuerPath;
+  CHECK(st["awsOidcProviderArn"] == provider);
+  CHECK(st["awsOidcProviderCommand"] ==
+        std::string("aws iam create-open-id-connect-provider --url ") + kIssuer +
+            " --client-id-list sts.amazonaws.com");
+  CHECK(json::parse(st["awsTrustPolicy"].get<std::string>()) ==
+        gtoken::aws_oidc_trust_policy(provider, kIssuerPath, "jobs", "orchestrator",
+                                      "sts.amazonaws.com"));
+  CHECK_FALSE(st.contains("workloadIdentityMember"));
+  CHECK_FALSE(st.contains("gcpServiceAccountUniqueId"));
+  CHECK(w.ready("k")["status"] == "True");
+  for (const auto& c : st["conditions"]) CHECK(c["type"] != "WorkloadIdentityReady");
+
+  SUBCASE("a resync changes nothing and asks Google nothing") {
+    check_requeue_after_resync(w.run("k"));
+    CHECK(w.kube->calls == Calls{"get awsrolebindings/k"});
+    CHECK(w.google.calls.empty());
+  }
+  SUBCASE("pods carrying the projected token volume are injected; others are counted") {
+    w.kube->put("pods", {{"metadata", {{"name", "p1"}, {"namespace", "jobs"}}},
+                         {"spec",
+                          {{"serviceAccountName", "orchestrator"},
+                           {"volumes", {{{"name", "aws-iam-token"}}}},
+                           {"containers", {{{"name", "app"}}}}}}});
+    w.kube->put("pods", {{"metadata", {{"name", "p2"}, {"namespace", "jobs"}}},
+                         {"spec",
+                          {{"serviceAccountName", "orchestrator"},
+                           {"containers", {{{"name", "app"}}}}}}});
+    w.sync();
+    w.run("k");
+    CHECK(w.b("k")["status"]["podsMissingInjection"] == 1);
+  }
+  SUBCASE("delete: the ServiceAccount it created goes, Google untouched") {
+    w.b("k")["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z";
+    w.bindings->apply(w.b("k"));
+    CHECK(w.run("k").kind() == kube::Result::Kind::Ok);
+    CHECK_FALSE(w.sa());
+    CHECK(w.google.calls.empty());
+  }
+  SUBCASE("a token lifetime removed from the spec is removed from the ServiceAccount") {
+    w.b("k")["spec"].erase("tokenExpirationSeconds");
+    w.b("k")["metadata"]["generation"] = 2;
+    w.bindings->apply(w.b("k"));
+    w.run("k");
+    CHECK_FALSE((*w.sa())["metadata"]["annotations"].contains("eks.amazonaws.com/token-expiration"));
+    CHECK((*w.sa())["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == kRole);
+  }
+}
+
+TEST_CASE("tokenSource Kubernetes on a ServiceAccount someone annotated: hand values adopted, others a Conflict") {
+  World w(true, true, kIssuer);
+  SUBCASE("the same role set by hand (EKS-style) is adopted and left on delete") {
+    w.put_sa(service_account("orchestrator", {{"eks.amazonaws.com/role-arn", kRole}}));
+    w.add(kubernetes_binding("k"));
+    w.run("k");
+    CHECK(w.ready("k")["status"] == "True");
+    CHECK(w.b("k")["status"]["appliedTargets"][0]["preexistingAnnotations"] ==
+          json{"eks.amazonaws.com/role-arn"});
+    w.b("k")["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z";
+    w.bindings->apply(w.b("k"));
+    CHECK(w.run("k").kind() == kube::Result::Kind::Ok);
+    REQUIRE(w.sa());
+    CHECK((*w.sa())["metadata"]["annotations"] == json{{"eks.amazonaws.com/role-arn", kRole}});
+  }
+  SUBCASE("another role set by hand is never overwritten") {
+    w.put_sa(service_account("orchestrator", {{"eks.amazonaws.com/role-arn", kRole2}}));
+    w.add(kubernetes_binding("k"));
+    w.run("k");
+    CHECK(w.ready("k")["reason"] == "Conflict");
+    CHECK(w.ready("k")["message"].get<std::string>().find("eks.amazonaws.com/role-arn=") !=
+          std::string::npos);
+    CHECK((*w.sa())["metadata"]["annotations"] == json{{"eks.amazonaws.com/role-arn", kRole2}});
+  }
+}
+
+TEST_CASE("tokenSource Kubernetes without a known issuer: set up, Ready, and says what is missing") {
+  World w;  // no --oidc-issuer and nothing discovered
+  w.add(kubernetes_binding("k"));
+  check_requeue_after_resync(w.run("k"));
+  CHECK(w.ready("k")["status"] == "True");
+  CHECK(w.ready("k")["message"].get<std::string>().find("--oidc-issuer") != std::string::npos);
+  const json& st = w.b("k")["status"];
+  CHECK_FALSE(st.contains("awsTrustPolicy"));
+  CHECK_FALSE(st.contains("awsOidcProviderCommand"));
+  CHECK((*w.sa())["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == kRole);
+}
+
+TEST_CASE("tokenSource Kubernetes refused by every policy: NotAllowed, and nothing is set up") {
+  World w(true, true, kIssuer);
+  w.policies->replace({{{"metadata", {{"name", "google-only"}}},
+                        {"spec",
+                         {{"namespaces", {{"names", {"jobs"}}}},
+                          {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
+                          {"awsRoles", {"123456789012"}}}}}});
+  w.add(kubernetes_binding("k"));
+  w.run("k");
+  CHECK(w.ready("k")["reason"] == "NotAllowed");
+  CHECK(w.ready("k")["message"].get<std::string>().find("tokenSource Kubernetes") !=
+        std::string::npos);
+  CHECK_FALSE(w.sa());
+  CHECK(w.google.calls.empty());
 }

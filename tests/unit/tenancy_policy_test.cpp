@@ -188,3 +188,67 @@ TEST_CASE("unreadable policies are reported, not half-applied") {
   CHECK_FALSE(parse_policy({{"metadata", {{"name", "x"}}}, {"spec", {{"awsRoles", "not-a-list"}}}}, error));
   CHECK(error.find("awsRoles") != std::string::npos);
 }
+
+TEST_CASE("tokenSource Kubernetes: a policy must list it; no GSA is checked, the role and audience are") {
+  Request k = req("jobs", "", "arn:aws:iam::123456789012:role/up", "sts.amazonaws.com");
+  k.kubernetes = true;
+  // Existing policies mean Google only.
+  Verdict v = evaluate(k, {policy(kJobsProject)}, json(), kSettings);
+  CHECK(v.denial == Denial::TokenSource);
+  CHECK(v.message.find("tokenSource Kubernetes") != std::string::npos);
+
+  json both = kJobsProject;
+  both["tokenSources"] = {"Google", "Kubernetes"};
+  v = evaluate(k, {policy(both)}, json(), kSettings);
+  CHECK(v.allowed);
+  // The operator's own GSA rule is about Google tokens: nothing to refuse here.
+  Request g_op = req("jobs", kSettings.operator_gsa);
+  CHECK(evaluate(g_op, {policy(both)}, json(), kSettings).denial == Denial::OperatorServiceAccount);
+  // Roles and namespaces still decide.
+  Request other_role = k;
+  other_role.aws_role_arn = "arn:aws:iam::999999999999:role/up";
+  CHECK(evaluate(other_role, {policy(both)}, json(), kSettings).denial == Denial::AwsRole);
+  Request other_ns = k;
+  other_ns.namespace_ = "web";
+  CHECK(evaluate(other_ns, {policy(both)}, json(), kSettings).denial == Denial::Namespace);
+  // A policy without audiences allows sts.amazonaws.com for this source,
+  // whatever the operator's Google default is.
+  const Settings google_default{"my-project", kSettings.operator_gsa,
+                                "gtoken/sts/assume-role-with-web-identity"};
+  CHECK(evaluate(k, {policy(both)}, json(), google_default).allowed);
+  Request k_aud = k;
+  k_aud.audience = "gtoken/sts/assume-role-with-web-identity";
+  CHECK(evaluate(k_aud, {policy(both)}, json(), google_default).denial == Denial::Audience);
+
+  // A Kubernetes-only policy no longer allows Google bindings.
+  json konly = kJobsProject;
+  konly["tokenSources"] = {"Kubernetes"};
+  CHECK(evaluate(req("jobs"), {policy(konly)}, json(), kSettings).denial == Denial::TokenSource);
+  CHECK(evaluate(k, {policy(konly)}, json(), kSettings).allowed);
+
+  // Exclusivity is about GSAs: Kubernetes bindings in two namespaces both pass.
+  json excl = both;
+  excl["exclusive"] = true;
+  excl["namespaces"] = {{"names", {"jobs", "web"}}};
+  Request older_k = other_ns;
+  older_k.creation_timestamp = "2025-01-01T00:00:00Z";
+  CHECK(evaluate(k, {policy(excl)}, json(), kSettings, {older_k}).allowed);
+}
+
+TEST_CASE("request_from_binding reads the token source and its default audience") {
+  const json b = {{"metadata", {{"name", "b"}, {"namespace", "jobs"}}},
+                  {"spec",
+                   {{"serviceAccountName", "app"},
+                    {"tokenSource", "Kubernetes"},
+                    {"gcpServiceAccount", "x@my-project.iam.gserviceaccount.com"},
+                    {"awsRoleArn", "arn:aws:iam::123456789012:role/up"}}}};
+  Request r = request_from_binding(b, "gtoken/sts/assume-role-with-web-identity");
+  CHECK(r.kubernetes);
+  CHECK(r.audience == "sts.amazonaws.com");
+  CHECK(r.gcp_service_account.empty());  // never evaluated for this source
+  json g = b;
+  g["spec"].erase("tokenSource");
+  r = request_from_binding(g, "gtoken/sts/assume-role-with-web-identity");
+  CHECK_FALSE(r.kubernetes);
+  CHECK(r.audience == "gtoken/sts/assume-role-with-web-identity");
+}
