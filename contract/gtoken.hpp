@@ -50,21 +50,33 @@ inline constexpr const char* kDefaultAudience = "gtoken/sts/assume-role-with-web
 // ServiceAccount token of the cluster's OIDC issuer, as on EKS.
 inline constexpr const char* kTokenSourceGoogle = "Google";
 inline constexpr const char* kTokenSourceKubernetes = "Kubernetes";
-// What the controller writes on the ServiceAccount of a Kubernetes-source
-// binding: the EKS pod identity webhook's own annotations, so a
-// ServiceAccount annotated by hand for EKS means the same thing.
+
+// --- The Kubernetes token source (AwsRoleBinding tokenSource Kubernetes, or
+// a ServiceAccount annotated by hand as for EKS) ---
+// The annotations of aws/amazon-eks-pod-identity-webhook, with its meaning,
+// so manifests written for EKS work unchanged. For a binding with this source
+// the controller writes the role ARN, audience and token expiration (and
+// kRegionAnnotation when a region is set).
 inline constexpr const char* kEksRoleArnAnnotation = "eks.amazonaws.com/role-arn";
 inline constexpr const char* kEksAudienceAnnotation = "eks.amazonaws.com/audience";
+// Seconds; on the ServiceAccount, and on a pod (which wins).
 inline constexpr const char* kEksTokenExpirationAnnotation = "eks.amazonaws.com/token-expiration";
-// The audience AWS expects of Kubernetes-issued tokens (the OIDC provider's
-// client id), and the projected token's lifetime bounds: 600 s is the
-// apiserver's minimum, 86400 s the EKS webhook's default and maximum.
-inline constexpr const char* kKubernetesDefaultAudience = "sts.amazonaws.com";
-inline constexpr int kKubernetesTokenMinSeconds = 600;
-inline constexpr int kKubernetesTokenMaxSeconds = 86400;
-// The projected token volume the webhook adds for that source (the EKS
-// webhook's name): how the controller recognises injected pods.
+inline constexpr const char* kEksStsRegionalEndpointsAnnotation =
+    "eks.amazonaws.com/sts-regional-endpoints";
+// Pod annotation: "a,b", containers left alone.
+inline constexpr const char* kEksSkipContainersAnnotation = "eks.amazonaws.com/skip-containers";
+// What the webhook injects: a projected serviceAccountToken volume, mounted
+// read-only where the EKS webhook mounts it, the token in file kKubernetesTokenFile.
 inline constexpr const char* kKubernetesTokenVolume = "aws-iam-token";
+inline constexpr const char* kKubernetesTokenMountPath =
+    "/var/run/secrets/eks.amazonaws.com/serviceaccount";
+inline constexpr const char* kKubernetesTokenFile = "token";
+// The audience AWS IAM OIDC providers are created with (their client id).
+inline constexpr const char* kKubernetesDefaultAudience = "sts.amazonaws.com";
+// expirationSeconds: the apiserver's minimum; the EKS webhook's default and maximum.
+inline constexpr long long kKubernetesMinTokenExpirationSeconds = 600;
+inline constexpr long long kKubernetesDefaultTokenExpirationSeconds = 86400;
+inline constexpr long long kKubernetesMaxTokenExpirationSeconds = 86400;
 
 // AwsRoleBinding condition types and the reasons both sides speak of.
 inline constexpr const char* kConditionReady = "Ready";

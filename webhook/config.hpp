@@ -44,7 +44,12 @@ struct MutationConfig {
 
   // Init containers with restartPolicy: Always (Kubernetes ≥ 1.29 by default).
   bool native_sidecars = true;
+  // The Google source's audience; the Kubernetes source's default is
+  // contract::kKubernetesDefaultAudience.
   std::string default_audience = contract::kDefaultAudience;
+  // Region for ServiceAccounts that name none (--aws-default-region, the EKS
+  // webhook's flag); empty: none. Either source.
+  std::string default_region;
 
   AgentResources agent_resources;
   // Distroless "nonroot".

@@ -5,6 +5,7 @@
 
 #include "webhook/annotations.hpp"
 #include "webhook/json_patch.hpp"
+#include "webhook/kubernetes_token.hpp"
 #include "webhook/text.hpp"
 
 namespace gtoken::webhook {
@@ -96,8 +97,11 @@ std::string metadata_string(const json& pod, std::string_view key) {
 
 bool targets_windows(const json& spec) {
   if (const json* selector = member(spec, "nodeSelector")) {
-    const std::string* os = string_member(*selector, "kubernetes.io/os");
-    if (os != nullptr && *os == "windows") return true;
+    // The beta label too, as the EKS webhook checks it.
+    for (const char* key : {"kubernetes.io/os", "beta.kubernetes.io/os"}) {
+      const std::string* os = string_member(*selector, key);
+      if (os != nullptr && *os == "windows") return true;
+    }
   }
   if (const json* os = member(spec, "os")) {
     const std::string* name = string_member(*os, "name");
@@ -264,7 +268,10 @@ class Mutation {
   }
   void warn(std::string warning) { result_.warnings.push_back("gtoken: " + std::move(warning)); }
 
+  bool kubernetes() const { return sa_.token_source == TokenSource::Kubernetes; }
   bool is_agent(std::string_view name) const {
+    // The Kubernetes source injects no agent: a container of that name is the user's.
+    if (kubernetes()) return false;
     return name == cfg_.agent_container_name || name == cfg_.agent_init_container_name;
   }
   bool selected(std::string_view name) const {
@@ -272,7 +279,11 @@ class Mutation {
     return sa_.containers.empty() || contains(sa_.containers, name);
   }
 
+  std::optional<MutationResult> plan_google_token(const json& init_containers,
+                                                  const json& containers, const json& volumes);
+  void plan_kubernetes_token(const json& volumes);
   void plan_settings();
+  json token_volume() const;
   void mutate_container(std::string_view list, std::size_t index, const json& container);
   std::vector<json> missing_env(const json& container);
   std::string random_session_name();
@@ -288,9 +299,16 @@ class Mutation {
   MutationResult result_;
   std::vector<std::string> skip_list_;
   bool agent_present_ = false;
+  // An earlier admission ran: the agent (Google) or the token volume
+  // (Kubernetes) is in the pod.
+  bool injected_before_ = false;
   std::string volume_;
+  bool volume_present_ = false;
+  std::string mount_path_;  // the token's directory in the containers
+  std::string token_file_;  // AWS_WEB_IDENTITY_TOKEN_FILE
   std::string audience_;
   std::optional<std::string> region_;
+  bool regional_sts_ = false;
   std::optional<std::int64_t> token_expiration_;
   SessionNamePlan session_;
   std::optional<std::string> random_session_;
@@ -299,6 +317,7 @@ class Mutation {
 };
 
 MutationResult Mutation::run() {
+  for (const std::string& warning : sa_.warnings) warn(warning);
   if (!is_valid_role_arn(sa_.role_arn)) {
     return skip(SkipReason::InvalidRoleArn,
                 "\"" + sa_.role_arn + "\" is not an IAM role ARN; no AWS credentials injected");
@@ -310,6 +329,49 @@ MutationResult Mutation::run() {
       warn("ignoring " + cfg_.inject_annotation + "=\"" + inject + "\": not a boolean");
     }
   }
+
+  const json& init_containers = list_or_empty(spec_, kInitContainers);
+  const json& containers = list_or_empty(spec_, kContainers);
+  const json& volumes = list_or_empty(spec_, "volumes");
+
+  if (kubernetes()) {
+    plan_kubernetes_token(volumes);
+  } else if (auto skipped = plan_google_token(init_containers, containers, volumes)) {
+    return std::move(*skipped);
+  }
+  plan_settings();
+
+  for (std::size_t i = 0; i < init_containers.size(); ++i) {
+    mutate_container(kInitContainers, i, init_containers[i]);
+  }
+  for (std::size_t i = 0; i < containers.size(); ++i) {
+    mutate_container(kContainers, i, containers[i]);
+  }
+  if (!injected_before_ && !any_selected_) {
+    return skip(SkipReason::NoContainerSelected,
+                "no container selected for AWS credentials (skip list or binding's containers)");
+  }
+
+  json patch = json::array();
+  if (!volume_present_) {
+    patch.push_back(absent(member(spec_, "volumes"))
+                        ? add_op(pointer({"spec", "volumes"}), json::array({token_volume()}))
+                        : add_op(pointer({"spec", "volumes", "-"}), token_volume()));
+  }
+  for (json& op : container_ops_) patch.push_back(std::move(op));
+  result_.patch = std::move(patch);
+  // Last, so the container indexes used above still point at the original containers.
+  if (!kubernetes() && !agent_present_) add_agent();
+
+  if (result_.patch.empty()) return skip(SkipReason::AlreadyInjected);
+  return std::move(result_);
+}
+
+// The agent writes the token into an emptyDir; the pod's own agent, when an
+// earlier admission added it, tells which volume that is.
+std::optional<MutationResult> Mutation::plan_google_token(const json& init_containers,
+                                                          const json& containers,
+                                                          const json& volumes) {
   if (targets_windows(spec_)) {
     return skip(SkipReason::WindowsNotSupported,
                 "Windows pods are not supported; no AWS credentials injected");
@@ -320,11 +382,8 @@ MutationResult Mutation::run() {
     return skip(SkipReason::HostNetworkNotSupported,
                 "hostNetwork pods cannot use Workload Identity; no AWS credentials injected");
   }
-
-  const json& init_containers = list_or_empty(spec_, kInitContainers);
-  const json& containers = list_or_empty(spec_, kContainers);
-  const json& volumes = list_or_empty(spec_, "volumes");
-
+  mount_path_ = cfg_.token_mount_path;
+  token_file_ = token_file(cfg_);
   for (const json* list : {&init_containers, &containers}) {
     for (const json& c : *list) {
       const std::string& name = c.at("name").get_ref<const std::string&>();
@@ -339,52 +398,76 @@ MutationResult Mutation::run() {
       volume_ = mount->at("name").get<std::string>();
     }
   }
+  injected_before_ = agent_present_;
   if (volume_.empty()) volume_ = choose_volume_name(volumes, cfg_.volume_name);
+  volume_present_ = find_named(volumes, "name", volume_) != nullptr;
+  return std::nullopt;
+}
 
-  plan_settings();
+// The EKS webhook's volume, by its name: a pod that already has a volume of
+// that name (an earlier admission, or a manifest that carries it) keeps it.
+// Windows and hostNetwork pods are fine: the kubelet writes the token.
+void Mutation::plan_kubernetes_token(const json& volumes) {
+  volume_ = contract::kKubernetesTokenVolume;
+  mount_path_ = contract::kKubernetesTokenMountPath;
+  token_file_ = kubernetes_token_file(targets_windows(spec_));
+  const json* existing = find_named(volumes, "name", volume_);
+  volume_present_ = existing != nullptr;
+  injected_before_ = volume_present_;
+  if (existing != nullptr && !is_projected_token_volume(*existing)) {
+    warn("volume " + volume_ + " is not a projected ServiceAccount token; mounted as it is");
+  }
+}
 
-  for (std::size_t i = 0; i < init_containers.size(); ++i) {
-    mutate_container(kInitContainers, i, init_containers[i]);
+json Mutation::token_volume() const {
+  if (kubernetes()) {
+    return projected_token_volume(
+        volume_, audience_, token_expiration_.value_or(kKubernetesDefaultTokenExpirationSeconds));
   }
-  for (std::size_t i = 0; i < containers.size(); ++i) {
-    mutate_container(kContainers, i, containers[i]);
-  }
-  if (!agent_present_ && !any_selected_) {
-    return skip(SkipReason::NoContainerSelected,
-                "no container selected for AWS credentials (skip list or binding's containers)");
-  }
-
-  json patch = json::array();
-  if (find_named(volumes, "name", volume_) == nullptr) {
-    json volume{{"name", volume_}, {"emptyDir", {{"medium", "Memory"}}}};
-    if (!cfg_.volume_size_limit.empty()) volume["emptyDir"]["sizeLimit"] = cfg_.volume_size_limit;
-    patch.push_back(absent(member(spec_, "volumes"))
-                        ? add_op(pointer({"spec", "volumes"}), json::array({std::move(volume)}))
-                        : add_op(pointer({"spec", "volumes", "-"}), std::move(volume)));
-  }
-  for (json& op : container_ops_) patch.push_back(std::move(op));
-  result_.patch = std::move(patch);
-  // Last, so the container indexes used above still point at the original containers.
-  if (!agent_present_) add_agent();
-
-  if (result_.patch.empty()) return skip(SkipReason::AlreadyInjected);
-  return std::move(result_);
+  json volume{{"name", volume_}, {"emptyDir", {{"medium", "Memory"}}}};
+  if (!cfg_.volume_size_limit.empty()) volume["emptyDir"]["sizeLimit"] = cfg_.volume_size_limit;
+  return volume;
 }
 
 void Mutation::plan_settings() {
   skip_list_ = split_list(annotation(pod_, cfg_.skip_containers_annotation));
-  audience_ = sa_.audience.value_or(cfg_.default_audience);
-  if (audience_.empty()) audience_ = cfg_.default_audience;
+  if (kubernetes()) {
+    for (auto& name : split_list(annotation(pod_, kEksSkipContainersAnnotation))) {
+      skip_list_.push_back(std::move(name));
+    }
+  }
+  const std::string default_audience =
+      kubernetes() ? contract::kKubernetesDefaultAudience : cfg_.default_audience;
+  audience_ = sa_.audience.value_or(default_audience);
+  if (audience_.empty()) audience_ = default_audience;
   if (sa_.region) {
     if (is_valid_region(*sa_.region)) {
       region_ = sa_.region;
     } else {
       warn("ignoring region \"" + *sa_.region + "\": not an AWS region name");
     }
+  } else if (is_valid_region(cfg_.default_region)) {
+    region_ = cfg_.default_region;
   }
-  if (sa_.token_expiration_seconds) {
-    token_expiration_ = std::clamp(*sa_.token_expiration_seconds, kMinTokenExpirationSeconds,
-                                   kMaxTokenExpirationSeconds);
+  if (kubernetes()) {
+    // Pod annotation over ServiceAccount over default, as the EKS webhook.
+    token_expiration_ =
+        std::clamp(sa_.token_expiration_seconds.value_or(kKubernetesDefaultTokenExpirationSeconds),
+                   kKubernetesMinTokenExpirationSeconds, kKubernetesMaxTokenExpirationSeconds);
+    if (const std::string value = annotation(pod_, kEksTokenExpirationAnnotation); !value.empty()) {
+      std::string warning;
+      if (auto seconds = read_token_expiration(value, kEksTokenExpirationAnnotation, warning)) {
+        token_expiration_ = seconds;
+      }
+      if (!warning.empty()) warn(std::move(warning));
+    }
+    regional_sts_ = sa_.sts_regional_endpoints.value_or(region_.has_value());
+  } else {
+    if (sa_.token_expiration_seconds) {
+      token_expiration_ = std::clamp(*sa_.token_expiration_seconds, kMinTokenExpirationSeconds,
+                                     kMaxTokenExpirationSeconds);
+    }
+    regional_sts_ = region_.has_value();
   }
   session_ = plan_session_name(namespace_, metadata_string(pod_, "name"),
                                metadata_string(pod_, "generateName"));
@@ -393,16 +476,16 @@ void Mutation::plan_settings() {
 void Mutation::mutate_container(std::string_view list, std::size_t index, const json& container) {
   const std::string& name = container.at("name").get_ref<const std::string&>();
   if (is_agent(name) || !selected(name)) return;
-  const json* mount = mount_at(container, cfg_.token_mount_path);
+  const json* mount = mount_at(container, mount_path_);
   if (mount != nullptr && mount->at("name") != volume_) {
-    warn("container \"" + name + "\" already mounts " + cfg_.token_mount_path +
+    warn("container \"" + name + "\" already mounts " + mount_path_ +
          "; left without AWS credentials");
     return;
   }
   any_selected_ = true;
 
   if (mount == nullptr) {
-    json volume_mount{{"name", volume_}, {"mountPath", cfg_.token_mount_path}, {"readOnly", true}};
+    json volume_mount{{"name", volume_}, {"mountPath", mount_path_}, {"readOnly", true}};
     if (absent(member(container, "volumeMounts"))) {
       container_ops_.push_back(add_op(pointer({"spec", list, index, "volumeMounts"}),
                                       json::array({std::move(volume_mount)})));
@@ -430,7 +513,7 @@ std::vector<json> Mutation::missing_env(const json& container) {
   const auto add = [&](std::string_view name, std::string_view value) {
     if (find_env(container, name) == nullptr) out.push_back(env_value(name, value));
   };
-  add("AWS_WEB_IDENTITY_TOKEN_FILE", token_file(cfg_));
+  add("AWS_WEB_IDENTITY_TOKEN_FILE", token_file_);
   add("AWS_ROLE_ARN", sa_.role_arn);
   if (find_env(container, "AWS_ROLE_SESSION_NAME") == nullptr) {
     switch (session_.kind) {
@@ -466,8 +549,8 @@ std::vector<json> Mutation::missing_env(const json& container) {
     const bool has_default = find_env(container, "AWS_DEFAULT_REGION") != nullptr;
     add("AWS_REGION", has_default ? "$(AWS_DEFAULT_REGION)" : *region_);
     add("AWS_DEFAULT_REGION", has_region ? "$(AWS_REGION)" : *region_);
-    add("AWS_STS_REGIONAL_ENDPOINTS", "regional");
   }
+  if (regional_sts_) add("AWS_STS_REGIONAL_ENDPOINTS", "regional");
   return out;
 }
 
@@ -477,7 +560,7 @@ std::string Mutation::random_session_name() {
   if (random_session_) return *random_session_;
   const std::string prefix =
       random_session_prefix(namespace_, metadata_string(pod_, "generateName"));
-  if (agent_present_) {
+  if (injected_before_) {
     for (const auto list : {kInitContainers, kContainers}) {
       for (const json& c : list_or_empty(spec_, list)) {
         const json* env = find_env(c, "AWS_ROLE_SESSION_NAME");

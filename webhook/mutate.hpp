@@ -24,7 +24,9 @@ struct MutationResult {
 
 // The pure mutation: what to add to `pod` (a v1 Pod as JSON, as the apiserver
 // sends it in AdmissionRequest.object) so its containers get AWS web-identity
-// credentials. `namespace_` is AdmissionRequest.namespace, since the pod's own
+// credentials: for sa.token_source Google the agent and its token volume, for
+// Kubernetes a projected ServiceAccount token volume (no agent).
+// `namespace_` is AdmissionRequest.namespace, since the pod's own
 // metadata.namespace may still be empty at admission. `random` is only called
 // for generateName pods whose names are too long for the runtime session name.
 // Applying the result's patch to its output yields an empty patch.

@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 #include <sstream>
 
+#include "webhook/settings.hpp"
 #include "webhook/text.hpp"
 
 namespace gtoken::webhook {
@@ -55,6 +56,7 @@ po::options_description describe(WebhookOptions& o, Durations& d, std::vector<st
     ("agent-image-pull-policy", po::value(&o.agent_image_pull_policy)->default_value(o.agent_image_pull_policy), "pull policy of the injected agent")
     ("token-mount-path", po::value(&o.token_mount_path)->default_value(o.token_mount_path), "where containers find the token directory")
     ("native-sidecars", po::value(&o.native_sidecars)->default_value(o.native_sidecars), "inject the agent as a native sidecar: auto (apiserver >= 1.33), true or false")
+    ("aws-default-region", po::value(&o.aws_default_region), "AWS region for pods of ServiceAccounts that set none (AWS_REGION, AWS_DEFAULT_REGION, regional STS)")
     ("sa-lookup-timeout", po::value(&d.sa_lookup)->default_value("2s"), "bound of the live ServiceAccount read on a cache miss");
   // clang-format on
   return desc;
@@ -160,6 +162,10 @@ bool parse_webhook_options(const std::vector<std::string>& args, WebhookOptions&
   }
   if (o.native_sidecars != "auto" && o.native_sidecars != "true" && o.native_sidecars != "false") {
     error = "--native-sidecars must be auto, true or false";
+    return false;
+  }
+  if (!o.aws_default_region.empty() && !is_valid_region(o.aws_default_region)) {
+    error = "--aws-default-region must be an AWS region name, e.g. us-east-1";
     return false;
   }
   return true;

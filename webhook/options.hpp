@@ -57,6 +57,8 @@ struct WebhookOptions {
   std::string agent_image_pull_policy = MutationConfig{}.image_pull_policy;
   std::string token_mount_path = MutationConfig{}.token_mount_path;
   std::string native_sidecars = "auto";  // auto (from the apiserver's version) | true | false
+  // Region for ServiceAccounts that name none (the EKS webhook's flag); "": none.
+  std::string aws_default_region;
   std::chrono::milliseconds sa_lookup_timeout{2000};
 };
 

@@ -200,6 +200,7 @@ void WebhookRuntime::start() {
   m.env.config.agent_image = o.agent_image;
   m.env.config.image_pull_policy = o.agent_image_pull_policy;
   m.env.config.token_mount_path = o.token_mount_path;
+  m.env.config.default_region = o.aws_default_region;
   m.env.config.native_sidecars = m.decide_native_sidecars();
   m.env.random = thread_random;
   m.env.service_account = [&m](const std::string& ns, const std::string& name) {
@@ -308,7 +309,8 @@ void WebhookRuntime::start() {
          {"service", o.service_name + "." + service_ns + ".svc"},
          {"configuration", o.config_name},
          {"secret", o.cert_secret_name},
-         {"nativeSidecars", m.env.config.native_sidecars}});
+         {"nativeSidecars", m.env.config.native_sidecars},
+         {"awsDefaultRegion", m.env.config.default_region}});
 }
 
 void WebhookRuntime::begin_drain() {

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "webhook/annotations.hpp"
+#include "webhook/kubernetes_token.hpp"
 #include "webhook/text.hpp"
 
 namespace gtoken::webhook {
@@ -18,10 +19,6 @@ std::optional<std::string> annotation(const json& annotations, std::string_view 
   std::string value{trim(it->get_ref<const std::string&>())};
   if (value.empty()) return std::nullopt;
   return value;
-}
-
-void warn(std::vector<std::string>* warnings, std::string message) {
-  if (warnings != nullptr) warnings->push_back(std::move(message));
 }
 
 }  // namespace
@@ -67,8 +64,57 @@ bool is_valid_region(std::string_view region) {
   return true;
 }
 
-SaSettings settings_from_service_account(const json& service_account,
-                                         std::vector<std::string>* warnings) {
+namespace {
+
+void read_google(const json& annotations, SaSettings& out) {
+  if (auto audience = annotation(annotations, kAudienceAnnotation)) {
+    out.audience = std::move(*audience);
+  }
+  if (auto expiration = annotation(annotations, kTokenExpirationAnnotation)) {
+    std::int64_t seconds = 0;
+    const char* first = expiration->data();
+    const char* last = first + expiration->size();
+    const auto [end, ec] = std::from_chars(first, last, seconds);
+    if (ec != std::errc{} || end != last) {
+      out.warnings.push_back("ignoring " + std::string(kTokenExpirationAnnotation) + " \"" +
+                             *expiration + "\": not a number of seconds");
+    } else if (seconds < kMinTokenExpirationSeconds || seconds > kMaxTokenExpirationSeconds) {
+      const auto clamped = seconds < kMinTokenExpirationSeconds ? kMinTokenExpirationSeconds
+                                                                : kMaxTokenExpirationSeconds;
+      out.warnings.push_back(std::string(kTokenExpirationAnnotation) + " " +
+                             std::to_string(seconds) + " out of range, using " +
+                             std::to_string(clamped));
+      out.token_expiration_seconds = clamped;
+    } else {
+      out.token_expiration_seconds = seconds;
+    }
+  }
+}
+
+// The EKS webhook's reading (pkg/cache): the audience as written, an
+// unusable expiration or boolean ignored (its default applies).
+void read_kubernetes(const json& annotations, SaSettings& out) {
+  if (auto audience = annotation(annotations, kEksAudienceAnnotation)) {
+    out.audience = std::move(*audience);
+  }
+  if (auto expiration = annotation(annotations, kEksTokenExpirationAnnotation)) {
+    std::string warning;
+    out.token_expiration_seconds =
+        read_token_expiration(*expiration, kEksTokenExpirationAnnotation, warning);
+    if (!warning.empty()) out.warnings.push_back(std::move(warning));
+  }
+  if (auto regional = annotation(annotations, kEksStsRegionalEndpointsAnnotation)) {
+    out.sts_regional_endpoints = parse_bool(*regional);
+    if (!out.sts_regional_endpoints) {
+      out.warnings.push_back("ignoring " + std::string(kEksStsRegionalEndpointsAnnotation) + " \"" +
+                             regional->substr(0, 32) + "\": not a boolean");
+    }
+  }
+}
+
+}  // namespace
+
+SaSettings settings_from_service_account(const json& service_account) {
   SaSettings out;
   if (!service_account.is_object()) return out;
   const auto metadata = service_account.find("metadata");
@@ -77,38 +123,37 @@ SaSettings settings_from_service_account(const json& service_account,
   if (annotations_it == metadata->end()) return out;
   const json& annotations = *annotations_it;
 
-  if (auto arn = annotation(annotations, kRoleArnAnnotation)) out.role_arn = std::move(*arn);
-  if (auto audience = annotation(annotations, kAudienceAnnotation)) {
-    out.audience = std::move(*audience);
+  auto google_arn = annotation(annotations, kRoleArnAnnotation);
+  auto eks_arn = annotation(annotations, kEksRoleArnAnnotation);
+  if (google_arn && eks_arn) {
+    const bool gsa = annotation(annotations, kGcpServiceAccountAnnotation).has_value();
+    out.token_source = gsa ? TokenSource::Google : TokenSource::Kubernetes;
+    out.warnings.push_back(
+        gsa ? "amazonaws.com/role-arn and eks.amazonaws.com/role-arn both set; Google token used "
+              "(GSA annotated)"
+            : "amazonaws.com/role-arn and eks.amazonaws.com/role-arn both set; Kubernetes token "
+              "used (no GSA annotation)");
+  } else if (eks_arn) {
+    out.token_source = TokenSource::Kubernetes;
   }
+  if (out.token_source == TokenSource::Kubernetes) {
+    out.role_arn = std::move(*eks_arn);
+    read_kubernetes(annotations, out);
+  } else {
+    if (google_arn) out.role_arn = std::move(*google_arn);
+    read_google(annotations, out);
+  }
+
   if (auto region = annotation(annotations, kRegionAnnotation)) {
     if (is_valid_region(*region)) {
       out.region = std::move(*region);
     } else {
-      warn(warnings, "ignoring " + std::string(kRegionAnnotation) + " \"" + *region +
-                         "\": not an AWS region name");
+      out.warnings.push_back("ignoring " + std::string(kRegionAnnotation) + " \"" +
+                             region->substr(0, 32) + "\": not an AWS region name");
     }
   }
   if (auto containers = annotation(annotations, kContainersAnnotation)) {
     out.containers = split_list(*containers);
-  }
-  if (auto expiration = annotation(annotations, kTokenExpirationAnnotation)) {
-    std::int64_t seconds = 0;
-    const char* first = expiration->data();
-    const char* last = first + expiration->size();
-    const auto [end, ec] = std::from_chars(first, last, seconds);
-    if (ec != std::errc{} || end != last) {
-      warn(warnings, "ignoring " + std::string(kTokenExpirationAnnotation) + " \"" + *expiration +
-                         "\": not a number of seconds");
-    } else if (seconds < kMinTokenExpirationSeconds || seconds > kMaxTokenExpirationSeconds) {
-      const auto clamped = seconds < kMinTokenExpirationSeconds ? kMinTokenExpirationSeconds
-                                                                : kMaxTokenExpirationSeconds;
-      warn(warnings, std::string(kTokenExpirationAnnotation) + " " + std::to_string(seconds) +
-                         " out of range, using " + std::to_string(clamped));
-      out.token_expiration_seconds = clamped;
-    } else {
-      out.token_expiration_seconds = seconds;
-    }
   }
   return out;
 }

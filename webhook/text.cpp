@@ -38,4 +38,27 @@ std::optional<bool> parse_bool(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<std::int64_t> parse_int64(std::string_view s) {
+  bool negative = false;
+  if (!s.empty() && (s.front() == '+' || s.front() == '-')) {
+    negative = s.front() == '-';
+    s.remove_prefix(1);
+  }
+  if (s.empty()) return std::nullopt;
+  // Accumulated as a negative number, whose range is the larger one.
+  constexpr std::int64_t kMin = INT64_MIN;
+  std::int64_t n = 0;
+  for (const char c : s) {
+    if (!is_digit(c)) return std::nullopt;
+    const int digit = c - '0';
+    if (n < (kMin + digit) / 10) return std::nullopt;
+    n = n * 10 - digit;
+  }
+  if (!negative) {
+    if (n == kMin) return std::nullopt;
+    n = -n;
+  }
+  return n;
+}
+
 }  // namespace gtoken::webhook

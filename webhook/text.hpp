@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,5 +35,10 @@ std::vector<std::string> split_list(std::string_view s, char separator = ',');
 // Go's strconv.ParseBool, which is what kubectl users expect annotation
 // booleans to accept: 1 t T TRUE true True 0 f F FALSE false False.
 std::optional<bool> parse_bool(std::string_view s);
+
+// Go's strconv.ParseInt(s, 10, 64), which the EKS webhook reads its numbers
+// with: an optional sign and decimal digits, nothing else (no spaces, no
+// underscores); nullopt also when the value does not fit in 64 bits.
+std::optional<std::int64_t> parse_int64(std::string_view s);
 
 }  // namespace gtoken::webhook

@@ -550,3 +550,43 @@ TEST_CASE("review_pod_cached: the same decision from the cache, nullopt on a mis
   CHECK(cached(request)->skip == SkipReason::UnsupportedRequest);
   CHECK(live == 0);
 }
+
+TEST_CASE("review_pod, Kubernetes source: same answer on a dry run, warnings reach the user") {
+  auto env = pod_env();
+  // As the server reads it: the ServiceAccount's annotations through
+  // settings_from_service_account, both role annotations set.
+  env.service_account = [](const std::string&,
+                           const std::string&) -> std::optional<gtoken::webhook::SaSettings> {
+    return gtoken::webhook::settings_from_service_account(
+        {{"metadata",
+          {{"name", "cart"},
+           {"annotations",
+            {{"amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/google"},
+             {"eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/eks"},
+             {"eks.amazonaws.com/token-expiration", "60"}}}}}});
+  };
+  const auto answer = [&](bool dry_run) {
+    json request = pod_request("k8s");
+    request["dryRun"] = dry_run;
+    const AdmissionHttpResult r =
+        handle_admission(kJson, review(request).dump(), kDefaultAdmissionBodyLimit,
+                         [&](const AdmissionRequest& req) { return review_pod(req, env); });
+    REQUIRE(r.status == 200);
+    return r;
+  };
+  const AdmissionHttpResult dry = answer(true);
+  const AdmissionHttpResult wet = answer(false);
+  CHECK(dry.body == wet.body);
+  const json response = json::parse(wet.body)["response"];
+  const json patch = json::parse(decode_base64(response["patch"].get<std::string>()));
+  const json pod = pod_request()["object"].patch(patch);
+  CHECK_FALSE(pod["spec"].contains("initContainers"));
+  CHECK(pod["spec"]["volumes"][0]["name"] == "aws-iam-token");
+  CHECK(pod["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]
+           ["expirationSeconds"] == 600);
+  CHECK(pod["spec"]["containers"][0]["env"][1]["value"] == "arn:aws:iam::123456789012:role/eks");
+  const json warnings = response["warnings"];
+  REQUIRE(warnings.size() == 2);
+  CHECK(warnings[0].get<std::string>().find("Kubernetes token used") != std::string::npos);
+  CHECK(warnings[1].get<std::string>().find("out of range, using 600") != std::string::npos);
+}

@@ -3,6 +3,13 @@
 // optional randomSeed, and the expected skip reason and warnings) beside <case>.patch.json (the
 // exact expected patch) and <case>.out.yaml (the pod after the patch).
 //
+// A case taken from aws/amazon-eks-pod-identity-webhook's pkg/handler/testdata
+// also has `eks`: the file it comes from, the volume and each container's env
+// and volumeMounts as that webhook's expected patch leaves them, and
+// `alsoAdded`, what gtoken adds on purpose beyond them (env names and mount
+// paths, per container, "*" for all). The patched pod must match those
+// exactly, env and mounts as sets.
+//
 // GTOKEN_UPDATE_GOLDEN=1 rewrites the .patch.json and .out.yaml files from the
 // current code; review every changed file by eye before keeping it.
 
@@ -41,9 +48,9 @@ RandomSource counter_random(std::uint32_t seed) {
   };
 }
 
-SaSettings settings_for(const json& input, std::vector<std::string>& warnings) {
-  SaSettings sa = gtoken::webhook::settings_from_service_account(
-      input.value("serviceAccount", json::object()), &warnings);
+SaSettings settings_for(const json& input) {
+  SaSettings sa =
+      gtoken::webhook::settings_from_service_account(input.value("serviceAccount", json::object()));
   // The AwsRoleBinding, when the case has one, wins over the annotations.
   const json binding = input.value("binding", json::object());
   if (binding.contains("roleArn")) sa.role_arn = binding["roleArn"].get<std::string>();
@@ -74,6 +81,8 @@ MutationConfig config_for(const json& input) {
       cfg.volume_name = value.get<std::string>();
     } else if (key == "defaultAudience") {
       cfg.default_audience = value.get<std::string>();
+    } else if (key == "defaultRegion") {
+      cfg.default_region = value.get<std::string>();
     } else {
       FAIL("unknown config key in golden input: " << key);
     }
@@ -131,6 +140,63 @@ void check_pod_invariants(const json& pod, const MutationConfig& cfg) {
   CHECK(agents <= 1);
 }
 
+// The entries of `list` whose `key` (env: name, volumeMounts: mountPath) is
+// not in `except`, in a fixed order.
+std::set<json> entries_except(const json& list, const std::string& key,
+                              const std::set<std::string>& except) {
+  std::set<json> out;
+  for (const auto& entry : list) {
+    if (except.count(entry.value(key, std::string{})) == 0) out.insert(entry);
+  }
+  return out;
+}
+
+std::set<std::string> also_added(const json& eks, const std::string& container, const char* what) {
+  std::set<std::string> out;
+  const json added = eks.value("alsoAdded", json::object());
+  for (const auto& who : {std::string("*"), container}) {
+    const json names = added.value(who, json::object()).value(what, json::array());
+    for (const auto& name : names) out.insert(name.get<std::string>());
+  }
+  return out;
+}
+
+// In `list` of the pod's spec, the entry of that name (a pointer into `pod`).
+const json* spec_entry(const json& pod, const char* list, const std::string& name) {
+  const json& spec = pod.at("spec");
+  const auto it = spec.find(list);
+  if (it == spec.end()) return nullptr;
+  for (const auto& entry : *it) {
+    if (entry.value("name", std::string{}) == name) return &entry;
+  }
+  return nullptr;
+}
+
+// The patched pod against what the EKS webhook's own expected patch gives.
+void check_eks(const json& eks, const json& patched) {
+  INFO("EKS testdata: ", eks.value("testdata", std::string{}));
+  if (eks.contains("volume")) {
+    const json& wanted = eks["volume"];
+    const json* volume = spec_entry(patched, "volumes", wanted.value("name", std::string{}));
+    REQUIRE_MESSAGE(volume != nullptr, "no volume " << wanted.dump());
+    CHECK_MESSAGE(*volume == wanted, "volume " << volume->dump() << " vs EKS " << wanted.dump());
+  }
+  REQUIRE(eks.contains("containers"));
+  for (const auto& [name, wanted] : eks["containers"].items()) {
+    INFO("container ", name);
+    const json* c = spec_entry(patched, "initContainers", name);
+    if (c == nullptr) c = spec_entry(patched, "containers", name);
+    REQUIRE(c != nullptr);
+    for (const auto& [what, key] : {std::pair{"env", "name"}, {"volumeMounts", "mountPath"}}) {
+      const auto ours =
+          entries_except(c->value(what, json::array()), key, also_added(eks, name, what));
+      const auto theirs = entries_except(wanted.value(what, json::array()), key, {});
+      CHECK_MESSAGE(ours == theirs, std::string(what) << ": gtoken " << json(ours).dump()
+                                                      << " vs EKS " << json(theirs).dump());
+    }
+  }
+}
+
 std::vector<std::string> case_names() {
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(golden_dir())) {
@@ -147,15 +213,14 @@ void run_case(const std::string& name, bool update) {
   const fs::path patch_path = golden_dir() / (name + ".patch.json");
   const fs::path out_path = golden_dir() / (name + ".out.yaml");
 
-  std::vector<std::string> warnings;
-  const SaSettings sa = settings_for(input, warnings);
+  const SaSettings sa = settings_for(input);
   const MutationConfig cfg = config_for(input);
   const json& pod = input.at("pod");
   const std::string ns = input.at("namespace").get<std::string>();
 
   const auto seed = input.value("randomSeed", std::uint32_t{1});
   MutationResult result = gtoken::webhook::mutate_pod(pod, ns, sa, cfg, counter_random(seed));
-  warnings.insert(warnings.end(), result.warnings.begin(), result.warnings.end());
+  const std::vector<std::string>& warnings = result.warnings;
   const json patched = pod.patch(result.patch);
 
   if (update) {
@@ -186,6 +251,7 @@ void run_case(const std::string& name, bool update) {
   }
 
   check_pod_invariants(patched, cfg);
+  if (input.contains("eks")) check_eks(input["eks"], patched);
 
   // Reinvocation: a different random source shows no new random name is drawn.
   const MutationResult again =

@@ -38,44 +38,42 @@ RandomSource fixed(std::uint32_t value) {
 }  // namespace
 
 TEST_CASE("settings_from_service_account reads the annotations") {
-  std::vector<std::string> warnings;
   const SaSettings sa = settings_from_service_account(
       sa_with({{"amazonaws.com/role-arn", " arn:aws:iam::123456789012:role/app "},
                {"gtoken.io/audience", "sts.amazonaws.com"},
                {"gtoken.io/region", "us-west-2"},
                {"gtoken.io/token-expiration", "900"},
-               {"gtoken.io/containers", "api, worker"}}),
-      &warnings);
+               {"gtoken.io/containers", "api, worker"}}));
+  CHECK(sa.token_source == TokenSource::Google);
   CHECK(sa.role_arn == "arn:aws:iam::123456789012:role/app");
   CHECK(sa.audience == "sts.amazonaws.com");
   CHECK(sa.region == "us-west-2");
   CHECK(sa.token_expiration_seconds == 900);
   CHECK(sa.containers == std::vector<std::string>{"api", "worker"});
-  CHECK(warnings.empty());
+  CHECK(sa.warnings.empty());
 }
 
 TEST_CASE("settings_from_service_account drops unusable values with a warning") {
-  std::vector<std::string> warnings;
   SaSettings sa = settings_from_service_account(sa_with({{"amazonaws.com/role-arn", ""},
                                                          {"gtoken.io/region", "US East 1"},
-                                                         {"gtoken.io/token-expiration", "1h"}}),
-                                                &warnings);
+                                                         {"gtoken.io/token-expiration", "1h"}}));
   CHECK(sa.role_arn.empty());
   CHECK_FALSE(sa.region.has_value());
   CHECK_FALSE(sa.token_expiration_seconds.has_value());
-  CHECK(warnings.size() == 2);
+  CHECK(sa.warnings.size() == 2);
 
-  warnings.clear();
-  sa = settings_from_service_account(sa_with({{"gtoken.io/token-expiration", "86400"}}), &warnings);
+  sa = settings_from_service_account(sa_with({{"gtoken.io/token-expiration", "86400"}}));
   CHECK(sa.token_expiration_seconds == kMaxTokenExpirationSeconds);
-  sa = settings_from_service_account(sa_with({{"gtoken.io/token-expiration", "60"}}), &warnings);
+  CHECK(sa.warnings.size() == 1);
+  sa = settings_from_service_account(sa_with({{"gtoken.io/token-expiration", "60"}}));
   CHECK(sa.token_expiration_seconds == kMinTokenExpirationSeconds);
-  CHECK(warnings.size() == 2);
+  CHECK(sa.warnings.size() == 1);
 
   // Shapes that are not a ServiceAccount give empty settings, never throw.
   for (const json& odd : {json(), json::array(), json("sa"), json{{"metadata", 1}},
                           json{{"metadata", {{"annotations", json::array()}}}},
-                          sa_with({{"amazonaws.com/role-arn", 5}})}) {
+                          sa_with({{"amazonaws.com/role-arn", 5}}),
+                          sa_with({{"eks.amazonaws.com/role-arn", json::object()}})}) {
     CHECK(settings_from_service_account(odd).role_arn.empty());
   }
 }

@@ -41,3 +41,15 @@ TEST_CASE("--native-sidecars takes auto, true or false") {
   CHECK_FALSE(parse_webhook_options({"--native-sidecars=maybe"}, o, error));
   CHECK(error.find("--native-sidecars") != std::string::npos);
 }
+
+TEST_CASE("--aws-default-region takes a region name or nothing") {
+  WebhookOptions o;
+  std::string error;
+  CHECK(parse_webhook_options({}, o, error));
+  CHECK(o.aws_default_region.empty());
+  CHECK_MESSAGE(parse_webhook_options({"--aws-default-region=eu-west-1"}, o, error), error);
+  CHECK(o.aws_default_region == "eu-west-1");
+  WebhookOptions bad;
+  CHECK_FALSE(parse_webhook_options({"--aws-default-region=EU West"}, bad, error));
+  CHECK(error.find("--aws-default-region") != std::string::npos);
+}
