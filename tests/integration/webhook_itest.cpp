@@ -161,6 +161,79 @@ TEST_CASE("ignored namespace: untouched") {
   CHECK_FALSE(p["spec"].contains("initContainers"));
 }
 
+TEST_CASE(
+    "Kubernetes token source: an EKS-annotated ServiceAccount's pods are stored with the "
+    "projected token") {
+  auto& w = op();
+  const std::string ns = w.make_namespace("wh-eks");
+  // As on EKS: eks.amazonaws.com annotations only, no binding, no Google service account.
+  w.client().create(kube::resources::service_accounts(), ns,
+                    {{"apiVersion", "v1"},
+                     {"kind", "ServiceAccount"},
+                     {"metadata",
+                      {{"name", "eks"},
+                       {"annotations",
+                        {{"eks.amazonaws.com/role-arn", witest::kRoleArn},
+                         {"eks.amazonaws.com/token-expiration", "3600"}}}}}});
+  const std::string mount_path = "/var/run/secrets/eks.amazonaws.com/serviceaccount";
+  const auto token_volume = [](const json& p) {
+    for (const auto& v : p["spec"].value("volumes", json::array())) {
+      if (v.value("name", "") == "aws-iam-token") return v;
+    }
+    return json();
+  };
+  const auto expiration = [&](const json& p) {
+    return token_volume(p)["projected"]["sources"][0]["serviceAccountToken"].value(
+        "expirationSeconds", 0);
+  };
+
+  SUBCASE("volume, mounts and env, no agent, in every container") {
+    json pod = witest::pod("eks-pod", "eks");
+    pod["spec"]["initContainers"] = json::array({{{"name", "init"}, {"image", "busybox"}}});
+    create_pod(ns, pod);
+    const json stored = w.client().get(kube::resources::pods(), ns, "eks-pod");
+    const json volume = token_volume(stored);
+    REQUIRE(volume.is_object());
+    const json& token = volume["projected"]["sources"][0]["serviceAccountToken"];
+    CHECK(token["audience"] == "sts.amazonaws.com");
+    CHECK(token["expirationSeconds"] == 3600);
+    CHECK(token["path"] == "token");
+    for (const char* list : {"initContainers", "containers"}) {
+      REQUIRE(stored["spec"][list].size() == 1);  // no agent
+      const json& c = stored["spec"][list][0];
+      INFO(c.dump());
+      CHECK(witest::env_value(c, "AWS_ROLE_ARN") == witest::kRoleArn);
+      CHECK(witest::env_value(c, "AWS_WEB_IDENTITY_TOKEN_FILE") == mount_path + "/token");
+      CHECK(witest::env_value(c, "AWS_ROLE_SESSION_NAME") == ns + ".eks-pod");
+      bool mounted = false;
+      for (const auto& m : c["volumeMounts"]) {
+        mounted = mounted || (m["name"] == "aws-iam-token" && m["mountPath"] == mount_path &&
+                              m.value("readOnly", false));
+      }
+      CHECK(mounted);
+    }
+  }
+
+  SUBCASE("the pod's token-expiration, at the bounds the apiserver accepts") {
+    for (const auto& [value, seconds] :
+         std::vector<std::pair<std::string, int>>{{"0", 600}, {"7200", 7200}, {"999999", 86400}}) {
+      INFO(value);
+      json pod = witest::pod(witest::unique("exp"), "eks");
+      pod["metadata"]["annotations"] = {{"eks.amazonaws.com/token-expiration", value}};
+      CHECK(expiration(create_pod(ns, pod)) == seconds);
+    }
+  }
+
+  SUBCASE("dry run: the same volume and env, nothing stored") {
+    const json dry = without_api_token(create_pod(ns, witest::pod("eks-dry", "eks"), true));
+    CHECK_THROWS_AS(w.client().get(kube::resources::pods(), ns, "eks-dry"), kube::ApiError);
+    const json real = without_api_token(create_pod(ns, witest::pod("eks-dry", "eks")));
+    CHECK(token_volume(dry).is_object());
+    CHECK(real["spec"]["volumes"] == dry["spec"]["volumes"]);
+    CHECK(real["spec"]["containers"] == dry["spec"]["containers"]);
+  }
+}
+
 TEST_CASE("a ServiceAccount created right before its pod: injected (cache miss path)") {
   auto& w = op();
   const std::string ns = w.make_namespace("wh-fresh");
