@@ -55,6 +55,11 @@ gtoken::webhook::PodReviewEnv make_env(bool native_sidecars) {
     if (ns.size() % 2 == 1) sa.region = "eu-west-1";
     if (name == "allow") sa.containers = {"app", "init"};
     if (name == "bad-region") sa.region = "Not A Region";
+    // The Kubernetes token source (projected token, no agent).
+    if (name.starts_with("eks")) {
+      sa.token_source = gtoken::webhook::TokenSource::Kubernetes;
+      if (ns.size() % 3 == 0) sa.sts_regional_endpoints = ns.size() % 2 == 0;
+    }
     return sa;
   };
   std::uint32_t state = 12345;
