@@ -1,30 +1,11 @@
 """Kubernetes-issued ServiceAccount tokens traded at the STS stand-in: the real
-kube-apiserver is the OIDC issuer (cp.sh's --service-account-issuer
-https://kubernetes.default.svc.cluster.local, its own
-/.well-known/openid-configuration and /openid/v1/jwks), registered in the
-stand-in as an IAM OIDC provider with client id sts.amazonaws.com, as AWS
-would hold a GKE cluster's issuer. Tokens come from the TokenRequest API
-(`kubectl create token`), which is what the kubelet projects into pods.
-
-Two things this needs from the control plane, set up here without changing
-cp.sh:
-- a serving certificate naming kubernetes.default.svc.cluster.local: cp.sh's
-  apiserver.crt has only localhost, kubernetes, kubernetes.default.svc,
-  127.0.0.1 and 10.0.0.1, so the stand-in (which verifies the issuer's
-  certificate for the issuer's name, as AWS does) would refuse it. This
-  module signs one more (same key and CSR, cp.sh's CA, the extra name) and
-  passes it with GTOKEN_CP_EXTRA_ARGS=--tls-cert-file (the later flag wins).
-- anonymous access to the discovery endpoints: the apiserver runs with
-  anonymous auth on (its default; cp.sh sets nothing), but the default
-  binding of system:service-account-issuer-discovery names only
-  system:serviceaccounts; GKE serves them publicly. The tests bind the role
-  to system:unauthenticated.
-
-The issuer's name does not resolve here: the stand-in connects to
-127.0.0.1:APISERVER_PORT through a --connect-to entry for
-kubernetes.default.svc.cluster.local:443. The discovery document's jwks_uri
-is https://127.0.0.1:PORT/openid/v1/jwks (the apiserver's own address, as
-it serves it without --service-account-jwks-uri).
+kube-apiserver is the OIDC issuer, registered in the stand-in as an IAM OIDC
+provider with client id sts.amazonaws.com, as AWS would hold a GKE
+cluster's issuer (the control plane: oidc_plane.py). Tokens come from the
+TokenRequest API (`kubectl create token`), which is what the kubelet
+projects into pods. The discovery document's jwks_uri is
+https://127.0.0.1:PORT/openid/v1/jwks (the apiserver's own address, as it
+serves it without --service-account-jwks-uri).
 """
 
 from __future__ import annotations
@@ -32,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import subprocess
 import urllib.error
 import urllib.request
 
@@ -42,51 +22,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chain import run_boto3, run_gosdk, sdk_env
-from cluster import CP_SCRIPT, ControlPlane
+from oidc_plane import DISCOVERY_BINDING, ISSUER, ISSUER_HOST, oidc_control_plane, sts_connect_to
 from standins.harness import StsStandin, oidc_trust_policy
 
-ISSUER = "https://kubernetes.default.svc.cluster.local"
-ISSUER_HOST = ISSUER[len("https://"):]
 AUDIENCE = "sts.amazonaws.com"
 ROLE = "arn:aws:iam::123456789012:role/kube-app"
 PROVIDER_ARN = f"arn:aws:iam::123456789012:oidc-provider/{ISSUER_HOST}"
-DISCOVERY_BINDING = {
-    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-    "metadata": {"name": "gtoken-test:service-account-issuer-discovery:unauthenticated"},
-    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                "name": "system:service-account-issuer-discovery"},
-    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                  "name": "system:unauthenticated"}]}
-
-
-def issuer_serving_cert(cp_dir: str) -> str:
-    """cp.sh's apiserver certificate again, with the issuer's host name added."""
-    pki = os.path.join(cp_dir, "pki")
-    with open(os.path.join(pki, "apiserver.ext")) as f:
-        ext = f.read()
-    ext = "".join(line + (f",DNS:{ISSUER_HOST}" if line.startswith("subjectAltName=") else "")
-                  + "\n" for line in ext.splitlines())
-    ext_path = os.path.join(pki, "apiserver-issuer.ext")
-    crt = os.path.join(pki, "apiserver-issuer.crt")
-    with open(ext_path, "w") as f:
-        f.write(ext)
-    subprocess.run(["openssl", "x509", "-req", "-in", os.path.join(pki, "apiserver.csr"),
-                    "-CA", os.path.join(pki, "ca.crt"), "-CAkey", os.path.join(pki, "ca.key"),
-                    "-CAcreateserial", "-days", "2", "-extfile", ext_path, "-out", crt],
-                   check=True, capture_output=True)
-    return crt
 
 
 @pytest.fixture(scope="module")
 def plane():
-    cp = ControlPlane("e2e-" + os.environ.get("GTOKEN_E2E_NAME", "test_sts_oidc"))
-    subprocess.run([CP_SCRIPT, "stop", cp.dir], capture_output=True)
-    subprocess.run([CP_SCRIPT, "certs", cp.dir], check=True, capture_output=True)
-    extra = cp.env.get("GTOKEN_CP_EXTRA_ARGS", "")
-    cp.env["GTOKEN_CP_EXTRA_ARGS"] = f"{extra} --tls-cert-file {issuer_serving_cert(cp.dir)}"
-    with cp:
-        with open(os.path.join(cp.dir, "apiserver-0.port")) as f:
-            cp.port = int(f.read())
+    with oidc_control_plane("e2e-" + os.environ.get("GTOKEN_E2E_NAME", "test_sts_oidc")) as cp:
         yield cp
 
 
@@ -103,8 +49,7 @@ def sts(plane, ns):
     """The stand-in trusting the apiserver's issuer, and ROLE trusting NS/app."""
     s = StsStandin().start()
     try:
-        s.config(connect_to=[f"{ISSUER_HOST}:443:127.0.0.1:{plane.port}"],
-                 oidc_ca_file=os.path.join(plane.dir, "pki", "ca.crt"))
+        s.config(**sts_connect_to(plane))
         assert s.add_oidc_provider(ISSUER, [AUDIENCE])["arn"] == PROVIDER_ARN
         s.add_role(ROLE, oidc_trust_policy(PROVIDER_ARN, f"system:serviceaccount:{ns}:app",
                                            AUDIENCE))
