@@ -62,7 +62,7 @@ gen_certs() {
     openssl req -x509 -new -key ca.key -days 30 -subj "/CN=gtoken-test-ca" -out ca.crt 2>/dev/null
     openssl ecparam -name prime256v1 -genkey -noout -out apiserver.key 2>/dev/null
     openssl req -new -key apiserver.key -subj "/CN=kube-apiserver" -out apiserver.csr 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n' >apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
     openssl ecparam -name prime256v1 -genkey -noout -out admin.key 2>/dev/null

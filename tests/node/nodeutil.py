@@ -50,10 +50,13 @@ class Node(ControlPlane):
     """node.sh's cluster: a ControlPlane (kubectl, get, apply, ...) that also
     runs pods. Enter it from the main thread before any server thread."""
 
-    def __init__(self, name: str, dir: str | None = None, owned: bool = True):
+    def __init__(self, name: str, dir: str | None = None, owned: bool = True,
+                 apiserver_args: str = ""):
         """owned: the node stops when this process exits (node.sh's watchdog);
-        False leaves it running (the sandbox's --keep)."""
+        False leaves it running (the sandbox's --keep). apiserver_args: more
+        kube-apiserver flags (GTOKEN_NODE_APISERVER_ARGS)."""
         super().__init__(name)
+        self.apiserver_args = apiserver_args
         self.dir = dir or os.path.join(BUILD, name)
         self.owned = owned
         self.cp_dir = os.path.join(self.dir, "cp")
@@ -70,6 +73,8 @@ class Node(ControlPlane):
 
     def start(self):
         env = dict(os.environ, GTOKEN_NODE_OWNER=str(os.getpid()) if self.owned else "")
+        if self.apiserver_args:
+            env["GTOKEN_NODE_APISERVER_ARGS"] = self.apiserver_args
         t0 = time.monotonic()
         p = self.node_sh("start", self.dir, env=env, check=False, capture_output=True,
                          timeout=1200)

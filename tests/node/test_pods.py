@@ -24,9 +24,11 @@ from nodeutil import (AGENT_IMAGE, NODE_IP, OPERATOR_IMAGE, OPERATOR_NS, STS_POR
                       build_gtoken_images, install_gtoken, operator_logs, operator_pods,
                       wait_rollout, write_overlay)
 
-from arbutil import Api, binding, condition, events_for, is_ready, member, policy, wi_members
+from arbutil import (Api, binding, condition, events_for, is_ready, kubernetes_binding, member,
+                     policy, wi_members)
 from chain import jwt_claims
 from cluster import eventually
+from oidc_plane import DISCOVERY_BINDING, ISSUER_HOST
 from standins.harness import GoogleStandin, StsStandin, google_trust_policy
 from standins.pod_identity import PodIdentity
 
@@ -47,8 +49,15 @@ APP_LABEL = "gtoken.io/node-test"
 class World:
     def __init__(self, tmp: str):
         self.tmp = tmp
-        self.node = Node("node-pods")
+        # The discovery document names the JWKS under the issuer's host (by
+        # default it is the advertised node IP, which the serving certificate
+        # does not name): AWS fetches both from the issuer, as from GKE's.
+        self.node = Node("node-pods", apiserver_args=f"--service-account-jwks-uri="
+                                                     f"https://{ISSUER_HOST}/openid/v1/jwks")
         self.google: GoogleStandin | None = None
+        # (namespace, pod, role, start) of the Kubernetes-source Deployment,
+        # whose token renewal the last test checks.
+        self.projected_app: tuple[str, str, str, float] | None = None
         self.sts: StsStandin | None = None
         self.images: dict[str, str] = {}
 
@@ -72,6 +81,15 @@ class World:
         # Short STS sessions: the SDK re-assumes the role (reading the token
         # file again) every 30 s.
         self.sts.config(max_credential_seconds=30)
+        # The node's apiserver is also an OIDC issuer AWS (the stand-in) can
+        # trust for tokenSource Kubernetes: its discovery documents are
+        # public, as on GKE, and the stand-in reaches the issuer's name on
+        # the apiserver's loopback port, inside the node.
+        self.node.apply(DISCOVERY_BINDING)
+        with open(os.path.join(self.node.cp_dir, "apiserver-0.port")) as f:
+            api_port = int(f.read())
+        self.sts.config(connect_to=[f"{ISSUER_HOST}:443:127.0.0.1:{api_port}"],
+                        oidc_ca_file=os.path.join(self.node.cp_dir, "pki", "ca.crt"))
         self.install()
         return self
 
@@ -165,6 +183,24 @@ class World:
             raise AssertionError(f"no {cond} pod {selector} in {ns}:\n{desc[-4000:]}\n"
                                  f"{self.node.logs_hint()}") from None
 
+    def run_job(self, ns: str, name: str, ksa: str, args: list[str]) -> dict:
+        """A one-pod Job of the SDK image under `ksa`, waited for to
+        complete; its pod."""
+        job = {"apiVersion": "batch/v1", "kind": "Job",
+               "metadata": {"name": name, "namespace": ns},
+               "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {"run": name}},
+                        "spec": {"serviceAccountName": ksa, "restartPolicy": "Never",
+                                 "containers": [self.sdk_container(args)]}}}}
+        self.node.apply(job)
+        try:
+            self.node.kubectl("wait", "--for=condition=Complete", f"job/{name}", "-n", ns,
+                              "--timeout=180s", timeout=190)
+        except Exception:
+            desc = self.node.kubectl("describe", "pods", "-n", ns, "-l", f"run={name}",
+                                     check=False)
+            raise AssertionError(f"Job {name} did not complete:\n{desc[-4000:]}") from None
+        return self.pods(ns, f"run={name}")[0]
+
     def identity_calls(self, since: int = 0) -> list[dict]:
         return self.google.calls(since=since, endpoint="metadata.identity")
 
@@ -175,7 +211,8 @@ def world(tmp_path_factory):
     try:
         w.start()
         w.node.apply(policy("node-tests", {"selector": {"matchLabels": {APP_LABEL: "true"}}},
-                            [f"*@{PROJECT}.iam.gserviceaccount.com"], [f"{ACCOUNT}"]))
+                            [f"*@{PROJECT}.iam.gserviceaccount.com"], [f"{ACCOUNT}"],
+                            token_sources=["Google", "Kubernetes"]))
         yield w
     finally:
         w.stop()
@@ -295,25 +332,70 @@ def test_job_runs_one_call_and_completes_twice(world):
     ns = world.namespace("job")
     world.bound(ns, "batch-sa", "batch-app", "batch-app")
     for run in ("first", "second"):
-        job = {"apiVersion": "batch/v1", "kind": "Job",
-               "metadata": {"name": f"call-{run}", "namespace": ns},
-               "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {"run": run}},
-                        "spec": {"serviceAccountName": "batch-sa", "restartPolicy": "Never",
-                                 "containers": [world.sdk_container(["-n", "1"])]}}}}
-        world.node.apply(job)
-        try:
-            world.node.kubectl("wait", "--for=condition=Complete", f"job/call-{run}", "-n", ns,
-                               "--timeout=180s", timeout=190)
-        except Exception:
-            desc = world.node.kubectl("describe", "pods", "-n", ns, "-l", f"run={run}",
-                                      check=False)
-            raise AssertionError(f"Job call-{run} did not complete:\n{desc[-4000:]}") from None
-        pod = world.pods(ns, f"run={run}")[0]
+        pod = world.run_job(ns, f"call-{run}", "batch-sa", ["-n", "1"])
         lines = world.pod_logs(ns, pod["metadata"]["name"])
         assert len(lines) == 1 and lines[0]["ok"], lines
         assert "/batch-app/" in lines[0]["arn"]
         # The native sidecar ended with the app: the pod Succeeded.
         assert pod["status"]["phase"] == "Succeeded"
+
+
+# -- tokenSource Kubernetes: the kubelet's projected token, no agent ----------------
+
+
+def test_kubernetes_source_deployment_and_job_without_an_agent(world):
+    ns = world.namespace("ksrc")
+    role = f"arn:aws:iam::{ACCOUNT}:role/kube-reports"
+    # The shortest lifetime the apiserver allows: the kubelet renews the
+    # file at 80 % of it, 480 s in (the last test of the file checks that).
+    world.node.apply(kubernetes_binding("reports", ns, "reports-sa", role,
+                                        tokenExpirationSeconds=600))
+    b = eventually(lambda: (lambda b: b if is_ready(b) else None)(
+        world.node.get("awsrolebinding", "reports", ns)), 120, interval=0.5,
+        what=f"binding {ns}/reports Ready\n{world.operator_logs()}")
+    st = b["status"]
+    # AWS's side exactly as the status says: the provider for the issuer the
+    # operator discovered from its apiserver, and the role's trust policy.
+    if not any(p["url"] == st["oidcIssuer"] for p in world.sts.oidc_providers()):
+        assert world.sts.add_oidc_provider(st["oidcIssuer"], ["sts.amazonaws.com"])["arn"] == \
+            st["awsOidcProviderArn"]
+    world.sts.add_role(role, json.loads(st["awsTrustPolicy"]))
+    t0 = time.time()
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "reports", "namespace": ns},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "reports"}},
+                    "template": {"metadata": {"labels": {"app": "reports"}},
+                                 "spec": {"serviceAccountName": "reports-sa",
+                                          "containers": [world.sdk_container(
+                                              ["-n", "100000", "-interval", "5s"])]}}}}
+    world.node.apply(dep)
+    pod = world.wait_pod(ns, "app=reports")
+    name = pod["metadata"]["name"]
+    names = [c["name"] for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"]]
+    assert names == ["app"], names  # no agent
+    vol = next(v for v in pod["spec"]["volumes"] if v["name"] == "aws-iam-token")
+    src = vol["projected"]["sources"][0]["serviceAccountToken"]
+    assert (src["audience"], src["expirationSeconds"]) == ("sts.amazonaws.com", 600)
+    world.projected_app = (ns, name, role, time.time())
+    first = eventually(lambda: world.pod_logs(ns, name)[:1], 60, interval=1,
+                       what="the SDK's first call")[0]
+    assert first["ok"], first
+    assert "/kube-reports/" in first["arn"], first
+    # STS sessions last 30 s: the SDK re-assumes the role from the file the
+    # kubelet keeps, as the pod's own ServiceAccount.
+    time.sleep(40)
+    lines = world.pod_logs(ns, name)
+    assert lines and all(r["ok"] for r in lines), [r for r in lines if not r["ok"]][:3]
+    assumed = [c for c in world.sts.calls() if c["endpoint"] == "sts.AssumeRoleWithWebIdentity"
+               and c["status"] == 200 and c["resource"] == role and c["time"] >= t0]
+    assert len(assumed) >= 2, assumed[-3:]
+    assert {c["token_sub"] for c in assumed} == {f"system:serviceaccount:{ns}:reports-sa"}
+
+    # A Job: nothing runs beside the app, so it completes by itself.
+    jp = world.run_job(ns, "report-once", "reports-sa", ["-n", "1"])
+    out = world.pod_logs(ns, jp["metadata"]["name"])
+    assert len(out) == 1 and out[0]["ok"] and "/kube-reports/" in out[0]["arn"], out
+    assert jp["status"]["phase"] == "Succeeded"
 
 
 # -- the seed's flow: a hand-annotated ServiceAccount -------------------------------
@@ -557,3 +639,26 @@ def test_classic_init_container_and_sidecar_run_for_real(world):
                        what="the SDK's first call")[0]
     assert first["ok"] and "/classic-app/" in first["arn"], first
     assert container_status(pod, "gtoken")["ready"]
+
+
+# -- last: the kubelet's renewal of a projected token ---------------------------------
+
+
+def test_kubelet_renewed_projected_token_keeps_working(world):
+    """The Kubernetes-source Deployment started earlier (600 s tokens): the
+    kubelet writes a new token at 80 % of its life; the SDK, re-assuming
+    every 30 s, picks it up and never fails. Waits (bounded) until 540 s
+    after that pod ran."""
+    assert world.projected_app, "the Kubernetes-source test ran first"
+    ns, name, role, started = world.projected_app
+    time.sleep(max(0.0, started + 540 - time.time()))
+
+    def renewed():
+        tokens = [c["token_sha256"] for c in world.sts.calls()
+                  if c["endpoint"] == "sts.AssumeRoleWithWebIdentity" and c["status"] == 200
+                  and c["resource"] == role and c["time"] >= started
+                  and c["token_sub"] == f"system:serviceaccount:{ns}:reports-sa"]
+        return len(set(tokens)) >= 2 and tokens
+    eventually(renewed, 120, interval=5, what="a second projected token at STS")
+    lines = world.pod_logs(ns, name)
+    assert len(lines) > 90 and all(r["ok"] for r in lines), [r for r in lines if not r["ok"]][:3]
