@@ -14,7 +14,6 @@
 
 #include "agent/duration.hpp"
 #include "agent/errno_text.hpp"
-#include "agent/log.hpp"
 #include "agent/options.hpp"
 #include "agent/plain_http.hpp"
 #include "agent/probe.hpp"
@@ -23,6 +22,7 @@
 #include "agent/sources.hpp"
 #include "agent/stop_signal.hpp"
 #include "kube/clock.hpp"
+#include "kube/log.hpp"
 #ifdef GTOKEN_AGENT_HTTPS
 #include "kube/http.hpp"
 #endif
@@ -134,7 +134,7 @@ void write_fd(int fd, std::string_view s) {
 
 int run_probe(const Options& o) {
   ProbeResult r = probe_token_file(o.file, std::chrono::system_clock::now(), o.min_validity);
-  Logger log(o.log_level);
+  kube::Logger log(o.log_level);
   if (r.ok) {
     log.debug("probe passed", {{"file", o.file}, {"detail", r.reason}});
     return kExitOk;
@@ -147,11 +147,11 @@ int run_agent(const Options& o) {
   // One thread: SIGTERM/SIGINT are blocked here and taken by the refresh
   // loop's sleep (StopSignal::wait_for), or end the process at once during a
   // network exchange (StopSignal::interruptible).
-  StopSignal::block_stop_signals(Logger(o.log_level).enabled(Level::info));
+  StopSignal::block_stop_signals(kube::Logger(o.log_level).enabled(kube::LogLevel::info));
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGUSR1, SIG_IGN);  // as before: a stray SIGUSR1 does not end the agent
 
-  Logger log(o.log_level);
+  kube::Logger log(o.log_level);
   auto clock = std::make_shared<WallClock>();
   StopSignal stop;
 
@@ -273,7 +273,7 @@ int main_entry(int argc, char** argv) {
 #ifndef GTOKEN_AGENT_HTTPS
   if (!o.gcp_service_account.empty() && is_https(o.iam_endpoint) && argc > 0) {
     const std::string why = exec_https_helper(argv);
-    Logger(Level::error)
+    kube::Logger(kube::LogLevel::error)
         .error("cannot start", {{"error", why},
                                 {"hint", std::string("--iam-endpoint ") + o.iam_endpoint +
                                              " needs " + kHttpsHelper + " next to gtoken"}});
@@ -284,7 +284,7 @@ int main_entry(int argc, char** argv) {
     return run_agent(o);
   } catch (const std::exception& ex) {
     // Only start-up can throw here (e.g. a malformed --iam-endpoint URL).
-    Logger(Level::error).error("cannot start", {{"error", ex.what()}});
+    kube::Logger(kube::LogLevel::error).error("cannot start", {{"error", ex.what()}});
     return kExitUsage;
   }
 }

@@ -150,7 +150,7 @@ ParseResult parse_options(const std::vector<std::string>& args, const GetEnv& en
   o.iam_endpoint = env("GTOKEN_IAM_ENDPOINT").value_or(kDefaultIamEndpoint);
   o.metadata_host = metadata_address(env("GCE_METADATA_HOST").value_or(""));
   if (auto lv = env("GTOKEN_LOG_LEVEL")) {
-    auto l = parse_level(*lv);
+    auto l = kube::parse_log_level(*lv);
     if (!l) {
       return err("GTOKEN_LOG_LEVEL: unknown level '" + *lv + "' (debug, info, warn, error)");
     }
@@ -267,7 +267,7 @@ ParseResult parse_options(const std::vector<std::string>& args, const GetEnv& en
         }
         break;
       case Flag::log_level: {
-        auto l = parse_level(v);
+        auto l = kube::parse_log_level(v);
         if (!l) {
           return bad("unknown level '" + v + "' (debug, info, warn, error)");
         }

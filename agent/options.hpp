@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/log.hpp"
 #include "agent/schedule.hpp"
+#include "kube/log.hpp"
 
 namespace gtoken::agent {
 
@@ -29,7 +29,7 @@ struct Options {
   std::chrono::milliseconds once_timeout{60000};
   std::chrono::milliseconds min_validity{10000};
   std::chrono::milliseconds request_timeout{10000};
-  Level log_level = Level::info;
+  kube::LogLevel log_level = kube::LogLevel::info;
   RefreshPolicy policy;
 };
 

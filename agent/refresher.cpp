@@ -52,7 +52,7 @@ constexpr int kTransientErrorAfter = 3;
 }  // namespace
 
 Refresher::Refresher(TokenSource& source, TokenSink& sink, kube::Clock& clock, kube::Random random,
-                     Logger& log, RefresherOptions opts)
+                     kube::Logger& log, RefresherOptions opts)
     : source_(source),
       sink_(sink),
       clock_(clock),
@@ -140,9 +140,9 @@ StepResult Refresher::fail(kube::Clock::time_point now, FetchError err) {
   }
   out.next = now + out.delay;
 
-  Level level = Level::warn;
+  kube::LogLevel level = kube::LogLevel::warn;
   if (slow_kind(err.kind) || (!have_valid && failures_ >= kTransientErrorAfter)) {
-    level = Level::error;
+    level = kube::LogLevel::error;
   }
   const bool final_attempt = once_deadline_ && now >= *once_deadline_;
   const char* msg = final_attempt ? "token fetch failed"

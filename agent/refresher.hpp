@@ -22,10 +22,10 @@
 #include <optional>
 #include <string>
 
-#include "agent/log.hpp"
 #include "agent/schedule.hpp"
 #include "agent/token_source.hpp"
 #include "kube/clock.hpp"
+#include "kube/log.hpp"
 
 namespace gtoken::agent {
 
@@ -66,7 +66,7 @@ struct RefresherStats {
 class Refresher {
  public:
   Refresher(TokenSource& source, TokenSink& sink, kube::Clock& clock, kube::Random random,
-            Logger& log, RefresherOptions opts = {});
+            kube::Logger& log, RefresherOptions opts = {});
 
   // One attempt.
   StepResult step();
@@ -90,7 +90,7 @@ class Refresher {
   TokenSink& sink_;
   kube::Clock& clock_;
   kube::Random random_;
-  Logger& log_;
+  kube::Logger& log_;
   RefresherOptions opts_;
   std::optional<JwtTimes> current_;
   int failures_ = 0;

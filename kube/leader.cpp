@@ -185,7 +185,7 @@ std::string LeaderElector::leader() const {
 
 void LeaderElector::log(const std::string& what) const {
   if (config_.log) {
-    config_.log("leader election (" + config_.identity + "): " + what);
+    config_.log->debug("leader election (" + config_.identity + "): " + what);
   }
 }
 

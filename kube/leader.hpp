@@ -26,6 +26,7 @@
 #include "kube/backoff.hpp"
 #include "kube/client.hpp"
 #include "kube/clock.hpp"
+#include "kube/log.hpp"
 #include "kube/time.hpp"
 
 namespace kube {
@@ -105,7 +106,7 @@ struct LeaderElectionConfig {
   std::function<void()> on_started_leading;
   std::function<void()> on_stopped_leading;
   std::function<void(const std::string& identity)> on_new_leader;
-  std::function<void(const std::string&)> log;
+  Logger* log = nullptr;  // what the elector does, at debug; null: nothing
   SleepFn sleep = interruptible_sleep;
 };
 

@@ -89,7 +89,7 @@ Watcher::Watcher(std::shared_ptr<ListWatchSource> source, WatcherOptions options
 
 void Watcher::log(const std::string& what) const {
   if (options_.log) {
-    options_.log(what);
+    options_.log->debug(what);
   }
 }
 
@@ -319,11 +319,11 @@ void Informer::guarded(const char* what, const std::function<void()>& f) const {
     f();
   } catch (const std::exception& e) {
     if (options_.watcher.log) {
-      options_.watcher.log(std::string(what) + " handler: " + e.what());
+      options_.watcher.log->debug(std::string(what) + " handler: " + e.what());
     }
   } catch (...) {
     if (options_.watcher.log) {
-      options_.watcher.log(std::string(what) + " handler threw");
+      options_.watcher.log->debug(std::string(what) + " handler threw");
     }
   }
 }
@@ -387,7 +387,7 @@ void Informer::run(const std::stop_token& stop) {
       // Only the store can throw here (handlers are guarded): out of memory
       // or a bug. Back off rather than spin.
       if (options_.watcher.log) {
-        options_.watcher.log(std::string("informer: ") + e.what());
+        options_.watcher.log->debug(std::string("informer: ") + e.what());
       }
       wait = options_.watcher.backoff.cap;
     }

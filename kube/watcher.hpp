@@ -28,6 +28,7 @@
 #include "kube/client.hpp"
 #include "kube/clock.hpp"
 #include "kube/http.hpp"
+#include "kube/log.hpp"
 #include "kube/resource.hpp"
 #include "kube/store.hpp"
 
@@ -91,8 +92,8 @@ struct WatcherOptions {
   // A watch that ends without a single event sooner than this counts as a
   // failure (backoff), so a proxy that drops every stream cannot spin us.
   Clock::duration min_watch_duration = std::chrono::seconds(1);
-  // Diagnostics (errors, relists); may be empty.
-  std::function<void(const std::string&)> log;
+  // Diagnostics (errors, relists, handlers that threw), at debug; null: none.
+  Logger* log = nullptr;
 };
 
 class Watcher {

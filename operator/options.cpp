@@ -4,7 +4,7 @@
 #include <sstream>
 #include <string_view>
 
-#include "operator/log.hpp"
+#include "kube/log.hpp"
 
 namespace gtoken {
 
@@ -17,6 +17,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
   int renew = static_cast<int>(o.renew_deadline.count());
   int retry = static_cast<int>(o.retry_period.count());
   int shutdown_delay = static_cast<int>(o.shutdown_delay.count());
+  std::string log_level = kube::log_level_name(o.log_level);
   po::options_description desc("gtoken-operator options");
   // clang-format off
   desc.add_options()
@@ -39,7 +40,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("renew-deadline-seconds", po::value(&renew)->default_value(renew), "the leader stops writing when it could not renew for this long")
     ("retry-period-seconds", po::value(&retry)->default_value(retry), "how often to try to acquire or renew")
     ("shutdown-delay-seconds", po::value(&shutdown_delay)->default_value(shutdown_delay), "on SIGTERM, keep the webhook answering (not ready) this long before stopping, so the Service drops this replica first")
-    ("log-level", po::value(&o.log_level)->default_value(o.log_level), "debug, info, warn or error")
+    ("log-level", po::value(&log_level)->default_value(log_level), "debug, info, warn or error")
     ("controller", po::value(&o.controller)->default_value(o.controller), "run the AwsRoleBinding controller")
     ("webhook", po::value(&o.webhook)->default_value(o.webhook), "run the admission webhook");
   // clang-format on
@@ -66,8 +67,9 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
   o.renew_deadline = std::chrono::seconds(renew);
   o.retry_period = std::chrono::seconds(retry);
   o.shutdown_delay = std::chrono::seconds(shutdown_delay);
-  log::Level level;
-  if (!log::parse_level(o.log_level, level)) {
+  if (const auto level = kube::parse_log_level(log_level)) {
+    o.log_level = *level;
+  } else {
     error = "--log-level must be debug, info, warn or error";
     help.clear();
     return false;

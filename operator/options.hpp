@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "contract/gtoken.hpp"
+#include "kube/log.hpp"
 
 namespace gtoken {
 
@@ -41,7 +42,7 @@ struct OperatorOptions {
   // ready, so the Service drops this replica before it stops listening (the
   // apiserver does not retry a refused admission call).
   std::chrono::seconds shutdown_delay{5};
-  std::string log_level = "info";
+  kube::LogLevel log_level = kube::LogLevel::info;
   bool controller = true;  // run the AwsRoleBinding controller
   bool webhook = true;     // run the admission webhook
   std::vector<std::string> webhook_args;  // passed through to the webhook's own options

@@ -5,9 +5,9 @@
 #include "kube/backoff.hpp"
 #include "kube/errors.hpp"
 #include "kube/finalizers.hpp"
+#include "kube/log.hpp"
 #include "kube/names.hpp"
 #include "kube/time.hpp"
-#include "operator/log.hpp"
 #include "operator/policy.hpp"
 
 namespace gtoken {
@@ -123,7 +123,7 @@ Reconciler::Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerCo
   o.before_write = [this] { check_leader(); };
   o.on_write = [this](const std::string& gsa, size_t changes) {
     if (metrics_) metrics_->inc("gtoken_iam_policy_writes_total");
-    log::debug("wrote IAM policy", {{"gsa", gsa}, {"changes", changes}});
+    kube::process_logger().debug("wrote IAM policy", {{"gsa", gsa}, {"changes", changes}});
   };
   policies_ = std::make_unique<PolicyWriter>(
       [this](const std::string& gsa) { return google_.get_iam_policy(gsa); },
@@ -210,9 +210,9 @@ kube::Result Reconciler::reconcile(const std::string& key) {
     BindingView b = view_binding(std::move(*read), config_.default_audience);
     for (const auto& t : b.dropped) {
       // Not something gtoken wrote: never turned into a request.
-      log::warn("dropping an invalid status.appliedTargets entry",
-                {{"serviceAccountName", kube::quote_untrusted(t.ksa)},
-                 {"gcpServiceAccount", kube::quote_untrusted(t.gsa)}});
+      kube::process_logger().warn("dropping an invalid status.appliedTargets entry",
+                                  {{"serviceAccountName", kube::quote_untrusted(t.ksa)},
+                                   {"gcpServiceAccount", kube::quote_untrusted(t.gsa)}});
     }
     result = b.deleting ? finalize(b) : reconcile_live(std::move(b), live);
     if (result.is_error()) outcome = "error";
@@ -226,7 +226,7 @@ kube::Result Reconciler::reconcile(const std::string& key) {
     if (e.is_conflict() || e.is_not_found() || e.is_invalid()) mark_live(key);
     outcome = e.is_conflict() ? "conflict" : "error";
     if (e.is_conflict())
-      log::debug("conflict; read again", {{"binding", key}, {"error", e.what()}});
+      kube::process_logger().debug("conflict; read again", {{"binding", key}, {"error", e.what()}});
     result = e.is_conflict() ? kube::Result::requeue() : kube::Result::error(e.what());
   } catch (const std::exception& e) {
     outcome = "error";
@@ -238,7 +238,8 @@ kube::Result Reconciler::reconcile(const std::string& key) {
     metrics_->observe("gtoken_reconcile_duration_seconds", secs);
   }
   if (result.is_error()) {
-    log::warn("reconcile failed", {{"binding", key}, {"error", result.message()}});
+    kube::process_logger().warn("reconcile failed",
+                                {{"binding", key}, {"error", result.message()}});
   }
   return result;
 }
@@ -248,7 +249,7 @@ json Reconciler::ksa_owner(const json& self, const std::string& ksa, const json&
   std::string invalid;
   const std::string recorded = recorded_owner(sa, &invalid);
   if (!invalid.empty()) {
-    log::warn(
+    kube::process_logger().warn(
         "ignoring an invalid " + std::string(keys::kBinding) + " annotation",
         {{"namespace", ns}, {"serviceAccount", ksa}, {"value", kube::quote_untrusted(invalid)}});
   }
@@ -270,7 +271,8 @@ void Reconciler::ensure_service_account(const BindingView& b, Target& t, json sa
     // was read; the reconcile starts over and decides ownership on it.
     sa = io_->create(res::service_accounts(), b.ns,
                      service_account_to_create(b, t.ksa, plan_config_));
-    log::info("created ServiceAccount", {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
+    kube::process_logger().info("created ServiceAccount",
+                                {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
   }
   SaApply a = plan_service_account_apply(b, t.ksa, sa, plan_config_);
   t.created_sa = a.created_by_binding;
@@ -278,7 +280,8 @@ void Reconciler::ensure_service_account(const BindingView& b, Target& t, json sa
 
   check_leader();
   sa = io_->apply(res::service_accounts(), b.ns, a.apply);
-  log::info("annotated ServiceAccount", {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
+  kube::process_logger().info("annotated ServiceAccount",
+                              {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
   if (auto patch = stale_optional_annotations(a.want, sa)) {
     io_->patch(res::service_accounts(), b.ns, t.ksa, kube::PatchType::Json, *patch);
   }
@@ -301,11 +304,12 @@ void Reconciler::cleanup_target(const BindingView& b, const Target& t, const Tar
         d.precondition_uid = c.uid;
         d.precondition_resource_version = c.resource_version;
         io_->remove(res::service_accounts(), b.ns, t.ksa, d);
-        log::info("deleted ServiceAccount it had created",
-                  {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
+        kube::process_logger().info("deleted ServiceAccount it had created",
+                                    {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
       } else if (c.kind == SaCleanup::Kind::Patch) {
         io_->patch(res::service_accounts(), b.ns, t.ksa, kube::PatchType::Json, c.patch);
-        log::info("removed annotations", {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
+        kube::process_logger().info("removed annotations",
+                                    {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
       }
       break;
     } catch (const kube::ApiError& e) {
@@ -404,7 +408,8 @@ void Reconciler::event(const json& b, const PlannedEvent& e) {
     throw;
   } catch (const std::exception& ex) {
     // Events are best effort: losing one must not fail the reconcile.
-    log::warn("could not record event", {{"reason", e.reason}, {"error", ex.what()}});
+    kube::process_logger().warn("could not record event",
+                                {{"reason", e.reason}, {"error", ex.what()}});
   }
 }
 
@@ -495,8 +500,8 @@ kube::Result Reconciler::refuse(const BindingView& b, const tenancy::Verdict& ve
   json current = b.object;
   if (sp.write) current = write_status(*sp.write);
   if (sp.newly_refused) {
-    log::warn("binding not allowed by any AwsRoleBindingPolicy",
-              {{"binding", b.ns + "/" + b.name}, {"message", verdict.message}});
+    kube::process_logger().warn("binding not allowed by any AwsRoleBindingPolicy",
+                                {{"binding", b.ns + "/" + b.name}, {"message", verdict.message}});
   }
   for (const auto& e : sp.events) event(current, e);
   return sp.result;
@@ -530,7 +535,8 @@ kube::Result Reconciler::finalize(const BindingView& b) {
     if (e.is_invalid()) return kube::Result::requeue();  // the list moved: read it again
     throw;
   }
-  log::info("cleaned up and released binding", {{"binding", b.ns + "/" + b.name}});
+  kube::process_logger().info("cleaned up and released binding",
+                              {{"binding", b.ns + "/" + b.name}});
   return kube::Result::ok();
 }
 

@@ -1,7 +1,7 @@
 #include "operator/tenancy_gate.hpp"
 
 #include "contract/gtoken.hpp"
-#include "operator/log.hpp"
+#include "kube/log.hpp"
 
 namespace gtoken {
 
@@ -27,8 +27,8 @@ std::vector<tenancy::Policy> TenancyGate::policies() const {
       out.push_back(std::move(*p));
     } else {
       // Allows nothing; the CRD's schema makes this all but impossible.
-      log::warn("ignoring unreadable AwsRoleBindingPolicy",
-                {{"policy", kube::object_key(*obj)}, {"error", error}});
+      kube::process_logger().warn("ignoring unreadable AwsRoleBindingPolicy",
+                                  {{"policy", kube::object_key(*obj)}, {"error", error}});
     }
   }
   return out;

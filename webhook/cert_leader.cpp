@@ -47,17 +47,17 @@ std::optional<std::vector<std::string>> stored_ca_bundle(const CertView& view) {
 CertLeader::CertLeader(CertLeaderOptions options, std::shared_ptr<CertClient> client,
                        std::function<CertView()> view, std::function<bool()> is_leader,
                        std::shared_ptr<kube::Clock> clock, std::shared_ptr<kube::Metrics> metrics,
-                       Logger log)
+                       kube::Logger* log)
     : o_(std::move(options)),
       client_(std::move(client)),
       view_(std::move(view)),
       is_leader_(std::move(is_leader)),
       clock_(std::move(clock)),
       metrics_(std::move(metrics)),
-      log_(std::move(log)) {}
+      log_(log) {}
 
-void CertLeader::log(int level, const std::string& message, const json& fields) const {
-  if (log_) log_(level, message, fields);
+void CertLeader::log(kube::LogLevel level, const std::string& message, const json& fields) const {
+  if (log_) log_->log(level, message, fields);
 }
 
 kube::Result CertLeader::reconcile() {
@@ -68,13 +68,13 @@ kube::Result CertLeader::reconcile() {
     // informers have it. Either way what we wrote may not be what is stored.
     pending_.clear();
     if (e.is_conflict()) {
-      log(kDebug, "certificate write failed", {{"error", e.what()}});
+      log(kube::LogLevel::debug, "certificate write failed", {{"error", e.what()}});
       return kube::Result::requeue_after(200ms);
     }
-    log(kWarn, "certificate write failed", {{"error", e.what()}});
+    log(kube::LogLevel::warn, "certificate write failed", {{"error", e.what()}});
     return kube::Result::error(e.what());
   } catch (const std::exception& e) {
-    log(kWarn, "certificate rotation step failed", {{"error", e.what()}});
+    log(kube::LogLevel::warn, "certificate rotation step failed", {{"error", e.what()}});
     return kube::Result::error(e.what());
   }
 }
@@ -128,7 +128,7 @@ kube::Result CertLeader::plan_and_apply() {
   for (std::size_t i = 0; i < plan.actions.size(); ++i) {
     metrics_->inc("gtoken_webhook_certificate_rotations_total",
                   {{"action", std::string(to_string(plan.actions[i]))}});
-    log(kInfo, "certificate action",
+    log(kube::LogLevel::info, "certificate action",
         {{"action", std::string(to_string(plan.actions[i]))}, {"why", plan.reasons[i]}});
   }
 
@@ -148,7 +148,7 @@ kube::Result CertLeader::plan_and_apply() {
   }
   if (publish) {
     if (!view.mutating) {
-      log(kWarn, "cannot publish the CA: MutatingWebhookConfiguration not found",
+      log(kube::LogLevel::warn, "cannot publish the CA: MutatingWebhookConfiguration not found",
           {{"name", o_.config_name}});
     } else {
       const std::string bundle = base64_encode(join_pem(desired_ca_bundle(next)));

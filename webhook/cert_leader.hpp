@@ -15,8 +15,8 @@
 
 #include "kube/clock.hpp"
 #include "kube/controller.hpp"
+#include "kube/log.hpp"
 #include "webhook/cert_client.hpp"
-#include "webhook/options.hpp"
 #include "webhook/pending_writes.hpp"
 #include "webhook/rotation.hpp"
 
@@ -46,7 +46,7 @@ class CertLeader {
   CertLeader(CertLeaderOptions options, std::shared_ptr<CertClient> client,
              std::function<CertView()> view, std::function<bool()> is_leader,
              std::shared_ptr<kube::Clock> clock, std::shared_ptr<kube::Metrics> metrics,
-             Logger log);
+             kube::Logger* log);
 
   // One turn. requeue_after says when to plan again: at once after writes
   // (the next turn waits for the caches), 50 ms while waiting for them, the
@@ -62,12 +62,12 @@ class CertLeader {
   std::function<bool()> is_leader_;
   std::shared_ptr<kube::Clock> clock_;
   std::shared_ptr<kube::Metrics> metrics_;
-  Logger log_;
+  kube::Logger* log_;  // null: no log lines
   PendingWrites pending_;
 
   kube::Result plan_and_apply();
   std::vector<ReplicaReport> live_replicas(TimePoint now);
-  void log(int level, const std::string& message,
+  void log(kube::LogLevel level, const std::string& message,
            const nlohmann::json& fields = nlohmann::json::object()) const;
 };
 

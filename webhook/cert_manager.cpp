@@ -36,7 +36,7 @@ struct CertManager::Impl {
   std::shared_ptr<kube::Client> kube_client;
   std::shared_ptr<kube::Metrics> metrics;
   std::function<bool()> is_leader;
-  Logger logger;
+  kube::Logger* logger = nullptr;
   std::shared_ptr<kube::Clock> clock;
   std::shared_ptr<CertClient> client;
 
@@ -57,8 +57,9 @@ struct CertManager::Impl {
   mutable std::mutex ready_mu;
   std::string not_ready = "no serving certificate loaded yet";
 
-  void log(int level, const std::string& message, const json& fields = json::object()) const {
-    if (logger) logger(level, message, fields);
+  void log(kube::LogLevel level, const std::string& message,
+           const json& fields = json::object()) const {
+    if (logger) logger->log(level, message, fields);
   }
 
   void plan_soon() {
@@ -86,9 +87,9 @@ struct CertManager::Impl {
     std::lock_guard lock(ready_mu);
     if (why != not_ready) {
       if (why.empty()) {
-        log(kInfo, "webhook certificate verifiable by the apiserver");
+        log(kube::LogLevel::info, "webhook certificate verifiable by the apiserver");
       } else {
-        log(kDebug, "webhook not ready", {{"reason", why}});
+        log(kube::LogLevel::debug, "webhook not ready", {{"reason", why}});
       }
     }
     not_ready = why;
@@ -113,7 +114,8 @@ struct CertManager::Impl {
         write_replica_report(*client, {o.identity, o.secret_namespace, o.replica_lease_duration},
                              serving->served(), clock->now());
       } catch (const std::exception& e) {
-        log(kWarn, "cannot write this replica's certificate report", {{"error", e.what()}});
+        log(kube::LogLevel::warn, "cannot write this replica's certificate report",
+            {{"error", e.what()}});
         return kube::Result::error(e.what());
       }
       lease_written = true;
@@ -126,7 +128,7 @@ struct CertManager::Impl {
 
 CertManager::CertManager(CertManagerOptions options, std::shared_ptr<kube::Client> client,
                          std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
-                         std::function<void(const CertKeyPem&)> load, Logger log,
+                         std::function<void(const CertKeyPem&)> load, kube::Logger* log,
                          std::shared_ptr<kube::Clock> clock)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
@@ -134,7 +136,7 @@ CertManager::CertManager(CertManagerOptions options, std::shared_ptr<kube::Clien
   m.kube_client = std::move(client);
   m.metrics = std::move(metrics);
   m.is_leader = std::move(is_leader);
-  m.logger = std::move(log);
+  m.logger = log;
   m.clock = clock ? std::move(clock) : kube::system_clock();
   m.client = make_cert_client(m.kube_client, m.o.secret_namespace);
   m.serving = std::make_unique<CertServing>(std::move(load), m.clock, m.metrics, m.logger);
@@ -165,7 +167,7 @@ CertManager::~CertManager() {
 void CertManager::start() {
   Impl& m = *impl_;
   kube::InformerOptions io;
-  io.watcher.log = [&m](const std::string& what) { m.log(kDebug, what); };
+  io.watcher.log = m.logger;
   m.secrets = std::make_unique<kube::Informer>(
       std::make_shared<kube::ClientListWatch>(m.kube_client, kube::resources::secrets(),
                                               m.o.secret_namespace, "",
@@ -174,7 +176,7 @@ void CertManager::start() {
   m.secrets->on_add([&m](const json& s) { m.on_secret(s); });
   m.secrets->on_update([&m](const json&, const json& s) { m.on_secret(s); });
   m.secrets->on_delete([&m](const json&) {
-    m.log(kWarn, "certificate Secret deleted; serving the last certificate",
+    m.log(kube::LogLevel::warn, "certificate Secret deleted; serving the last certificate",
           {{"secret", m.o.secret_name}});
     m.plan_soon();
   });

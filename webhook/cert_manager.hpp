@@ -23,7 +23,7 @@
 #include <string>
 
 #include "kube/clock.hpp"
-#include "webhook/options.hpp"
+#include "kube/log.hpp"
 #include "webhook/rotation.hpp"
 
 namespace kube {
@@ -51,7 +51,7 @@ class CertManager {
   // and throws when they are unusable.
   CertManager(CertManagerOptions options, std::shared_ptr<kube::Client> client,
               std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
-              std::function<void(const CertKeyPem&)> load, Logger log,
+              std::function<void(const CertKeyPem&)> load, kube::Logger* log,
               std::shared_ptr<kube::Clock> clock = kube::system_clock());
   ~CertManager();
   CertManager(const CertManager&) = delete;

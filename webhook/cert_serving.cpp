@@ -36,16 +36,15 @@ ServedFingerprints served_fingerprints(const CertState& state, const CertKeyPem&
 
 CertServing::CertServing(std::function<void(const CertKeyPem&)> load,
                          std::shared_ptr<kube::Clock> clock, std::shared_ptr<kube::Metrics> metrics,
-                         Logger log)
-    : load_(std::move(load)),
-      clock_(std::move(clock)),
-      metrics_(std::move(metrics)),
-      log_(std::move(log)) {}
+                         kube::Logger* log)
+    : load_(std::move(load)), clock_(std::move(clock)), metrics_(std::move(metrics)), log_(log) {}
 
 bool CertServing::on_secret(const json& secret) {
   const CertState state = cert_state_from_secret(secret);
   if (!state.serving) {
-    if (log_) log_(kDebug, "certificate Secret holds no serving certificate yet", json::object());
+    if (log_)
+      log_->log(kube::LogLevel::debug, "certificate Secret holds no serving certificate yet",
+                json::object());
     return false;
   }
   {
@@ -57,9 +56,10 @@ bool CertServing::on_secret(const json& secret) {
   } catch (const std::exception& e) {
     metrics_->inc("gtoken_webhook_certificate_reloads_total", {{"result", "error"}});
     if (log_) {
-      log_(kWarn, "cannot serve the certificate from the Secret; keeping the current one",
-           {{"secret", secret.value("metadata", json::object()).value("name", "")},
-            {"error", e.what()}});
+      log_->log(kube::LogLevel::warn,
+                "cannot serve the certificate from the Secret; keeping the current one",
+                {{"secret", secret.value("metadata", json::object()).value("name", "")},
+                 {"error", e.what()}});
     }
     return false;
   }
@@ -83,10 +83,10 @@ bool CertServing::on_secret(const json& secret) {
     }
   }
   if (log_) {
-    log_(kInfo, "serving certificate loaded",
-         {{"fingerprint", served.cert.substr(0, 16)},
-          {"notAfter", facts ? format_time(facts->not_after) : ""},
-          {"caFingerprint", served.ca.substr(0, 16)}});
+    log_->log(kube::LogLevel::info, "serving certificate loaded",
+              {{"fingerprint", served.cert.substr(0, 16)},
+               {"notAfter", facts ? format_time(facts->not_after) : ""},
+               {"caFingerprint", served.ca.substr(0, 16)}});
   }
   return true;
 }

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "kube/clock.hpp"
-#include "webhook/options.hpp"
+#include "kube/log.hpp"
 #include "webhook/replica_report.hpp"
 #include "webhook/rotation.hpp"
 
@@ -32,7 +32,7 @@ class CertServing {
  public:
   // `load` installs a certificate + key and throws when they are unusable.
   CertServing(std::function<void(const CertKeyPem&)> load, std::shared_ptr<kube::Clock> clock,
-              std::shared_ptr<kube::Metrics> metrics, Logger log);
+              std::shared_ptr<kube::Metrics> metrics, kube::Logger* log);
 
   // Loads the Secret's serving certificate if its bytes differ from what is
   // served. True when a new certificate is now served.
@@ -45,7 +45,7 @@ class CertServing {
   std::function<void(const CertKeyPem&)> load_;
   std::shared_ptr<kube::Clock> clock_;
   std::shared_ptr<kube::Metrics> metrics_;
-  Logger log_;
+  kube::Logger* log_;  // null: no log lines
 
   mutable std::mutex mu_;
   std::string cert_pem_;

@@ -1,9 +1,7 @@
 #pragma once
-// The webhook's command-line options (passed through by gtoken-operator) and
-// the logger the webhook writes to.
+// The webhook's command-line options (passed through by gtoken-operator).
 
 #include <chrono>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -13,12 +11,6 @@
 #include "webhook/config.hpp"
 
 namespace gtoken::webhook {
-
-// Levels as gtoken::log::Level: 0 debug, 1 info, 2 warn, 3 error. Fields
-// never carry key material or tokens.
-using Logger =
-    std::function<void(int level, const std::string& message, const nlohmann::json& fields)>;
-enum LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 struct WebhookOptions {
   // --- serving ---

@@ -215,7 +215,8 @@ class Routes : public std::enable_shared_from_this<Routes> {
           {"outcome", outcome},
           {"latencyMs", std::chrono::duration<double>(Steady::now() - start).count() * 1000}};
       if (result.error) fields["reason"] = std::string(to_string(*result.error));
-      env_.log(result.error || !result.allowed ? kInfo : kDebug, "binding review", fields);
+      env_.log->log(result.error || !result.allowed ? kube::LogLevel::info : kube::LogLevel::debug,
+                    "binding review", fields);
     }
     reply("/validate",
           {result.status, std::string(AdmissionHttpResult::kContentType), std::move(result.body)},
@@ -250,13 +251,14 @@ class Routes : public std::enable_shared_from_this<Routes> {
                              {"dryRun", result.dry_run}, {"latencyMs", seconds * 1000}};
     if (!reason.empty()) fields["reason"] = reason;
     if (result.patch_operations) fields["patchOperations"] = result.patch_operations;
-    int level = kInfo;
+    kube::LogLevel level = kube::LogLevel::info;
     if (result.error) {
-      level = *result.error == AdmissionError::DecisionFailed ? kError : kWarn;
+      level = *result.error == AdmissionError::DecisionFailed ? kube::LogLevel::error
+                                                              : kube::LogLevel::warn;
     } else if (result.skip && routine_skip(*result.skip)) {
-      level = kDebug;
+      level = kube::LogLevel::debug;
     }
-    env_.log(level, "admission", fields);
+    env_.log->log(level, "admission", fields);
   }
 
   RoutesEnv env_;

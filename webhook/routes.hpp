@@ -14,9 +14,9 @@
 #include <optional>
 #include <string>
 
+#include "kube/log.hpp"
 #include "webhook/admission.hpp"
 #include "webhook/lookup_pool.hpp"
-#include "webhook/options.hpp"
 #include "webhook/server.hpp"
 
 namespace kube {
@@ -40,7 +40,7 @@ struct RoutesEnv {
   std::function<std::string()> not_ready_reason;
   std::shared_ptr<kube::Metrics> metrics;
   std::size_t body_limit = kDefaultAdmissionBodyLimit;
-  Logger log;
+  kube::Logger* log = nullptr;  // null: no log lines
 };
 
 // Describes the webhook's metric families in `metrics` (once per process).

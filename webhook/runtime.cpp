@@ -46,8 +46,9 @@ struct WebhookRuntime::Impl {
   BindingReviewEnv binding_env;
   std::atomic<bool> draining{false};
 
-  void log(int level, const std::string& message, const json& fields = json::object()) const {
-    if (d.log) d.log(level, message, fields);
+  void log(kube::LogLevel level, const std::string& message,
+           const json& fields = json::object()) const {
+    if (d.log) d.log->log(level, message, fields);
   }
 
   // Cache first; on a miss one live read bounded by sa_lookup_timeout. A
@@ -141,18 +142,19 @@ struct WebhookRuntime::Impl {
       try {
         const json version = d.client->version();
         if (const auto native = native_sidecars_from_version(version)) {
-          log(kInfo, "apiserver version read",
+          log(kube::LogLevel::info, "apiserver version read",
               {{"gitVersion", version.value("gitVersion", "")}, {"nativeSidecars", *native}});
           return *native;
         }
         break;
       } catch (const std::exception& e) {
-        log(kWarn, "cannot read the apiserver version", {{"error", e.what()}});
+        log(kube::LogLevel::warn, "cannot read the apiserver version", {{"error", e.what()}});
       }
     }
     // The classic pair works on every apiserver; native ones need 1.33 (or
     // the beta gate on). Set the flag to say which.
-    log(kWarn, "assuming classic sidecars (apiserver version unknown); set --native-sidecars");
+    log(kube::LogLevel::warn,
+        "assuming classic sidecars (apiserver version unknown); set --native-sidecars");
     return false;
   }
 };
@@ -237,7 +239,7 @@ void WebhookRuntime::start() {
   so.handshake_timeout = o.io_timeout;
   so.read_timeout = o.io_timeout;
   so.write_timeout = o.io_timeout;
-  so.log = [&m](const std::string& what) { m.log(kInfo, what); };
+  so.log = m.d.log;
 
   RoutesEnv routes;
   routes.decide_cached = [&m](const AdmissionRequest& r) { return review_pod_cached(r, m.env); };
@@ -295,13 +297,13 @@ void WebhookRuntime::start() {
     } catch (const std::exception& e) {
       // Metrics are not worth stopping admissions for (nor the controller):
       // the webhook serves on, and the error says what to fix.
-      m.log(kError, "cannot serve metrics; running without a metrics port",
+      m.log(kube::LogLevel::error, "cannot serve metrics; running without a metrics port",
             {{"error", e.what()}, {"port", o.metrics_port}});
       m.metrics_server.reset();
     }
   }
   m.certs->start();
-  m.log(kInfo, "webhook started",
+  m.log(kube::LogLevel::info, "webhook started",
         {{"port", m.server->port()},
          {"metricsPort", m.metrics_server ? m.metrics_server->port() : 0},
          {"threads", so.threads},

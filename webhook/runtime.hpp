@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kube/http.hpp"
+#include "kube/log.hpp"
 #include "tenancy/policy.hpp"
 #include "webhook/options.hpp"
 
@@ -41,7 +42,7 @@ struct RuntimeDeps {
   std::function<bool()> is_leader;
   std::string identity;
   std::string operator_namespace;
-  Logger log;
+  kube::Logger* log = nullptr;  // null: no log lines
 };
 
 class WebhookRuntime {

@@ -347,7 +347,7 @@ struct HttpsServer::Impl {
   }
 
   void log(const std::string& what) const {
-    if (shared->options.log) shared->options.log(what);
+    if (shared->options.log) shared->options.log->info(what);
   }
 
   void accept() {

@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 
+#include "kube/log.hpp"
 #include "webhook/admission.hpp"
 
 namespace gtoken::webhook {
@@ -84,8 +85,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{120'000};
   // Beyond this, new connections are closed at once.
   std::size_t max_connections = 1024;
-  // Diagnostics (bind, TLS errors are not logged per connection); may be empty.
-  std::function<void(const std::string&)> log;
+  // Diagnostics (bind, TLS errors are not logged per connection), at info;
+  // null: none.
+  kube::Logger* log = nullptr;
 };
 
 class HttpsServer {

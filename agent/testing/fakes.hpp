@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "agent/jwt.hpp"
-#include "agent/log.hpp"
 #include "agent/token_source.hpp"
+#include "kube/log.hpp"
 
 namespace gtoken::agent::testing {
 
@@ -82,7 +82,7 @@ class RecordingSink final : public TokenSink {
 // Collects log lines, parsed.
 struct LogCapture {
   std::vector<std::string> lines;
-  Logger logger{Level::debug, [this](std::string_view l) { lines.emplace_back(l); }};
+  kube::Logger logger{kube::LogLevel::debug, [this](std::string_view l) { lines.emplace_back(l); }};
 
   std::vector<nlohmann::json> parsed() const {
     std::vector<nlohmann::json> out;

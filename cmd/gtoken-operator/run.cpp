@@ -13,10 +13,10 @@
 #include "kube/config.hpp"
 #include "kube/controller.hpp"
 #include "kube/leader.hpp"
+#include "kube/log.hpp"
 #include "kube/metrics.hpp"
 #include "kube/watcher.hpp"
 #include "operator/google.hpp"
-#include "operator/log.hpp"
 #include "operator/operator_identity.hpp"
 #include "operator/reconciler.hpp"
 #include "operator/triggers.hpp"
@@ -36,24 +36,28 @@ namespace {
 // policy and say why.
 std::string cluster_oidc_issuer(kube::Client& client, const std::string& flag) {
   if (!flag.empty()) {
-    log::info("OIDC issuer for Kubernetes-issued tokens", {{"issuer", flag}, {"from", "--oidc-issuer"}});
+    kube::process_logger().info("OIDC issuer for Kubernetes-issued tokens",
+                                {{"issuer", flag}, {"from", "--oidc-issuer"}});
     return flag;
   }
   try {
     const json doc = client.oidc_discovery();
     const std::string issuer = doc.value("issuer", "");
     if (valid_oidc_issuer(issuer)) {
-      log::info("OIDC issuer for Kubernetes-issued tokens",
-                {{"issuer", issuer}, {"from", "/.well-known/openid-configuration"}});
+      kube::process_logger().info(
+          "OIDC issuer for Kubernetes-issued tokens",
+          {{"issuer", issuer}, {"from", "/.well-known/openid-configuration"}});
       return issuer;
     }
-    log::warn("the apiserver's ServiceAccount token issuer is not an https URL AWS can trust; "
-              "set --oidc-issuer for tokenSource: Kubernetes bindings",
-              {{"issuer", issuer}});
+    kube::process_logger().warn(
+        "the apiserver's ServiceAccount token issuer is not an https URL AWS can trust; "
+        "set --oidc-issuer for tokenSource: Kubernetes bindings",
+        {{"issuer", issuer}});
   } catch (const std::exception& e) {
-    log::warn("cannot read the apiserver's OIDC discovery document; set --oidc-issuer for "
-              "tokenSource: Kubernetes bindings",
-              {{"error", e.what()}});
+    kube::process_logger().warn(
+        "cannot read the apiserver's OIDC discovery document; set --oidc-issuer for "
+        "tokenSource: Kubernetes bindings",
+        {{"error", e.what()}});
   }
   return "";
 }
@@ -70,7 +74,7 @@ class SignalWatcher {
       int sig = 0;
       sigwait(&set_, &sig);
       if (exiting_) return;  // woken by the destructor, not by a person
-      log::info("signal received, shutting down", {{"signal", sig}});
+      kube::process_logger().info("signal received, shutting down", {{"signal", sig}});
       std::lock_guard lock(mu_);
       stop_ = true;
       cv_.notify_all();
@@ -125,16 +129,15 @@ json strip_to_metadata(json obj) {
 }  // namespace
 
 int run_operator(const OperatorOptions& o) {
-  log::Level level = log::Level::Info;
-  log::parse_level(o.log_level, level);
-  log::set_level(level);
+  kube::Logger& log = kube::process_logger();
+  log.set_level(o.log_level);
   SignalWatcher signals;
 
   kube::ClusterConfig cfg;
   try {
     cfg = kube::load_default_config(o.kubeconfig);
   } catch (const std::exception& e) {
-    log::error("cannot load Kubernetes config", {{"error", e.what()}});
+    log.error("cannot load Kubernetes config", {{"error", e.what()}});
     return 2;
   }
   std::string own_ns = o.namespace_.empty()
@@ -157,8 +160,8 @@ int run_operator(const OperatorOptions& o) {
   metrics->describe("gtoken_leader", "gauge", "1 while this replica leads");
 
   std::string identity = o.identity.empty() ? default_identity() : o.identity;
-  log::info("starting gtoken-operator",
-            {{"kubernetes", cfg.source}, {"namespace", own_ns}, {"identity", identity}});
+  log.info("starting gtoken-operator",
+           {{"kubernetes", cfg.source}, {"namespace", own_ns}, {"identity", identity}});
 
   std::string project = o.project;
   std::shared_ptr<IamClient> iam;
@@ -168,9 +171,10 @@ int run_operator(const OperatorOptions& o) {
       iam = std::make_shared<IamClient>(o.iam_endpoint, default_access_token_source(),
                                         o.iam_read_qps, o.iam_write_qps);
     } catch (const std::exception& e) {
-      log::error("cannot set up Google access: pass --project, or run where the metadata "
-                 "server answers",
-                 {{"error", e.what()}});
+      log.error(
+          "cannot set up Google access: pass --project, or run where the metadata "
+          "server answers",
+          {{"error", e.what()}});
       return 2;
     }
   }
@@ -196,8 +200,8 @@ int run_operator(const OperatorOptions& o) {
       } catch (const std::exception& e) {
         last_error = e.what();
         if (attempt + 1 < attempts) {
-          log::warn("cannot read the operator's Google service account yet; retrying",
-                    {{"error", last_error}, {"attempt", attempt + 1}});
+          log.warn("cannot read the operator's Google service account yet; retrying",
+                   {{"error", last_error}, {"attempt", attempt + 1}});
         }
         if (attempt + 1 < attempts && signals.wait_for(delay)) return 0;
         delay *= 2;
@@ -206,17 +210,18 @@ int run_operator(const OperatorOptions& o) {
     if (tenancy_settings.operator_gsa.empty()) {
       const std::string what = last_error;
       if (o.controller) {
-        log::error("cannot tell which Google service account the operator runs as; pass "
-                   "--operator-gsa",
-                   {{"error", what}});
+        log.error(
+            "cannot tell which Google service account the operator runs as; pass "
+            "--operator-gsa",
+            {{"error", what}});
         return 2;
       }
-      log::warn("operator GSA unknown; admission cannot refuse it early", {{"error", what}});
+      log.warn("operator GSA unknown; admission cannot refuse it early", {{"error", what}});
     }
   }
   if (!tenancy_settings.operator_gsa.empty()) {
-    log::info("operator Google service account (refused to bindings)",
-              {{"gsa", tenancy_settings.operator_gsa}});
+    log.info("operator Google service account (refused to bindings)",
+             {{"gsa", tenancy_settings.operator_gsa}});
   }
 
   kube::InformerOptions binding_opts;
@@ -339,8 +344,10 @@ int run_operator(const OperatorOptions& o) {
       leading = false;
       signals.poke();
     };
-    lc.on_new_leader = [](const std::string& who) { log::info("leader is", {{"identity", who}}); };
-    lc.log = [](const std::string& m) { log::debug(m); };
+    lc.on_new_leader = [&log](const std::string& who) {
+      log.info("leader is", {{"identity", who}});
+    };
+    lc.log = &log;
     elector = std::make_unique<kube::LeaderElector>(
         std::make_shared<kube::ClientLeaseApi>(client, own_ns, o.lease_name), lc);
     elector->start();
@@ -368,29 +375,27 @@ int run_operator(const OperatorOptions& o) {
     deps.is_leader = is_leader;
     deps.identity = identity;
     deps.operator_namespace = own_ns;
-    deps.log = [](int level, const std::string& m, const json& f) {
-      log::write(static_cast<log::Level>(level), m, f);
-    };
+    deps.log = &log;
     webhook_runtime = std::make_unique<webhook::WebhookRuntime>(wo, deps);
     try {
       webhook_runtime->start();
     } catch (const std::exception& e) {
-      log::error("cannot start the webhook", {{"error", e.what()}});
+      log.error("cannot start the webhook", {{"error", e.what()}});
       return 2;
     }
   }
 
   auto start_controller = [&] {
     if (!bindings->wait_synced(std::chrono::seconds(60))) {
-      log::warn("AwsRoleBinding cache not synced yet; starting anyway");
+      log.warn("AwsRoleBinding cache not synced yet; starting anyway");
     }
     // Before it has listed, the ServiceAccount cache would say "absent" to
     // every reconcile (each then costs a refused create and a live read).
     if (!service_accounts->wait_synced(std::chrono::seconds(60))) {
-      log::warn("ServiceAccount cache not synced yet; starting anyway");
+      log.warn("ServiceAccount cache not synced yet; starting anyway");
     }
     if (!pods->wait_synced(std::chrono::seconds(60))) {
-      log::warn("pod cache not synced yet; starting anyway (podsMissingInjection may undercount)");
+      log.warn("pod cache not synced yet; starting anyway (podsMissingInjection may undercount)");
     }
     std::lock_guard lock(ctl_mu);
     // client-go's controller limiter, but a failing binding (GSA missing,
@@ -410,7 +415,7 @@ int run_operator(const OperatorOptions& o) {
     for (const auto& key : bindings->store().keys()) queue->add(key);
     controller->start();
     metrics->set("gtoken_leader", 1);
-    log::info("controller started", {{"bindings", bindings->store().size()}});
+    log.info("controller started", {{"bindings", bindings->store().size()}});
   };
   auto stop_controller = [&] {
     std::unique_ptr<kube::Controller> c;
@@ -422,7 +427,7 @@ int run_operator(const OperatorOptions& o) {
     if (c) {
       c->stop();
       metrics->set("gtoken_leader", 0);
-      log::info("controller stopped");
+      log.info("controller stopped");
     }
   };
 
@@ -455,7 +460,7 @@ int run_operator(const OperatorOptions& o) {
   if (webhook_runtime) {
     webhook_runtime->begin_drain();
     if (o.shutdown_delay.count() > 0) {
-      log::info("draining the webhook before stopping", {{"seconds", o.shutdown_delay.count()}});
+      log.info("draining the webhook before stopping", {{"seconds", o.shutdown_delay.count()}});
       std::this_thread::sleep_for(o.shutdown_delay);
     }
     webhook_runtime->stop();
@@ -465,7 +470,7 @@ int run_operator(const OperatorOptions& o) {
   bindings->stop();
   namespaces->stop();
   policies->stop();
-  log::info("stopped");
+  log.info("stopped");
   return 0;
 }
 

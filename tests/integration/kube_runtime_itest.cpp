@@ -47,7 +47,11 @@ std::map<std::string, std::string> store_state(const kube::Store& s) {
 
 struct Recorder {
   std::mutex mu;
-  std::vector<std::string> logs;
+  std::vector<std::string> logs;  // the informer's log lines
+  kube::Logger logger{kube::LogLevel::debug, [this](std::string_view l) {
+                        std::lock_guard lock(mu);
+                        logs.emplace_back(l);
+                      }};
   std::vector<std::string> events;  // "add:x" / "update:x=v" / "delete:x"
   bool saw(const std::string& needle) {
     std::lock_guard lock(mu);
@@ -64,10 +68,7 @@ std::unique_ptr<kube::Informer> make_informer(std::shared_ptr<kube::Client> c, c
   o.watcher.watch_timeout = std::chrono::seconds(30);
   o.watcher.backoff.base = std::chrono::milliseconds(100);
   o.watcher.backoff.cap = std::chrono::seconds(1);
-  o.watcher.log = [&rec](const std::string& m) {
-    std::lock_guard lock(rec.mu);
-    rec.logs.push_back(m);
-  };
+  o.watcher.log = &rec.logger;
   auto inf = std::make_unique<kube::Informer>(
       std::make_shared<kube::ClientListWatch>(c, res::config_maps(), ns), o);
   inf->on_add([&rec](const json& o) {

@@ -46,7 +46,7 @@ TEST_CASE("defaults: one-shot to stdout from the metadata server") {
   CHECK(o.file_mode == 0644);
   CHECK(o.once_timeout == 60s);
   CHECK(o.request_timeout == 10s);
-  CHECK(o.log_level == Level::info);
+  CHECK(o.log_level == kube::LogLevel::info);
   CHECK(o.policy.keep_fraction == doctest::Approx(0.4));
   CHECK(o.policy.keep_duration == 0ms);
 }
@@ -129,8 +129,8 @@ TEST_CASE("durations and log level") {
                   "--log-level", "debug"});
   CHECK(o.once_timeout == 120s);
   CHECK(o.request_timeout == 1500ms);
-  CHECK(o.log_level == Level::debug);
-  CHECK(ok({"--audience", "a"}, {{"GTOKEN_LOG_LEVEL", "warn"}}).log_level == Level::warn);
+  CHECK(o.log_level == kube::LogLevel::debug);
+  CHECK(ok({"--audience", "a"}, {{"GTOKEN_LOG_LEVEL", "warn"}}).log_level == kube::LogLevel::warn);
   CHECK_FALSE(parse({"--audience", "a", "--once-timeout", "soon"}).options);
   CHECK_FALSE(parse({"--audience", "a", "--request-timeout", "0s"}).options);
   CHECK_FALSE(parse({"--audience", "a", "--log-level", "loud"}).options);

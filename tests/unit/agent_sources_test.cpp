@@ -1,6 +1,5 @@
 #include <doctest/doctest.h>
 
-#include "agent/log.hpp"
 #include "agent/sources.hpp"
 #include "agent/testing/fakes.hpp"
 #include "kube/errors.hpp"
@@ -205,27 +204,4 @@ TEST_CASE("service account email validation") {
   CHECK_FALSE(valid_service_account_email("a@b@c"));
   CHECK_FALSE(valid_service_account_email("a b@c"));
   CHECK_FALSE(valid_service_account_email("a/../b@c"));
-}
-
-TEST_CASE("log lines: one JSON object, ts/level/msg first, fields after, bad UTF-8 survives") {
-  std::string line = format_log_line("2024-01-01T00:00:00.000Z", Level::warn, "hello \"x\"",
-                                     {{"b", 1}, {"a", "\xff"}, {"msg", "ignored"}});
-  CHECK(line.back() == '\n');
-  CHECK(line.find('\n') == line.size() - 1);
-  CHECK(line.rfind(
-            "{\"ts\":\"2024-01-01T00:00:00.000Z\",\"level\":\"warn\",\"msg\":\"hello \\\"x\\\"\"",
-            0) == 0);
-  auto j = nlohmann::json::parse(line);
-  CHECK(j["b"] == 1);
-  CHECK(j["msg"] == "hello \"x\"");
-
-  std::vector<std::string> lines;
-  Logger log(Level::warn, [&](std::string_view l) { lines.emplace_back(l); });
-  log.info("dropped");
-  log.warn("kept");
-  log.error("kept too", {{"k", "v"}});
-  REQUIRE(lines.size() == 2);
-  CHECK(nlohmann::json::parse(lines[1])["k"] == "v");
-  CHECK(parse_level("warning") == Level::warn);
-  CHECK_FALSE(parse_level("trace"));
 }

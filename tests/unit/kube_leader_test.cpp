@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -101,7 +102,10 @@ struct Candidate {
   int started = 0;
   int stopped = 0;
   std::vector<std::string> leaders_seen;
-  std::vector<std::string> logs;
+  std::vector<std::string> logs;  // the messages of the elector's log lines
+  kube::Logger logger{kube::LogLevel::debug, [this](std::string_view l) {
+                        logs.push_back(nlohmann::json::parse(l)["msg"].get<std::string>());
+                      }};
 
   Candidate(std::shared_ptr<FakeLeaseApi> api, std::shared_ptr<kube::FakeClock> clock,
             const std::string& id, std::function<void(kube::LeaderElectionConfig&)> tweak = {}) {
@@ -112,7 +116,7 @@ struct Candidate {
     c.on_started_leading = [this] { ++started; };
     c.on_stopped_leading = [this] { ++stopped; };
     c.on_new_leader = [this](const std::string& who) { leaders_seen.push_back(who); };
-    c.log = [this](const std::string& m) { logs.push_back(m); };
+    c.log = &logger;
     if (tweak) tweak(c);
     elector = std::make_unique<kube::LeaderElector>(std::move(api), c, std::move(clock),
                                                     kube::fixed_random(0));
@@ -224,6 +228,8 @@ TEST_CASE_FIXTURE(Fixture, "the first candidate creates the lease and leads") {
   CHECK((*api->stored)["metadata"]["namespace"] == "sys");
   CHECK(a->leader() == "pod-a");
   CHECK(a.leaders_seen == std::vector<std::string>{"pod-a"});
+  CHECK(std::find(a.logs.begin(), a.logs.end(), "leader election (pod-a): started leading") !=
+        a.logs.end());
 }
 
 TEST_CASE_FIXTURE(Fixture, "the leader renews; the other candidate waits with jitter") {

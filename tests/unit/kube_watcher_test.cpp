@@ -117,10 +117,12 @@ class ScriptedSource : public kube::ListWatchSource {
 struct Fixture {
   std::shared_ptr<kube::FakeClock> clock = std::make_shared<kube::FakeClock>();
   std::shared_ptr<ScriptedSource> src = std::make_shared<ScriptedSource>(clock);
-  std::vector<std::string> logs;
+  std::vector<json> logs;  // the watcher's log lines, parsed
+  kube::Logger logger{kube::LogLevel::debug,
+                      [this](std::string_view l) { logs.push_back(json::parse(l)); }};
   kube::WatcherOptions options() {
     kube::WatcherOptions o;
-    o.log = [this](const std::string& m) { logs.push_back(m); };
+    o.log = &logger;
     return o;
   }
   kube::Watcher w{src, options(), clock, kube::fixed_random(0)};
@@ -357,7 +359,12 @@ TEST_CASE_FIXTURE(Fixture, "other list errors back off with jitter and retry the
     CHECK(src->list_calls[i].continue_token == "cursor");
   }
   CHECK(store.keys() == std::vector<std::string>{"ns/a", "ns/b"});
-  CHECK_FALSE(logs.empty());
+  REQUIRE(logs.size() == 3);
+  for (const auto& l : logs) {
+    CHECK(l["level"] == "debug");
+    CHECK(l["msg"].get<std::string>().rfind("list: ", 0) == 0);
+    CHECK(l["msg"].get<std::string>().find("; retrying in ") != std::string::npos);
+  }
 }
 
 TEST_CASE_FIXTURE(Fixture, "non-410 watch errors back off and resume from the same version") {

@@ -61,7 +61,7 @@ TEST_CASE("controller flags are read") {
   CHECK(p.options.retry_period == std::chrono::seconds(1));
   CHECK(p.options.identity == "me");
   CHECK(p.options.default_audience == "aud");
-  CHECK(p.options.log_level == "debug");
+  CHECK(p.options.log_level == kube::LogLevel::debug);
   CHECK_FALSE(p.options.webhook);
   CHECK(p.options.iam_read_qps == 0);
   CHECK(p.options.iam_write_qps == 2.5);

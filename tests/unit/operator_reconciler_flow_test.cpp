@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "operator/log.hpp"
+#include "kube/log.hpp"
 #include "operator/policy.hpp"
 #include "operator/reconciler.hpp"
 #include "operator_reconciler_fake.hpp"
@@ -70,7 +70,7 @@ struct World {
 
   // `pod_cache` false: the reconciler lists pods instead of asking the index.
   explicit World(bool allowed = true, bool pod_cache = true, const std::string& oidc_issuer = "") {
-    gtoken::log::set_level(gtoken::log::Level::Error);  // the reconciler's info lines
+    kube::process_logger().set_level(kube::LogLevel::error);  // the reconciler's info lines
     if (allowed) {
       policies->replace({{{"metadata", {{"name", "jobs"}}},
                           {"spec",

@@ -1,4 +1,4 @@
-#include "agent/log.hpp"
+#include "kube/log.hpp"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <chrono>
 #include <ctime>
 
-namespace gtoken::agent {
+namespace kube {
 
 namespace {
 
@@ -29,37 +29,37 @@ std::string now_rfc3339_millis() {
 
 }  // namespace
 
-std::optional<Level> parse_level(std::string_view s) {
+std::optional<LogLevel> parse_log_level(std::string_view s) {
   if (s == "debug") {
-    return Level::debug;
+    return LogLevel::debug;
   }
   if (s == "info") {
-    return Level::info;
+    return LogLevel::info;
   }
   if (s == "warn" || s == "warning") {
-    return Level::warn;
+    return LogLevel::warn;
   }
   if (s == "error") {
-    return Level::error;
+    return LogLevel::error;
   }
   return std::nullopt;
 }
 
-const char* level_name(Level l) {
+const char* log_level_name(LogLevel l) {
   switch (l) {
-    case Level::debug:
+    case LogLevel::debug:
       return "debug";
-    case Level::info:
+    case LogLevel::info:
       return "info";
-    case Level::warn:
+    case LogLevel::warn:
       return "warn";
-    case Level::error:
+    case LogLevel::error:
       return "error";
   }
   return "info";
 }
 
-std::string format_log_line(std::string_view ts, Level l, std::string_view msg,
+std::string format_log_line(std::string_view ts, LogLevel l, std::string_view msg,
                             const nlohmann::json& fields) {
   // Built by hand so ts, level and msg come first (nlohmann::json sorts
   // keys). append() rather than operator+ chains: GCC 12 reports a false
@@ -67,7 +67,7 @@ std::string format_log_line(std::string_view ts, Level l, std::string_view msg,
   std::string line;
   line.reserve(128 + msg.size());
   line.append("{\"ts\":").append(dump(std::string(ts)));
-  line.append(",\"level\":\"").append(level_name(l));
+  line.append(",\"level\":\"").append(log_level_name(l));
   line.append("\",\"msg\":").append(dump(std::string(msg)));
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) {
@@ -81,7 +81,7 @@ std::string format_log_line(std::string_view ts, Level l, std::string_view msg,
   return line;
 }
 
-Logger::Logger(Level min, Sink sink) : min_(min), sink_(std::move(sink)) {}
+Logger::Logger(LogLevel min, Sink sink) : min_(min), sink_(std::move(sink)) {}
 
 Logger::Sink Logger::stderr_sink() {
   return [](std::string_view line) {
@@ -101,13 +101,20 @@ Logger::Sink Logger::stderr_sink() {
   };
 }
 
-void Logger::log(Level l, std::string_view msg, const nlohmann::json& fields) {
+void Logger::log(LogLevel l, std::string_view msg, const nlohmann::json& fields) {
   if (!enabled(l)) {
     return;
   }
   std::string line = format_log_line(now_rfc3339_millis(), l, msg, fields);
   std::lock_guard lock(mu_);
-  sink_(line);
+  if (sink_) {
+    sink_(line);
+  }
 }
 
-}  // namespace gtoken::agent
+Logger& process_logger() {
+  static Logger logger;
+  return logger;
+}
+
+}  // namespace kube
