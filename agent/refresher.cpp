@@ -125,11 +125,12 @@ StepResult Refresher::step() {
 StepResult Refresher::fail(kube::Clock::time_point now, FetchError err) {
   ++failures_;
   ++stats_.failed;
-  const Backoff& backoff = slow_kind(err.kind) ? opts_.config_backoff : opts_.transient_backoff;
+  const kube::BackoffPolicy& backoff =
+      slow_kind(err.kind) ? opts_.config_backoff : opts_.transient_backoff;
   const double r = random_ ? random_() : 0.0;
   StepResult out;
   out.ok = false;
-  out.delay = backoff.delay(failures_, r);
+  out.delay = kube::backoff_delay(backoff, static_cast<unsigned>(failures_ - 1), r);
   const bool have_valid = current_ && current_->exp > now;
   if (have_valid) {
     // Never sleep past half of the kept token's remaining validity: retries

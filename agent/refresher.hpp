@@ -6,9 +6,10 @@
 // Clock, Random, Logger, and the wait function), so tests walk every fault
 // path on a FakeClock without sleeping.
 //
-// Failure pacing (consecutive failures n, reset by a success):
-//   transient and write errors      Backoff{1 s, cap 30 s}
-//   config, invalid-token and wrong-audience errors Backoff{5 s, cap 120 s}
+// Failure pacing (consecutive failures n, reset by a success; kube/backoff.hpp,
+// doubling, jitter takes up to 20 % off):
+//   transient and write errors      1 s doubling, cap 30 s
+//   config, invalid-token and wrong-audience errors 5 s doubling, cap 120 s
 // A token whose `aud` is not opts.audience is never written (an empty
 // audience refuses every token): the file keeps the last good token.
 // While the token in the file is still valid, no retry is scheduled later
@@ -24,6 +25,7 @@
 
 #include "agent/schedule.hpp"
 #include "agent/token_source.hpp"
+#include "kube/backoff.hpp"
 #include "kube/clock.hpp"
 #include "kube/log.hpp"
 
@@ -34,8 +36,9 @@ struct RefresherOptions {
   // audience every token is refused.
   std::string audience;
   RefreshPolicy policy;
-  Backoff transient_backoff{std::chrono::seconds(1), std::chrono::seconds(30), 0.2};
-  Backoff config_backoff{std::chrono::seconds(5), std::chrono::seconds(120), 0.2};
+  kube::BackoffPolicy transient_backoff{std::chrono::seconds(1), std::chrono::seconds(30), 2.0,
+                                        0.2};
+  kube::BackoffPolicy config_backoff{std::chrono::seconds(5), std::chrono::seconds(120), 2.0, 0.2};
   // While the current token is valid, a retry is never scheduled later than
   // half its remaining validity from now, nor sooner than this.
   std::chrono::milliseconds min_retry_delay{1000};

@@ -50,15 +50,4 @@ TimePoint next_refresh(TimePoint now, std::optional<TimePoint> iat, TimePoint ex
   return std::max(late, earliest);
 }
 
-std::chrono::milliseconds Backoff::delay(int attempt, double r) const {
-  using ms = std::chrono::milliseconds;
-  if (attempt < 1) {
-    attempt = 1;
-  }
-  double raw = static_cast<double>(initial.count()) * static_cast<double>(1LL << std::clamp(attempt - 1, 0, 40));
-  raw = std::min(raw, static_cast<double>(cap.count()));
-  double j = std::clamp(jitter, 0.0, 1.0) * clamp01(r);
-  return ms(static_cast<ms::rep>(round_half_away(raw * (1.0 - j))));
-}
-
 }  // namespace gtoken::agent

@@ -1,6 +1,7 @@
 #pragma once
-// When to fetch the next token, and how long to wait after a failure.
-// Pure functions of their arguments: time and randomness come in.
+// When to fetch the next token (the wait after a failure is the shared
+// kube/backoff.hpp). Pure functions of their arguments: time and randomness
+// come in.
 //
 // Refresh point (see docs/agent.md, "Refresh timing"):
 //   start = iat (if present and plausible) else now;  L = exp - start
@@ -34,16 +35,5 @@ inline constexpr std::chrono::minutes kMaxIatSkew{5};
 
 TimePoint next_refresh(TimePoint now, std::optional<TimePoint> iat, TimePoint exp,
                        const kube::Random& random, const RefreshPolicy& policy = {});
-
-// Exponential backoff: attempt n (1-based) waits
-//   min(cap, initial * 2^(n-1)) * (1 - jitter * r)
-// so the wait never exceeds `cap` and never falls below (1 - jitter) of it.
-struct Backoff {
-  std::chrono::milliseconds initial{1000};
-  std::chrono::milliseconds cap{30000};
-  double jitter = 0.2;
-
-  std::chrono::milliseconds delay(int attempt, double r) const;
-};
 
 }  // namespace gtoken::agent

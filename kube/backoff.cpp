@@ -1,8 +1,6 @@
 #include "kube/backoff.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <condition_variable>
 #include <limits>
 #include <stdexcept>
 
@@ -10,9 +8,10 @@ namespace kube {
 
 namespace {
 
+// [0, 1]; NaN counts as 0.
 double clamp_unit(double u) {
   if (!(u >= 0.0)) {
-    return 0.0;  // also catches NaN
+    return 0.0;
   }
   return std::min(u, 1.0);
 }
@@ -20,28 +19,33 @@ double clamp_unit(double u) {
 }  // namespace
 
 Clock::duration backoff_delay(const BackoffPolicy& p, unsigned attempt, double u) {
+  const auto cap_count = std::max(p.cap, Clock::duration::zero());
   const double base = static_cast<double>(std::max(p.base, Clock::duration::zero()).count());
-  const double cap = static_cast<double>(std::max(p.cap, Clock::duration::zero()).count());
-  const double factor = std::max(p.factor, 1.0);
-  // In double: base * factor^attempt overflows to inf for large attempts,
-  // which the comparison below turns into the cap (NaN too).
-  double d = base * std::pow(factor, static_cast<double>(attempt));
+  const double cap = static_cast<double>(cap_count.count());
+  if (base == 0) {
+    return Clock::duration::zero();
+  }
+  // base * factor^attempt by squaring, without std::pow (the agent links no
+  // libm). Every factor is >= 1, so once d reaches the cap it stays there;
+  // a square that overflows to inf also ends at the cap.
+  double d = base;
+  if (p.factor > 1.0) {
+    double f = p.factor;
+    for (unsigned n = attempt; n > 0 && d < cap; n >>= 1) {
+      if (n & 1U) {
+        d *= f;
+      }
+      f *= f;
+    }
+  }
   if (!(d < cap)) {
     d = cap;
   }
-  u = clamp_unit(u);
-  switch (p.jitter) {
-    case Jitter::None:
-      break;
-    case Jitter::Full:
-      d = d * u;
-      break;
-    case Jitter::Equal:
-      d = d / 2 + (d / 2) * u;
-      break;
+  d *= 1.0 - clamp_unit(p.jitter) * clamp_unit(u);
+  if (!(d < cap)) {
+    return cap_count;  // exact, and no double near 2^63 is cast
   }
-  // cap came from an int64 count, so d <= cap fits; round down.
-  return Clock::duration(static_cast<Clock::duration::rep>(d));
+  return Clock::duration(static_cast<Clock::duration::rep>(d + 0.5));
 }
 
 Backoff::Backoff(BackoffPolicy p, Random random) : policy_(p), random_(std::move(random)) {
@@ -56,123 +60,6 @@ Clock::duration Backoff::next() {
     ++attempts_;
   }
   return d;
-}
-
-BackoffRateLimiter::BackoffRateLimiter(BackoffPolicy p, Random random)
-    : policy_(p), random_(std::move(random)) {
-  if (!random_) {
-    throw std::invalid_argument("BackoffRateLimiter: no random source");
-  }
-}
-
-Clock::duration BackoffRateLimiter::when(const std::string& key) {
-  unsigned attempt = 0;
-  {
-    std::lock_guard lock(mu_);
-    unsigned& n = failures_[key];
-    attempt = n;
-    if (n < std::numeric_limits<unsigned>::max()) {
-      ++n;
-    }
-  }
-  // Random may take its own lock; call it outside ours.
-  return backoff_delay(policy_, attempt, random_());
-}
-
-void BackoffRateLimiter::forget(const std::string& key) {
-  std::lock_guard lock(mu_);
-  failures_.erase(key);
-}
-
-unsigned BackoffRateLimiter::failures(const std::string& key) const {
-  std::lock_guard lock(mu_);
-  auto it = failures_.find(key);
-  return it == failures_.end() ? 0 : it->second;
-}
-
-BucketRateLimiter::BucketRateLimiter(double qps, double burst, std::shared_ptr<Clock> clock)
-    : qps_(qps), burst_(burst), clock_(std::move(clock)), tokens_(burst) {
-  if (!(qps > 0) || !(burst >= 1)) {
-    throw std::invalid_argument("BucketRateLimiter: qps must be > 0 and burst >= 1");
-  }
-  if (!clock_) {
-    throw std::invalid_argument("BucketRateLimiter: no clock");
-  }
-  last_ = clock_->now();
-}
-
-Clock::duration BucketRateLimiter::when(const std::string&) {
-  std::lock_guard lock(mu_);
-  const auto now = clock_->now();
-  // A clock set backwards refills nothing rather than draining the bucket.
-  if (now > last_) {
-    const double elapsed = std::chrono::duration<double>(now - last_).count();
-    tokens_ = std::min(burst_, tokens_ + elapsed * qps_);
-    last_ = now;
-  }
-  // Reserve a token now; a negative balance is the queue of waiting retries.
-  tokens_ -= 1;
-  if (tokens_ >= 0) {
-    return Clock::duration::zero();
-  }
-  return std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(-tokens_ / qps_));
-}
-
-MaxOfRateLimiter::MaxOfRateLimiter(std::vector<std::shared_ptr<RateLimiter>> limiters)
-    : limiters_(std::move(limiters)) {
-  for (const auto& l : limiters_) {
-    if (!l) {
-      throw std::invalid_argument("MaxOfRateLimiter: null limiter");
-    }
-  }
-}
-
-Clock::duration MaxOfRateLimiter::when(const std::string& key) {
-  auto d = Clock::duration::zero();
-  for (const auto& l : limiters_) {
-    d = std::max(d, l->when(key));
-  }
-  return d;
-}
-
-void MaxOfRateLimiter::forget(const std::string& key) {
-  for (const auto& l : limiters_) {
-    l->forget(key);
-  }
-}
-
-unsigned MaxOfRateLimiter::failures(const std::string& key) const {
-  unsigned n = 0;
-  for (const auto& l : limiters_) {
-    n = std::max(n, l->failures(key));
-  }
-  return n;
-}
-
-std::shared_ptr<RateLimiter> default_controller_rate_limiter(std::shared_ptr<Clock> clock,
-                                                             Random random) {
-  BackoffPolicy per_key{std::chrono::milliseconds(5), std::chrono::seconds(1000), 2.0,
-                        Jitter::None};
-  return std::make_shared<MaxOfRateLimiter>(std::vector<std::shared_ptr<RateLimiter>>{
-      std::make_shared<BackoffRateLimiter>(per_key, std::move(random)),
-      std::make_shared<BucketRateLimiter>(10.0, 100.0, std::move(clock))});
-}
-
-bool interruptible_sleep(Clock::duration d, const std::stop_token& stop) {
-  if (stop.stop_requested()) {
-    return false;
-  }
-  if (d <= Clock::duration::zero()) {
-    return true;
-  }
-  // wait_for adds d to steady_clock::now(); keep the sum far from overflow.
-  d = std::min<Clock::duration>(d, std::chrono::hours(24 * 365));
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  cv.wait_for(lock, stop, d, [] { return false; });
-  return !stop.stop_requested();
 }
 
 }  // namespace kube

@@ -1,5 +1,7 @@
 #include "kube/clock.hpp"
 
+#include <algorithm>
+#include <condition_variable>
 #include <thread>
 
 namespace kube {
@@ -18,6 +20,22 @@ Random default_random() {
     std::lock_guard lock(*mu);
     return std::uniform_real_distribution<double>(0.0, 1.0)(*gen);
   };
+}
+
+bool interruptible_sleep(Clock::duration d, const std::stop_token& stop) {
+  if (stop.stop_requested()) {
+    return false;
+  }
+  if (d <= Clock::duration::zero()) {
+    return true;
+  }
+  // wait_for adds d to steady_clock::now(); keep the sum far from overflow.
+  d = std::min<Clock::duration>(d, std::chrono::hours(24 * 365));
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, stop, d, [] { return false; });
+  return !stop.stop_requested();
 }
 
 }  // namespace kube

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <stop_token>
 
 namespace kube {
 
@@ -59,5 +60,11 @@ Random default_random();
 inline Random fixed_random(double v) {
   return [v] { return v; };
 }
+
+// Waits `d` of real time or until `stop` is requested; returns false when
+// stopped. The run loops use it between retries; tests substitute a function
+// that advances a FakeClock instead.
+bool interruptible_sleep(Clock::duration d, const std::stop_token& stop);
+using SleepFn = std::function<bool(Clock::duration, const std::stop_token&)>;
 
 }  // namespace kube

@@ -23,7 +23,6 @@
 #include <string_view>
 #include <thread>
 
-#include "kube/backoff.hpp"
 #include "kube/client.hpp"
 #include "kube/clock.hpp"
 #include "kube/log.hpp"

@@ -22,8 +22,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "kube/backoff.hpp"
 #include "kube/clock.hpp"
+#include "kube/rate_limiter.hpp"
 
 namespace kube {
 

@@ -12,9 +12,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "kube/backoff.hpp"
 #include "kube/clock.hpp"
 #include "kube/http.hpp"
+#include "kube/rate_limiter.hpp"
 
 namespace gtoken {
 

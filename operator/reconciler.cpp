@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "kube/backoff.hpp"
 #include "kube/errors.hpp"
 #include "kube/finalizers.hpp"
 #include "kube/log.hpp"

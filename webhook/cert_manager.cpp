@@ -3,10 +3,10 @@
 #include <atomic>
 #include <mutex>
 
-#include "kube/backoff.hpp"
 #include "kube/client.hpp"
 #include "kube/controller.hpp"
 #include "kube/metrics.hpp"
+#include "kube/rate_limiter.hpp"
 #include "kube/watcher.hpp"
 #include "kube/workqueue.hpp"
 #include "webhook/cert_client.hpp"

@@ -9,12 +9,12 @@
 #include <sstream>
 #include <thread>
 
-#include "kube/backoff.hpp"
 #include "kube/config.hpp"
 #include "kube/controller.hpp"
 #include "kube/leader.hpp"
 #include "kube/log.hpp"
 #include "kube/metrics.hpp"
+#include "kube/rate_limiter.hpp"
 #include "kube/watcher.hpp"
 #include "operator/google.hpp"
 #include "operator/operator_identity.hpp"
@@ -191,7 +191,8 @@ int run_operator(const OperatorOptions& o) {
     // (documented by Google: retry), so a few attempts over ~15 s before
     // giving up; a stop signal ends the wait.
     std::string last_error;
-    auto delay = std::chrono::milliseconds(500);
+    const kube::BackoffPolicy retry{std::chrono::milliseconds(500), std::chrono::seconds(8), 2.0,
+                                    kube::Jitter::None};
     // Only the controller needs it to start; the webhook alone asks once.
     const int attempts = o.controller ? 6 : 1;
     for (int attempt = 0; attempt < attempts && tenancy_settings.operator_gsa.empty(); ++attempt) {
@@ -203,8 +204,11 @@ int run_operator(const OperatorOptions& o) {
           log.warn("cannot read the operator's Google service account yet; retrying",
                    {{"error", last_error}, {"attempt", attempt + 1}});
         }
-        if (attempt + 1 < attempts && signals.wait_for(delay)) return 0;
-        delay *= 2;
+        const auto delay = kube::backoff_delay(retry, static_cast<unsigned>(attempt), 0);
+        if (attempt + 1 < attempts &&
+            signals.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(delay))) {
+          return 0;
+        }
       }
     }
     if (tenancy_settings.operator_gsa.empty()) {

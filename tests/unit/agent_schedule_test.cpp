@@ -123,22 +123,3 @@ TEST_CASE("a broken random source cannot push the point out of bounds") {
   }
   CHECK(next_refresh(kT0, iat, exp, kube::Random{}) == kT0 + 36min);
 }
-
-TEST_CASE("backoff doubles, caps and jitters downwards only") {
-  Backoff b{1000ms, 30000ms, 0.2};
-  CHECK(b.delay(1, 0.0) == 1000ms);
-  CHECK(b.delay(2, 0.0) == 2000ms);
-  CHECK(b.delay(3, 0.0) == 4000ms);
-  CHECK(b.delay(5, 0.0) == 16000ms);
-  CHECK(b.delay(6, 0.0) == 30000ms);
-  CHECK(b.delay(1000, 0.0) == 30000ms);
-  CHECK(b.delay(0, 0.0) == 1000ms);
-  CHECK(b.delay(6, 0.5) == 27000ms);
-  for (int n = 1; n < 70; ++n) {
-    for (double r : {0.0, 0.3, 0.999999}) {
-      auto d = b.delay(n, r);
-      REQUIRE(d <= 30000ms);
-      REQUIRE(d >= 800ms);
-    }
-  }
-}

@@ -347,10 +347,10 @@ TEST_CASE_FIXTURE(Fixture, "other list errors back off with jitter and retry the
   src->page(page({cm("b", "1")}, "10"));
   step();
   step();
-  // Equal jitter with u = 0: half of 800ms, 1.6s, 3.2s.
-  CHECK(step() == 400ms);
+  // Equal jitter with u = 0: 800ms, 1.6s, 3.2s (jitter only ever shortens).
   CHECK(step() == 800ms);
   CHECK(step() == 1600ms);
+  CHECK(step() == 3200ms);
   CHECK(w.failures() == 3);
   CHECK(w.state() == State::Listing);
   CHECK(step() == 0s);
@@ -374,9 +374,9 @@ TEST_CASE_FIXTURE(Fixture, "non-410 watch errors back off and resume from the sa
   src->stream({error_event(500, "InternalError")});
   src->stream({}, api_error(429));
   src->stream({ev("ADDED", cm("a", "11"))});
-  CHECK(step() == 400ms);
   CHECK(step() == 800ms);
   CHECK(step() == 1600ms);
+  CHECK(step() == 3200ms);
   CHECK(w.state() == State::Watching);
   CHECK(step() == 0s);
   CHECK(w.failures() == 0);
@@ -389,8 +389,8 @@ TEST_CASE_FIXTURE(Fixture, "a watch closed at once without events backs off") {
   run_until_watching();
   src->stream({}, nullptr, 0s);
   src->stream({}, nullptr, 0s);
-  CHECK(step() == 400ms);
   CHECK(step() == 800ms);
+  CHECK(step() == 1600ms);
 }
 
 TEST_CASE_FIXTURE(Fixture, "backoff is capped") {
@@ -399,7 +399,7 @@ TEST_CASE_FIXTURE(Fixture, "backoff is capped") {
   for (int i = 0; i < 12; ++i) src->stream({}, network_error());
   Clock::duration last{};
   for (int i = 0; i < 12; ++i) last = step();
-  CHECK(last == 15s);  // Equal jitter, u = 0: half the 30 s cap
+  CHECK(last == 30s);  // Equal jitter, u = 0: the whole 30 s cap
 }
 
 TEST_CASE_FIXTURE(Fixture, "the watch timeout is jittered above the base") {
@@ -555,7 +555,7 @@ TEST_CASE("Informer fills its store, calls handlers, and stops promptly") {
                                          "change ns/b"});
   CHECK(inf.store().keys() == std::vector<std::string>{"ns/a"});
   CHECK(src->lists == 3);
-  CHECK(sleeps == std::vector<Clock::duration>{400ms, 800ms});
+  CHECK(sleeps == std::vector<Clock::duration>{800ms, 1600ms});
 }
 
 TEST_CASE("Informer stop before start and double stop are harmless") {

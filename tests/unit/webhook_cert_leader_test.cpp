@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <set>
 
-#include "kube/backoff.hpp"
 #include "kube/controller.hpp"
 #include "kube/metrics.hpp"
+#include "kube/rate_limiter.hpp"
 #include "kube/workqueue.hpp"
 #include "webhook/base64.hpp"
 #include "webhook/ca_bundles.hpp"
