@@ -12,7 +12,6 @@
 #include <random>
 #include <string_view>
 
-#include "agent/duration.hpp"
 #include "agent/errno_text.hpp"
 #include "agent/options.hpp"
 #include "agent/plain_http.hpp"
@@ -22,6 +21,7 @@
 #include "agent/sources.hpp"
 #include "agent/stop_signal.hpp"
 #include "kube/clock.hpp"
+#include "kube/duration.hpp"
 #include "kube/log.hpp"
 #ifdef GTOKEN_AGENT_HTTPS
 #include "kube/http.hpp"
@@ -239,7 +239,7 @@ int run_agent(const Options& o) {
     OnceResult r = refresher.run_once(o.once_timeout, wait);
     if (r == OnceResult::timed_out) {
       log.error("no token written before --once-timeout; giving up",
-                {{"once_timeout_s", seconds(o.once_timeout)},
+                {{"once_timeout_s", kube::to_seconds(o.once_timeout)},
                  {"attempts", refresher.consecutive_failures()}});
       code = kExitFailed;
     }
@@ -257,6 +257,10 @@ int main_entry(int argc, char** argv) {
     return kExitUsage;
   }
   const Options& o = *p.options;
+  if (!o.deprecations.empty()) {
+    kube::Logger log(o.log_level);
+    kube::warn_deprecated(log, o.deprecations);
+  }
   switch (o.mode) {
     case Mode::help:
       write_fd(STDOUT_FILENO, usage());

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <map>
 
-#include "agent/duration.hpp"
 #include "agent/sources.hpp"
+#include "kube/duration.hpp"
 
 #ifndef GTOKEN_VERSION
 #define GTOKEN_VERSION "dev"
@@ -116,7 +116,7 @@ bool parse_refresh_before(const std::string& v, RefreshPolicy& p) {
   if (!has_unit) {
     return fraction(v, 1);
   }
-  auto d = parse_duration(v);
+  auto d = kube::parse_duration(v);
   if (!d || d->count() <= 0) {
     return false;
   }
@@ -240,9 +240,9 @@ ParseResult parse_options(const std::vector<std::string>& args, const GetEnv& en
       case Flag::once_timeout:
       case Flag::request_timeout:
       case Flag::min_validity: {
-        auto d = parse_duration(v);
+        auto d = kube::parse_duration_flag("--" + name, v, o.deprecations);
         if (!d) {
-          return bad("not a duration (e.g. 60s, 1m30s, 500ms): '" + v + "'");
+          return bad("not a duration (e.g. 500ms, 60s, 1m30s, 1.5h): '" + v + "'");
         }
         if (info.flag == Flag::once_timeout) {
           o.once_timeout = *d;

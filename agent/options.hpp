@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/schedule.hpp"
+#include "kube/duration.hpp"
 #include "kube/log.hpp"
 
 namespace gtoken::agent {
@@ -31,6 +32,9 @@ struct Options {
   std::chrono::milliseconds request_timeout{10000};
   kube::LogLevel log_level = kube::LogLevel::info;
   RefreshPolicy policy;
+  // Flags spelled the way an earlier release took them (a duration without
+  // a unit): accepted, and logged as a warning at start-up.
+  std::vector<kube::FlagDeprecation> deprecations;
 };
 
 struct ParseResult {

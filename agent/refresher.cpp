@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "agent/duration.hpp"
+#include "kube/duration.hpp"
 
 namespace gtoken::agent {
 
@@ -111,9 +111,9 @@ StepResult Refresher::step() {
   nlohmann::json fields = {{"sink", sink_.describe()},
                            {"source", source_.describe()},
                            {"exp", format_rfc3339(times->exp)},
-                           {"valid_for_s", seconds(times->exp - now)}};
+                           {"valid_for_s", kube::to_seconds(times->exp - now)}};
   if (!once_) {
-    fields["next_refresh_in_s"] = seconds(out.delay);
+    fields["next_refresh_in_s"] = kube::to_seconds(out.delay);
   }
   if (recovered_after > 0) {
     fields["recovered_after_failures"] = recovered_after;
@@ -157,7 +157,7 @@ StepResult Refresher::fail(kube::Clock::time_point now, FetchError err) {
   if (final_attempt) {
     fields["final"] = true;  // run_once gives up after this attempt
   } else {
-    fields["retry_in_s"] = seconds(out.delay);
+    fields["retry_in_s"] = kube::to_seconds(out.delay);
   }
   if (err.http_status) {
     fields["http_status"] = err.http_status;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "agent/duration.hpp"
+#include "kube/duration.hpp"
 
 namespace gtoken::agent {
 
@@ -11,7 +11,7 @@ namespace {
 using Dur = TimePoint::duration;
 
 Dur scale(Dur d, double f) {
-  return Dur(static_cast<Dur::rep>(round_half_away(static_cast<double>(d.count()) * f)));
+  return Dur(static_cast<Dur::rep>(kube::round_half_away(static_cast<double>(d.count()) * f)));
 }
 
 double clamp01(double r) {

@@ -4,19 +4,84 @@
 #include <sstream>
 #include <string_view>
 
+#include "kube/duration.hpp"
 #include "kube/log.hpp"
 
 namespace gtoken {
 
 namespace po = boost::program_options;
 
+namespace {
+
+// A duration setting: its flag (the one syntax, kube/duration.hpp), and the
+// integer-seconds flag earlier releases named it by, which still works and
+// logs a warning naming the new one.
+struct DurationFlag {
+  DurationFlag(const char* name, const char* old_name, const char* help,
+               std::chrono::milliseconds current)
+      : name(name), old_name(old_name), help(help), text(kube::format_duration(current)) {}
+
+  const char* name;      // "resync"
+  const char* old_name;  // "resync-seconds"
+  const char* help;
+  std::string text;     // --NAME's value; its default is the current setting
+  int old_seconds = 0;  // --OLD_NAME's value, when given
+  std::chrono::milliseconds value{};
+  std::string given;  // the spelling used ("--resync" or "--resync-seconds"): errors name it
+};
+
+// Reads one DurationFlag from the parsed command line; false with `error`.
+bool read(DurationFlag& f, const po::variables_map& vm,
+          std::vector<kube::FlagDeprecation>& deprecations, std::string& error) {
+  const std::string name = std::string("--") + f.name;
+  const std::string old_name = std::string("--") + f.old_name;
+  const bool new_given = !vm[f.name].defaulted();
+  if (vm.count(f.old_name)) {
+    if (new_given) {
+      error = name + " and " + old_name + " set the same thing; keep " + name;
+      return false;
+    }
+    f.value = std::chrono::seconds(f.old_seconds);
+    f.given = old_name;
+    deprecations.push_back({old_name + "=" + std::to_string(f.old_seconds),
+                            name + "=" + kube::format_duration(f.value)});
+    return true;
+  }
+  f.given = name;
+  const auto value = kube::parse_duration_flag(name, f.text, deprecations);
+  if (!value) {
+    error = name + ": not a duration: \"" + f.text + "\" (use e.g. 500ms, 30s, 5m, 1h)";
+    return false;
+  }
+  f.value = *value;
+  return true;
+}
+
+}  // namespace
+
 bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, std::string& error,
                          std::string& help) {
-  int resync = static_cast<int>(o.resync.count());
-  int lease = static_cast<int>(o.lease_duration.count());
-  int renew = static_cast<int>(o.renew_deadline.count());
-  int retry = static_cast<int>(o.retry_period.count());
-  int shutdown_delay = static_cast<int>(o.shutdown_delay.count());
+  auto fail = [&](std::string why) {
+    error = std::move(why);
+    help.clear();
+    return false;
+  };
+  DurationFlag resync{"resync", "resync-seconds",
+                      "re-check every binding this often (repairs drift made outside Kubernetes)",
+                      o.resync};
+  DurationFlag lease{"lease-duration", "lease-duration-seconds",
+                     "how long a lease holds without renewal", o.lease_duration};
+  DurationFlag renew{"renew-deadline", "renew-deadline-seconds",
+                     "the leader stops writing when it could not renew for this long",
+                     o.renew_deadline};
+  DurationFlag retry{"retry-period", "retry-period-seconds", "how often to try to acquire or renew",
+                     o.retry_period};
+  DurationFlag shutdown_delay{
+      "shutdown-delay", "shutdown-delay-seconds",
+      "on SIGTERM, keep the webhook answering (not ready) this long before stopping, so the "
+      "Service drops this replica first",
+      o.shutdown_delay};
+  DurationFlag* const durations[] = {&resync, &lease, &renew, &retry, &shutdown_delay};
   std::string log_level = kube::log_level_name(o.log_level);
   po::options_description desc("gtoken-operator options");
   // clang-format off
@@ -29,27 +94,33 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("default-audience", po::value(&o.default_audience)->default_value(o.default_audience), "ID token audience when a binding sets none")
     ("operator-gsa", po::value(&o.operator_gsa), "the operator's own Google service account, refused to every binding (default: GOOGLE_APPLICATION_CREDENTIALS' client_email, else the metadata server's)")
     ("oidc-issuer", po::value(&o.oidc_issuer), "the cluster's ServiceAccount token issuer (https URL) that AWS trusts for tokenSource: Kubernetes bindings (default: from the apiserver's /.well-known/openid-configuration)")
-    ("resync-seconds", po::value(&resync)->default_value(resync), "re-check every binding this often (repairs drift made outside Kubernetes)")
     ("workers", po::value(&o.workers)->default_value(o.workers), "concurrent reconciles (each mostly waits on the apiserver and Google)")
     ("iam-read-qps", po::value(&o.iam_read_qps)->default_value(o.iam_read_qps), "at most this many Google IAM reads per second (0: no limit)")
     ("iam-write-qps", po::value(&o.iam_write_qps)->default_value(o.iam_write_qps), "at most this many setIamPolicy calls per second (0: no limit)")
     ("leader-elect", po::value(&o.leader_elect)->default_value(o.leader_elect), "elect a leader through a Lease (run several replicas safely)")
     ("lease-name", po::value(&o.lease_name)->default_value(o.lease_name), "name of the Lease in the operator's namespace")
     ("identity", po::value(&o.identity), "leader election identity (default: hostname_pid)")
-    ("lease-duration-seconds", po::value(&lease)->default_value(lease), "how long a lease holds without renewal")
-    ("renew-deadline-seconds", po::value(&renew)->default_value(renew), "the leader stops writing when it could not renew for this long")
-    ("retry-period-seconds", po::value(&retry)->default_value(retry), "how often to try to acquire or renew")
-    ("shutdown-delay-seconds", po::value(&shutdown_delay)->default_value(shutdown_delay), "on SIGTERM, keep the webhook answering (not ready) this long before stopping, so the Service drops this replica first")
     ("log-level", po::value(&log_level)->default_value(log_level), "debug, info, warn or error")
     ("controller", po::value(&o.controller)->default_value(o.controller), "run the AwsRoleBinding controller")
     ("webhook", po::value(&o.webhook)->default_value(o.webhook), "run the admission webhook");
   // clang-format on
+  po::options_description deprecated(
+      "deprecated spellings (whole seconds; each logs a warning naming its replacement)");
+  for (DurationFlag* f : durations) {
+    desc.add_options()(f->name, po::value(&f->text)->default_value(f->text), f->help);
+    deprecated.add_options()(f->old_name, po::value(&f->old_seconds),
+                             (std::string("use --") + f->name).c_str());
+  }
   std::ostringstream h;
-  h << "Usage: gtoken-operator [options]\n" << desc << "\n";
+  h << "Usage: gtoken-operator [options]\n"
+    << desc << "\nDurations: 500ms, 90s, 5m, 1h30m, 720h.\n\n"
+    << deprecated << "\n";
   help = h.str();
+  po::options_description all;
+  all.add(desc).add(deprecated);
+  po::variables_map vm;
   try {
-    po::variables_map vm;
-    auto parsed = po::command_line_parser(argc, argv).options(desc).allow_unregistered().run();
+    auto parsed = po::command_line_parser(argc, argv).options(all).allow_unregistered().run();
     po::store(parsed, vm);
     po::notify(vm);
     if (vm.count("help")) {
@@ -58,55 +129,52 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     }
     o.webhook_args = po::collect_unrecognized(parsed.options, po::include_positional);
   } catch (const po::error& e) {
-    error = e.what();
-    help.clear();
-    return false;
+    return fail(e.what());
   }
-  o.resync = std::chrono::seconds(resync);
-  o.lease_duration = std::chrono::seconds(lease);
-  o.renew_deadline = std::chrono::seconds(renew);
-  o.retry_period = std::chrono::seconds(retry);
-  o.shutdown_delay = std::chrono::seconds(shutdown_delay);
+  o.deprecations.clear();
+  for (DurationFlag* f : durations) {
+    if (!read(*f, vm, o.deprecations, error)) return fail(error);
+  }
+  const auto resync_seconds = kube::whole_seconds(resync.value);
+  const auto lease_seconds = kube::whole_seconds(lease.value);
+  if (!resync_seconds || !lease_seconds) {
+    return fail((resync_seconds ? lease.given : resync.given) +
+                " must be a whole number of seconds");
+  }
+  o.resync = *resync_seconds;
+  o.lease_duration = *lease_seconds;
+  o.renew_deadline = renew.value;
+  o.retry_period = retry.value;
+  o.shutdown_delay = shutdown_delay.value;
   if (const auto level = kube::parse_log_level(log_level)) {
     o.log_level = *level;
   } else {
-    error = "--log-level must be debug, info, warn or error";
-    help.clear();
-    return false;
+    return fail("--log-level must be debug, info, warn or error");
   }
   if (!o.oidc_issuer.empty() && !valid_oidc_issuer(o.oidc_issuer)) {
-    error = "--oidc-issuer must be an https URL without query or fragment, as AWS IAM registers "
-            "it (e.g. https://container.googleapis.com/v1/projects/P/locations/L/clusters/C)";
-    help.clear();
-    return false;
+    return fail(
+        "--oidc-issuer must be an https URL without query or fragment, as AWS IAM registers it "
+        "(e.g. https://container.googleapis.com/v1/projects/P/locations/L/clusters/C)");
   }
   if (o.iam_read_qps < 0 || o.iam_write_qps < 0) {
-    error = "--iam-read-qps and --iam-write-qps must be 0 (no limit) or positive";
-    help.clear();
-    return false;
+    return fail("--iam-read-qps and --iam-write-qps must be 0 (no limit) or positive");
   }
   if (o.shutdown_delay.count() < 0) {
-    error = "--shutdown-delay-seconds must be 0 or positive";
-    help.clear();
-    return false;
+    return fail(shutdown_delay.given + " must be 0 or positive");
   }
-  if (o.resync.count() <= 0 || o.workers <= 0) {
-    error = "--resync-seconds and --workers must be positive";
-    help.clear();
-    return false;
+  if (o.resync.count() <= 0) {
+    return fail(resync.given + " must be positive");
+  }
+  if (o.workers <= 0) {
+    return fail("--workers must be positive");
   }
   if (o.renew_deadline >= o.lease_duration) {
-    error = "--renew-deadline-seconds must be shorter than --lease-duration-seconds";
-    help.clear();
-    return false;
+    return fail(renew.given + " must be shorter than " + lease.given);
   }
   // As client-go: the leader must get more than one jittered retry in
   // before its renew deadline.
   if (o.retry_period.count() <= 0 || o.renew_deadline.count() * 10 <= o.retry_period.count() * 12) {
-    error = "--retry-period-seconds must be positive and --renew-deadline-seconds more than 1.2 "
-            "times it";
-    help.clear();
-    return false;
+    return fail(retry.given + " must be positive and " + renew.given + " more than 1.2 times it");
   }
   return true;
 }

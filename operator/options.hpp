@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "contract/gtoken.hpp"
+#include "kube/duration.hpp"
 #include "kube/log.hpp"
 
 namespace gtoken {
@@ -28,24 +29,27 @@ struct OperatorOptions {
   // The cluster's ServiceAccount token issuer for Kubernetes-source bindings
   // ("" = the apiserver's /.well-known/openid-configuration).
   std::string oidc_issuer;
-  std::chrono::seconds resync{300};
+  std::chrono::seconds resync{300};  // whole seconds
   int workers = 16;
   double iam_read_qps = 80;   // Google's default quota: 6,000 reads/min per project
   double iam_write_qps = 8;   // and 600 writes/min
   bool leader_elect = true;
   std::string lease_name = "gtoken-operator";
   std::string identity;  // "" = hostname + pid
-  std::chrono::seconds lease_duration{15};
-  std::chrono::seconds renew_deadline{10};
-  std::chrono::seconds retry_period{2};
+  std::chrono::seconds lease_duration{15};  // whole seconds: the Lease's leaseDurationSeconds
+  std::chrono::milliseconds renew_deadline{10000};
+  std::chrono::milliseconds retry_period{2000};
   // On SIGTERM the webhook keeps answering this long while reporting not
   // ready, so the Service drops this replica before it stops listening (the
   // apiserver does not retry a refused admission call).
-  std::chrono::seconds shutdown_delay{5};
+  std::chrono::milliseconds shutdown_delay{5000};
   kube::LogLevel log_level = kube::LogLevel::info;
   bool controller = true;  // run the AwsRoleBinding controller
   bool webhook = true;     // run the admission webhook
   std::vector<std::string> webhook_args;  // passed through to the webhook's own options
+  // Flags spelled the way an earlier release took them (--resync-seconds=N,
+  // a duration without a unit): accepted; run_operator logs each as a warning.
+  std::vector<kube::FlagDeprecation> deprecations;
 };
 
 // Parses argv into options; returns false and fills `error` (or `help` when

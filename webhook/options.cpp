@@ -2,7 +2,9 @@
 
 #include <boost/program_options.hpp>
 #include <sstream>
+#include <tuple>
 
+#include "kube/duration.hpp"
 #include "webhook/settings.hpp"
 #include "webhook/text.hpp"
 
@@ -12,12 +14,8 @@ namespace po = boost::program_options;
 
 namespace {
 
-std::string show(std::chrono::seconds s) {
-  const auto n = s.count();
-  if (n != 0 && n % 86400 == 0) return std::to_string(n / 86400) + "d";
-  if (n != 0 && n % 3600 == 0) return std::to_string(n / 3600) + "h";
-  if (n != 0 && n % 60 == 0) return std::to_string(n / 60) + "m";
-  return std::to_string(n) + "s";
+std::string show(std::chrono::milliseconds d) {
+  return kube::format_duration(d);
 }
 
 struct Durations {
@@ -45,7 +43,7 @@ po::options_description describe(WebhookOptions& o, Durations& d, std::vector<st
     ("webhook-extra-ip", po::value(&ips)->composing(), "IP addresses for the serving certificate, e.g. 127.0.0.1 for URL mode (repeatable)")
     ("cert-secret-name", po::value(&o.cert_secret_name)->default_value(o.cert_secret_name), "Secret holding the CA and serving certificate, in the operator's namespace")
     ("manage-certificates", po::value(&o.manage_certificates)->default_value(o.manage_certificates), "create and rotate the certificates (false: only serve the Secret's)")
-    ("cert-validity", po::value(&d.cert_validity)->default_value(show(o.cert_validity)), "serving certificate lifetime (s, m, h, d)")
+    ("cert-validity", po::value(&d.cert_validity)->default_value(show(o.cert_validity)), "serving certificate lifetime (a duration: 500ms, 90s, 15m, 720h)")
     ("cert-lookahead", po::value(&d.cert_lookahead)->default_value(show(o.cert_lookahead)), "renew the serving certificate this long before it ends")
     ("ca-validity", po::value(&d.ca_validity)->default_value(show(o.ca_validity)), "CA lifetime")
     ("ca-lookahead", po::value(&d.ca_lookahead)->default_value(show(o.ca_lookahead)), "start the CA rotation this long before the CA ends")
@@ -57,44 +55,12 @@ po::options_description describe(WebhookOptions& o, Durations& d, std::vector<st
     ("token-mount-path", po::value(&o.token_mount_path)->default_value(o.token_mount_path), "where containers find the token directory")
     ("native-sidecars", po::value(&o.native_sidecars)->default_value(o.native_sidecars), "inject the agent as a native sidecar: auto (apiserver >= 1.33), true or false")
     ("aws-default-region", po::value(&o.aws_default_region), "AWS region for pods of ServiceAccounts that set none (AWS_REGION, AWS_DEFAULT_REGION, regional STS)")
-    ("sa-lookup-timeout", po::value(&d.sa_lookup)->default_value("2s"), "bound of the live ServiceAccount read on a cache miss");
+    ("sa-lookup-timeout", po::value(&d.sa_lookup)->default_value(show(o.sa_lookup_timeout)), "bound of the live ServiceAccount read on a cache miss");
   // clang-format on
   return desc;
 }
 
 }  // namespace
-
-std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
-  text = trim(text);
-  if (text.empty()) return std::nullopt;
-  long long unit = 1;
-  switch (text.back()) {
-    case 's':
-      text.remove_suffix(1);
-      break;
-    case 'm':
-      unit = 60;
-      text.remove_suffix(1);
-      break;
-    case 'h':
-      unit = 3600;
-      text.remove_suffix(1);
-      break;
-    case 'd':
-      unit = 86400;
-      text.remove_suffix(1);
-      break;
-    default:
-      break;
-  }
-  if (text.empty() || text.size() > 9) return std::nullopt;
-  long long n = 0;
-  for (const char c : text) {
-    if (!is_digit(c)) return std::nullopt;
-    n = n * 10 + (c - '0');
-  }
-  return std::chrono::seconds(n * unit);
-}
 
 bool parse_webhook_options(const std::vector<std::string>& args, WebhookOptions& o,
                            std::string& error) {
@@ -109,21 +75,32 @@ bool parse_webhook_options(const std::vector<std::string>& args, WebhookOptions&
     error = e.what();
     return false;
   }
-  const std::pair<const std::string*, std::chrono::seconds*> durations[] = {
-      {&d.io_timeout, &o.io_timeout},         {&d.cert_validity, &o.cert_validity},
-      {&d.cert_lookahead, &o.cert_lookahead}, {&d.ca_validity, &o.ca_validity},
-      {&d.ca_lookahead, &o.ca_lookahead},     {&d.publish_delay, &o.ca_publish_delay},
-      {&d.retire_grace, &o.ca_retire_grace},  {&d.replica_lease, &o.replica_lease_duration},
+  // Kept in whole seconds (certificate lifetimes, a Lease, the I/O deadline).
+  const std::tuple<const char*, const std::string*, std::chrono::seconds*> durations[] = {
+      {"--webhook-io-timeout", &d.io_timeout, &o.io_timeout},
+      {"--cert-validity", &d.cert_validity, &o.cert_validity},
+      {"--cert-lookahead", &d.cert_lookahead, &o.cert_lookahead},
+      {"--ca-validity", &d.ca_validity, &o.ca_validity},
+      {"--ca-lookahead", &d.ca_lookahead, &o.ca_lookahead},
+      {"--ca-publish-delay", &d.publish_delay, &o.ca_publish_delay},
+      {"--ca-retire-grace", &d.retire_grace, &o.ca_retire_grace},
+      {"--webhook-replica-lease-duration", &d.replica_lease, &o.replica_lease_duration},
   };
-  for (const auto& [text, out] : durations) {
-    const auto value = parse_duration(*text);
+  for (const auto& [flag, text, out] : durations) {
+    const auto value = kube::parse_duration_flag(flag, *text, o.deprecations);
     if (!value) {
-      error = "not a duration: \"" + *text + "\" (use e.g. 30s, 15m, 720h, 30d)";
+      error = std::string(flag) + ": not a duration: \"" + *text +
+              "\" (use e.g. 500ms, 30s, 15m, 720h)";
       return false;
     }
-    *out = *value;
+    const auto secs = kube::whole_seconds(*value);
+    if (!secs) {
+      error = std::string(flag) + " must be a whole number of seconds: \"" + *text + "\"";
+      return false;
+    }
+    *out = *secs;
   }
-  const auto lookup = parse_duration(d.sa_lookup);
+  const auto lookup = kube::parse_duration_flag("--sa-lookup-timeout", d.sa_lookup, o.deprecations);
   if (!lookup || lookup->count() <= 0) {
     error = "--sa-lookup-timeout must be a positive duration";
     return false;

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kube/duration.hpp"
 #include "webhook/config.hpp"
 
 namespace gtoken::webhook {
@@ -52,6 +53,9 @@ struct WebhookOptions {
   // Region for ServiceAccounts that name none (the EKS webhook's flag); "": none.
   std::string aws_default_region;
   std::chrono::milliseconds sa_lookup_timeout{2000};
+  // Values spelled the way an earlier release took them ("30d", a bare
+  // number of seconds): accepted, logged as warnings at start-up.
+  std::vector<kube::FlagDeprecation> deprecations;
 };
 
 // Parses the webhook's flags (those gtoken-operator did not know). Returns
@@ -59,9 +63,6 @@ struct WebhookOptions {
 bool parse_webhook_options(const std::vector<std::string>& args, WebhookOptions& out,
                            std::string& error);
 std::string webhook_options_help();
-
-// "90", "90s", "15m", "720h", "30d" → seconds; nullopt when not a duration.
-std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 
 // Native sidecars from a /version answer: Kubernetes ≥ 1.33 ("minor" may
 // carry a "+", as on GKE). nullopt when it cannot be read.

@@ -11,6 +11,7 @@
 
 #include "kube/config.hpp"
 #include "kube/controller.hpp"
+#include "kube/duration.hpp"
 #include "kube/leader.hpp"
 #include "kube/log.hpp"
 #include "kube/metrics.hpp"
@@ -131,6 +132,11 @@ json strip_to_metadata(json obj) {
 int run_operator(const OperatorOptions& o) {
   kube::Logger& log = kube::process_logger();
   log.set_level(o.log_level);
+  webhook::WebhookOptions wo;
+  std::string ignored;
+  webhook::parse_webhook_options(o.webhook_args, wo, ignored);  // checked by main()
+  kube::warn_deprecated(log, o.deprecations);
+  kube::warn_deprecated(log, wo.deprecations);
   SignalWatcher signals;
 
   kube::ClusterConfig cfg;
@@ -360,9 +366,6 @@ int run_operator(const OperatorOptions& o) {
   // --- webhook: every replica serves; certificate writes only while leading ---
   std::unique_ptr<webhook::WebhookRuntime> webhook_runtime;
   if (o.webhook) {
-    webhook::WebhookOptions wo;
-    std::string ignored;
-    webhook::parse_webhook_options(o.webhook_args, wo, ignored);  // checked by parse_operator_args
     webhook::RuntimeDeps deps;
     deps.client = client;
     deps.http = kube::http_options(cfg);
@@ -464,7 +467,8 @@ int run_operator(const OperatorOptions& o) {
   if (webhook_runtime) {
     webhook_runtime->begin_drain();
     if (o.shutdown_delay.count() > 0) {
-      log.info("draining the webhook before stopping", {{"seconds", o.shutdown_delay.count()}});
+      log.info("draining the webhook before stopping",
+               {{"seconds", kube::to_seconds(o.shutdown_delay)}});
       std::this_thread::sleep_for(o.shutdown_delay);
     }
     webhook_runtime->stop();

@@ -221,9 +221,9 @@ class Operator:
             # Suites run in parallel: no fixed metrics port (8080 by default), and
             # only on loopback.
             cmd += [f"--metrics-port={free_port()}", "--metrics-bind-address=127.0.0.1"]
-        if not any(a.startswith("--shutdown-delay-seconds") for a in self.args):
+        if not any(a.startswith("--shutdown-delay") for a in self.args):
             # Loopback URL mode: no Service to drop out of before stopping.
-            cmd += ["--shutdown-delay-seconds=0"]
+            cmd += ["--shutdown-delay=0s"]
         return cmd + self.args
 
     def start(self):

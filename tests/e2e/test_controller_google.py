@@ -9,7 +9,7 @@ from arbutil import (WI_ROLE, binding, condition, events_for, is_ready, member, 
 from cluster import eventually
 
 # The operator retries a failing binding at least once per resync period.
-FAST = "--resync-seconds=4"
+FAST = "--resync=4s"
 
 
 def _strip(policy: dict) -> dict:
@@ -167,7 +167,7 @@ def test_server_errors_converge_after_recovery(cp, google):
 def test_drift_in_google_is_repaired_at_resync(cp, google):
     gsa = google.create_sa("drifty-gsa")["email"]
     ns = cp.create_namespace("drift")
-    with start_operator(cp, google, "--resync-seconds=3") as op:
+    with start_operator(cp, google, "--resync=3s") as op:
         cp.apply(binding("dr", ns, "app", gsa))
         wait_ready(cp, "dr", ns, op=op)
         google.unbind_workload(gsa, f"{ns}/app")  # someone removes the member in Google

@@ -8,8 +8,7 @@ import signal
 from arbutil import binding, is_ready, member, wait_ready, wi_members
 from cluster import Operator, eventually
 
-LEASE = ["--lease-duration-seconds=4", "--renew-deadline-seconds=3",
-         "--retry-period-seconds=1"]
+LEASE = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=1s"]
 
 
 def _replica(cp, google, name, lease_ns):

@@ -234,7 +234,7 @@ def test_pods_missing_injection_are_counted(cp, google):
     cp.apply(_pod("opted-out", ns, "worker", annotations={"gtoken.io/inject": "false"}))
     cp.kubectl("create", "serviceaccount", "unrelated", "-n", ns)
     cp.apply(_pod("other-sa", ns, "unrelated"))
-    with start_operator(cp, google, "--resync-seconds=3") as op:
+    with start_operator(cp, google, "--resync=3s") as op:
         cp.apply(binding("count", ns, "worker", gsa))
         b = wait_ready(cp, "count", ns, op=op)
         assert b["status"]["podsMissingInjection"] == 1
@@ -255,7 +255,7 @@ def test_pods_missing_injection_are_counted(cp, google):
 def test_events_follow_condition_changes(cp, google):
     ns = cp.create_namespace("events")
     email = "later-gsa@my-project.iam.gserviceaccount.com"
-    with start_operator(cp, google, "--resync-seconds=5") as op:
+    with start_operator(cp, google, "--resync=5s") as op:
         cp.apply(binding("ev", ns, "app", email))
         wait_condition(cp, "ev", ns, "GcpServiceAccountNotFound", op=op)
         google.create_sa("later-gsa")

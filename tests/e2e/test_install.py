@@ -102,6 +102,9 @@ def test_operator_works_with_exactly_the_installed_rbac(cp, google):
     kubeconfig = sa_kubeconfig(cp, os.path.join(cp.dir, "operator-sa.kubeconfig"))
     gsa = google.create_sa("installed")["email"]
     ns = cp.create_namespace("rbac")
+    # The lease flags in the spelling of releases before #14 (whole seconds,
+    # as an overlay written for one would pass them): they still work, and
+    # each says once what to write instead.
     args = ["--namespace", OPERATOR_NS, "--webhook-port", str(port),
             "--webhook-bind-address", "127.0.0.1", "--webhook-extra-ip", "127.0.0.1",
             "--lease-duration-seconds", "6", "--renew-deadline-seconds", "4",
@@ -112,6 +115,13 @@ def test_operator_works_with_exactly_the_installed_rbac(cp, google):
         eventually(lambda: is_ready(cp.get("awsrolebinding", "app", ns)), 90,
                    what="binding Ready under the installed RBAC\n" + op.logs()[-3000:])
         assert member(ns, "app-sa") in wi_members(google, gsa)
+        deprecated = [rec for rec in (json.loads(line) for line in op.logs().splitlines()
+                                      if line.startswith("{"))
+                      if "deprecated" in rec]
+        assert sorted((rec["level"], rec["deprecated"], rec["use"]) for rec in deprecated) == [
+            ("warn", "--lease-duration-seconds=6", "--lease-duration=6s"),
+            ("warn", "--renew-deadline-seconds=4", "--renew-deadline=4s"),
+            ("warn", "--retry-period-seconds=1", "--retry-period=1s")], op.logs()[-3000:]
 
         # Webhook: its certificate Secret, caBundle, and a mutated pod.
         def mutated():

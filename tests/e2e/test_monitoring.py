@@ -162,7 +162,7 @@ def live(cp):
     webhook_port, metrics_port = free_port(), free_port()
     config = _register_webhooks(cp, ns, webhook_port)
     op = Operator(cp, google, name="monitoring", args=[
-        "--namespace=gtoken-system", "--log-level=debug", "--resync-seconds=5",
+        "--namespace=gtoken-system", "--log-level=debug", "--resync=5s",
         f"--webhook-port={webhook_port}", "--webhook-bind-address=127.0.0.1",
         f"--webhook-config-name={config}", "--webhook-extra-ip=127.0.0.1",
         f"--metrics-port={metrics_port}", "--metrics-bind-address=127.0.0.1"]).start()

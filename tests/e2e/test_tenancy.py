@@ -89,7 +89,7 @@ def test_policy_change_unwinds_and_restores(cp, google, no_open_policy):
     ns = cp.create_namespace("unwind")
     allow = policy("unwind", {"names": [ns]}, [gsa], [ROLE])
     cp.apply(allow)
-    with start_operator(cp, google, "--resync-seconds=3600") as op:
+    with start_operator(cp, google, "--resync=1h") as op:
         cp.apply(binding("b", ns, "app", gsa))
         wait_ready(cp, "b", ns, op=op)
         assert wi_members(google, gsa) == [member(ns, "app")]

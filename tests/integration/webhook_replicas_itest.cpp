@@ -66,9 +66,9 @@ TEST_CASE("two replicas, CA rotations and a leader failover: always verifiable")
                                           "--ca-publish-delay=1s",
                                           "--ca-retire-grace=2s",
                                           "--webhook-replica-lease-duration=6s",
-                                          "--lease-duration-seconds=4",
-                                          "--renew-deadline-seconds=3",
-                                          "--retry-period-seconds=1",
+                                          "--lease-duration=4s",
+                                          "--renew-deadline=3s",
+                                          "--retry-period=1s",
                                           "--log-level=warn"};
   witest::WebhookOperator w(flags);
   REQUIRE(w.wait_ready());

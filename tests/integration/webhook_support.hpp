@@ -260,7 +260,7 @@ class WebhookOperator {
                                      "--webhook-extra-ip=127.0.0.1",
                                      "--agent-image=gtoken:itest",
                                      // URL mode, no Service to drop out of first.
-                                     "--shutdown-delay-seconds=0",
+                                     "--shutdown-delay=0s",
                                      // Named, so nothing asks a metadata server
                                      // (none is there, and off loopback).
                                      "--operator-gsa=gtoken-operator@itest.iam.gserviceaccount.com"};

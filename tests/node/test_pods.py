@@ -99,10 +99,10 @@ class World:
     def install(self):
         install_gtoken(self.node, write_overlay(self.node, PROJECT, OPERATOR_GSA, args=[
             # Failover in seconds, and certificates that rotate during the run.
-            "--lease-duration-seconds=6", "--renew-deadline-seconds=4", "--retry-period-seconds=1",
+            "--lease-duration=6s", "--renew-deadline=4s", "--retry-period=1s",
             "--cert-validity=40s", "--cert-lookahead=20s", "--ca-validity=120s",
             "--ca-lookahead=60s", "--ca-publish-delay=2s", "--ca-retire-grace=3s",
-            "--webhook-replica-lease-duration=10s", "--resync-seconds=20"]))
+            "--webhook-replica-lease-duration=10s", "--resync=20s"]))
         self.wait_rollout()
 
     def wait_rollout(self, timeout: int = 240):
@@ -610,7 +610,7 @@ def test_classic_init_container_and_sidecar_run_for_real(world):
     world.wait_rollout()
 
     # Rollout status returns while the old replicas still drain (they keep
-    # answering reviews, with the native shape, for --shutdown-delay-seconds):
+    # answering reviews, with the native shape, for --shutdown-delay):
     # wait until only new replicas exist.
     def only_new():
         pods = world.operator_pods()

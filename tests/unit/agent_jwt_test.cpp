@@ -1,6 +1,5 @@
 #include <doctest/doctest.h>
 
-#include "agent/duration.hpp"
 #include "agent/jwt.hpp"
 #include "agent/testing/fakes.hpp"
 
@@ -134,22 +133,4 @@ TEST_CASE("malformed tokens are refused with a reason that does not quote them")
 TEST_CASE("format_time is RFC 3339 UTC") {
   CHECK(format_rfc3339(at(0)) == "1970-01-01T00:00:00Z");
   CHECK(format_rfc3339(at(1700000000)) == "2023-11-14T22:13:20Z");
-}
-
-TEST_CASE("durations") {
-  CHECK(parse_duration("60s") == 60s);
-  CHECK(parse_duration("1m30s") == 90s);
-  CHECK(parse_duration("500ms") == 500ms);
-  CHECK(parse_duration("1.5h") == 90min);
-  CHECK(parse_duration("10") == 10s);
-  CHECK(parse_duration("0") == 0s);
-  CHECK(parse_duration("2h0m1s") == 7201s);
-  CHECK_FALSE(parse_duration(""));
-  CHECK_FALSE(parse_duration("s"));
-  CHECK_FALSE(parse_duration("10x"));
-  CHECK_FALSE(parse_duration("10s5"));
-  CHECK_FALSE(parse_duration("-1s"));
-  CHECK_FALSE(parse_duration("1.2.3s"));
-  CHECK_FALSE(parse_duration("99999h"));
-  CHECK(seconds(1500ms) == doctest::Approx(1.5));
 }

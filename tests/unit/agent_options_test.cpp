@@ -130,6 +130,7 @@ TEST_CASE("durations and log level") {
   CHECK(o.once_timeout == 120s);
   CHECK(o.request_timeout == 1500ms);
   CHECK(o.log_level == kube::LogLevel::debug);
+  CHECK(o.deprecations.empty());
   CHECK(ok({"--audience", "a"}, {{"GTOKEN_LOG_LEVEL", "warn"}}).log_level == kube::LogLevel::warn);
   CHECK_FALSE(parse({"--audience", "a", "--once-timeout", "soon"}).options);
   CHECK_FALSE(parse({"--audience", "a", "--request-timeout", "0s"}).options);
@@ -143,7 +144,13 @@ TEST_CASE("probe subcommand") {
   CHECK(o.file == "/t/gtoken");
   CHECK(o.min_validity == 10s);
   CHECK(ok({"probe", "--file=/t", "--min-validity", "5m"}).min_validity == 5min);
-  CHECK(ok({"probe", "-file", "/t", "-min-validity=30"}).min_validity == 30s);
+  // A bare number is still seconds (the spelling of earlier releases), noted
+  // as deprecated: main_entry logs it as a warning naming --min-validity=30s.
+  const Options bare = ok({"probe", "-file", "/t", "-min-validity=30"});
+  CHECK(bare.min_validity == 30s);
+  REQUIRE(bare.deprecations.size() == 1);
+  CHECK(bare.deprecations[0].given == "--min-validity=30");
+  CHECK(bare.deprecations[0].use == "--min-validity=30s");
   // No audience needed to probe.
   CHECK(error_of({"probe"}).find("--file") != std::string::npos);
   CHECK(error_of({"probe", "--file", "/t", "--refresh"}).find("not valid for probe") !=

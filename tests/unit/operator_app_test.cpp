@@ -41,15 +41,19 @@ TEST_CASE("defaults") {
   CHECK(p.options.project.empty());
   CHECK(p.options.lease_duration > p.options.renew_deadline);
   CHECK(p.options.shutdown_delay == std::chrono::seconds(5));
+  CHECK(p.options.renew_deadline == std::chrono::seconds(10));
+  CHECK(p.options.retry_period == std::chrono::seconds(2));
+  CHECK(p.options.deprecations.empty());
 }
 
 TEST_CASE("controller flags are read") {
-  auto p = parse({"--project=my-project", "--iam-endpoint=http://127.0.0.1:9", "--resync-seconds=7",
-                  "--workers", "9", "--leader-elect=false", "--lease-duration-seconds=4",
-                  "--renew-deadline-seconds=3", "--retry-period-seconds=1", "--identity=me",
-                  "--default-audience=aud", "--log-level=debug", "--webhook=false",
-                  "--iam-read-qps=0", "--iam-write-qps=2.5", "--shutdown-delay-seconds=0"});
+  auto p =
+      parse({"--project=my-project", "--iam-endpoint=http://127.0.0.1:9", "--resync=7s",
+             "--workers", "9", "--leader-elect=false", "--lease-duration=4s", "--renew-deadline=3s",
+             "--retry-period=1s", "--identity=me", "--default-audience=aud", "--log-level=debug",
+             "--webhook=false", "--iam-read-qps=0", "--iam-write-qps=2.5", "--shutdown-delay=0s"});
   REQUIRE_MESSAGE(p.ok, p.error);
+  CHECK(p.options.deprecations.empty());
   CHECK(p.options.shutdown_delay == std::chrono::seconds(0));
   CHECK(p.options.project == "my-project");
   CHECK(p.options.iam_endpoint == "http://127.0.0.1:9");
@@ -67,6 +71,44 @@ TEST_CASE("controller flags are read") {
   CHECK(p.options.iam_write_qps == 2.5);
 }
 
+TEST_CASE("leader election and the drain take sub-second durations") {
+  auto p = parse({"--lease-duration=2s", "--renew-deadline=1500ms", "--retry-period=500ms",
+                  "--shutdown-delay=250ms"});
+  REQUIRE_MESSAGE(p.ok, p.error);
+  CHECK(p.options.lease_duration == std::chrono::seconds(2));
+  CHECK(p.options.renew_deadline == std::chrono::milliseconds(1500));
+  CHECK(p.options.retry_period == std::chrono::milliseconds(500));
+  CHECK(p.options.shutdown_delay == std::chrono::milliseconds(250));
+}
+
+TEST_CASE("the old --X-seconds spellings still work, each noted as deprecated") {
+  auto p =
+      parse({"--resync-seconds=60", "--lease-duration-seconds=20", "--renew-deadline-seconds=12",
+             "--retry-period-seconds=3", "--shutdown-delay-seconds=0"});
+  REQUIRE_MESSAGE(p.ok, p.error);
+  CHECK(p.options.resync == std::chrono::seconds(60));
+  CHECK(p.options.lease_duration == std::chrono::seconds(20));
+  CHECK(p.options.renew_deadline == std::chrono::seconds(12));
+  CHECK(p.options.retry_period == std::chrono::seconds(3));
+  CHECK(p.options.shutdown_delay == std::chrono::seconds(0));
+  CHECK(p.options.webhook_args.empty());  // the operator's own, not the webhook's
+  std::vector<std::string> messages;
+  for (const auto& d : p.options.deprecations) messages.push_back(d.message());
+  CHECK(messages == std::vector<std::string>{
+                        "--resync-seconds=60 is deprecated; use --resync=1m",
+                        "--lease-duration-seconds=20 is deprecated; use --lease-duration=20s",
+                        "--renew-deadline-seconds=12 is deprecated; use --renew-deadline=12s",
+                        "--retry-period-seconds=3 is deprecated; use --retry-period=3s",
+                        "--shutdown-delay-seconds=0 is deprecated; use --shutdown-delay=0s"});
+
+  // A new flag given a bare number of seconds: accepted the same way.
+  auto bare = parse({"--resync=300"});
+  REQUIRE_MESSAGE(bare.ok, bare.error);
+  CHECK(bare.options.resync == std::chrono::seconds(300));
+  REQUIRE(bare.options.deprecations.size() == 1);
+  CHECK(bare.options.deprecations[0].message() == "--resync=300 is deprecated; use --resync=5m");
+}
+
 TEST_CASE("flags the operator does not know are left to the webhook") {
   auto p = parse({"--webhook-port=9443", "--operator-gsa=op@p.iam.gserviceaccount.com",
                   "--agent-image", "gtoken:dev"});
@@ -81,7 +123,9 @@ TEST_CASE("--help prints usage and no error") {
   CHECK_FALSE(p.ok);
   CHECK(p.error.empty());
   CHECK(p.help.find("Usage: gtoken-operator") != std::string::npos);
-  CHECK(p.help.find("--resync-seconds") != std::string::npos);
+  CHECK(p.help.find("--resync arg (=5m)") != std::string::npos);
+  CHECK(p.help.find("--shutdown-delay arg (=5s)") != std::string::npos);
+  CHECK(p.help.find("--resync-seconds") != std::string::npos);  // under the deprecated spellings
   CHECK(p.help.find("--leader-elect") != std::string::npos);
 }
 
@@ -91,17 +135,27 @@ TEST_CASE("bad values are refused with a message that names the flag") {
     std::string expect;
   };
   std::vector<Case> cases = {
-      {{"--resync-seconds=0"}, "--resync-seconds"},
-      {{"--resync-seconds=-5"}, "--resync-seconds"},
+      {{"--resync=0s"}, "--resync"},
+      {{"--resync=-5s"}, "--resync"},
+      {{"--resync=soon"}, "--resync"},
+      {{"--resync=1500ms"}, "--resync must be a whole number of seconds"},
       {{"--workers=0"}, "--workers"},
       {{"--iam-write-qps=-1"}, "--iam-write-qps"},
       {{"--log-level=loud"}, "--log-level"},
-      {{"--lease-duration-seconds=5", "--renew-deadline-seconds=5"}, "--renew-deadline-seconds"},
-      {{"--lease-duration-seconds=5", "--renew-deadline-seconds=9"}, "--renew-deadline-seconds"},
-      {{"--retry-period-seconds=0"}, "--retry-period-seconds"},
-      {{"--shutdown-delay-seconds=-1"}, "--shutdown-delay-seconds"},
-      {{"--renew-deadline-seconds=3", "--retry-period-seconds=3"}, "--retry-period-seconds"},
+      {{"--lease-duration=5s", "--renew-deadline=5s"}, "--renew-deadline"},
+      {{"--lease-duration=5s", "--renew-deadline=9s"}, "--renew-deadline"},
+      {{"--lease-duration=5500ms"}, "--lease-duration must be a whole number of seconds"},
+      {{"--retry-period=0s"}, "--retry-period"},
+      {{"--renew-deadline=3s", "--retry-period=3s"}, "--retry-period"},
+      // The deprecated spellings: errors name the flag as it was given.
+      {{"--resync-seconds=0"}, "--resync-seconds must be positive"},
+      {{"--resync-seconds=-5"}, "--resync-seconds"},
       {{"--resync-seconds=soon"}, "resync-seconds"},
+      {{"--lease-duration-seconds=5", "--renew-deadline-seconds=5"},
+       "--renew-deadline-seconds must be shorter than --lease-duration-seconds"},
+      {{"--retry-period-seconds=0"}, "--retry-period-seconds"},
+      {{"--shutdown-delay-seconds=-1"}, "--shutdown-delay-seconds must be 0 or positive"},
+      {{"--resync=1m", "--resync-seconds=60"}, "keep --resync"},
       {{"--workers=many"}, "workers"},
       {{"--leader-elect=perhaps"}, "leader-elect"},
       {{"--project"}, "project"},

@@ -53,3 +53,59 @@ TEST_CASE("--aws-default-region takes a region name or nothing") {
   CHECK_FALSE(parse_webhook_options({"--aws-default-region=EU West"}, bad, error));
   CHECK(error.find("--aws-default-region") != std::string::npos);
 }
+
+TEST_CASE("duration flags take Go's syntax; their defaults are printed in it") {
+  WebhookOptions o;
+  std::string error;
+  REQUIRE_MESSAGE(parse_webhook_options({"--cert-validity=1h30m", "--cert-lookahead=20m",
+                                         "--ca-validity=8760h", "--ca-publish-delay=1s",
+                                         "--webhook-io-timeout=2s", "--sa-lookup-timeout=750ms"},
+                                        o, error),
+                  error);
+  CHECK(o.cert_validity == std::chrono::minutes(90));
+  CHECK(o.cert_lookahead == std::chrono::minutes(20));
+  CHECK(o.ca_validity == std::chrono::hours(8760));
+  CHECK(o.ca_publish_delay == std::chrono::seconds(1));
+  CHECK(o.io_timeout == std::chrono::seconds(2));
+  CHECK(o.sa_lookup_timeout == std::chrono::milliseconds(750));
+  CHECK(o.deprecations.empty());
+
+  const std::string help = gtoken::webhook::webhook_options_help();
+  CHECK(help.find("720h") != std::string::npos);   // --cert-validity, --ca-lookahead
+  CHECK(help.find("168h") != std::string::npos);   // --cert-lookahead
+  CHECK(help.find("8760h") != std::string::npos);  // --ca-validity
+  CHECK(help.find("30d") == std::string::npos);
+}
+
+TEST_CASE("days and bare seconds still work, each noted as deprecated") {
+  WebhookOptions o;
+  std::string error;
+  REQUIRE_MESSAGE(parse_webhook_options({"--cert-validity=30d", "--ca-retire-grace=90"}, o, error),
+                  error);
+  CHECK(o.cert_validity == std::chrono::hours(720));
+  CHECK(o.ca_retire_grace == std::chrono::seconds(90));
+  REQUIRE(o.deprecations.size() == 2);
+  CHECK(o.deprecations[0].message() ==
+        "--cert-validity=30d is deprecated; use --cert-validity=720h");
+  CHECK(o.deprecations[1].message() ==
+        "--ca-retire-grace=90 is deprecated; use --ca-retire-grace=1m30s");
+}
+
+TEST_CASE("a bad duration is refused with a message that names the flag") {
+  struct Case {
+    const char* arg;
+    const char* expect;
+  };
+  for (const Case& c : {Case{"--cert-validity=soon", "--cert-validity"},
+                        Case{"--ca-lookahead=-1h", "--ca-lookahead"},
+                        Case{"--cert-validity=1500ms", "whole number of seconds"},
+                        Case{"--webhook-io-timeout=0s", "--webhook-io-timeout"},
+                        Case{"--webhook-replica-lease-duration=2s", "at least 3s"},
+                        Case{"--sa-lookup-timeout=0s", "--sa-lookup-timeout"}}) {
+    CAPTURE(c.arg);
+    WebhookOptions o;
+    std::string error;
+    CHECK_FALSE(parse_webhook_options({c.arg}, o, error));
+    CHECK_MESSAGE(error.find(c.expect) != std::string::npos, error);
+  }
+}
