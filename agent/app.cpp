@@ -19,10 +19,10 @@
 #include "agent/refresher.hpp"
 #include "agent/sinks.hpp"
 #include "agent/sources.hpp"
-#include "agent/stop_signal.hpp"
 #include "kube/clock.hpp"
 #include "kube/duration.hpp"
 #include "kube/log.hpp"
+#include "kube/stop_signal.hpp"
 #ifdef GTOKEN_AGENT_HTTPS
 #include "kube/http.hpp"
 #endif
@@ -34,7 +34,7 @@ namespace {
 HttpFn plain_http_fn(const PlainHttpClient& client) {
   return [&client](const kube::HttpRequest& r) {
     kube::HttpResponse resp;
-    StopSignal::interruptible([&] { resp = client.request(r); });
+    kube::StopSignal::interruptible([&] { resp = client.request(r); });
     return resp;
   };
 }
@@ -54,7 +54,7 @@ PlainHttpOptions plain_http_options(const std::string& origin, const Options& o)
 HttpFn https_fn(kube::HttpClient& client) {
   return [&client](const kube::HttpRequest& r) {
     kube::HttpResponse resp;
-    StopSignal::interruptible([&] { resp = client.request(r); });
+    kube::StopSignal::interruptible([&] { resp = client.request(r); });
     return resp;
   };
 }
@@ -145,15 +145,15 @@ int run_probe(const Options& o) {
 
 int run_agent(const Options& o) {
   // One thread: SIGTERM/SIGINT are blocked here and taken by the refresh
-  // loop's sleep (StopSignal::wait_for), or end the process at once during a
-  // network exchange (StopSignal::interruptible).
-  StopSignal::block_stop_signals(kube::Logger(o.log_level).enabled(kube::LogLevel::info));
+  // loop's sleep (kube::StopSignal::wait_for), or end the process at once during a
+  // network exchange (kube::StopSignal::interruptible).
+  kube::StopSignal::block_stop_signals(kube::Logger(o.log_level).enabled(kube::LogLevel::info));
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGUSR1, SIG_IGN);  // as before: a stray SIGUSR1 does not end the agent
 
   kube::Logger log(o.log_level);
   auto clock = std::make_shared<WallClock>();
-  StopSignal stop;
+  kube::StopSignal stop;
 
   PlainHttpClient metadata(plain_http_options(o.metadata_host, o));
   HttpFn metadata_http = plain_http_fn(metadata);

@@ -1,9 +1,7 @@
 #include "cmd/gtoken-operator/run.hpp"
 
-#include <signal.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -16,6 +14,7 @@
 #include "kube/log.hpp"
 #include "kube/metrics.hpp"
 #include "kube/rate_limiter.hpp"
+#include "kube/stop_signal.hpp"
 #include "kube/watcher.hpp"
 #include "operator/google.hpp"
 #include "operator/operator_identity.hpp"
@@ -63,52 +62,6 @@ std::string cluster_oidc_issuer(kube::Client& client, const std::string& flag) {
   return "";
 }
 
-// Blocks SIGTERM/SIGINT in every thread and turns them into a flag.
-class SignalWatcher {
- public:
-  SignalWatcher() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    thread_ = std::thread([this] {
-      int sig = 0;
-      sigwait(&set_, &sig);
-      if (exiting_) return;  // woken by the destructor, not by a person
-      kube::process_logger().info("signal received, shutting down", {{"signal", sig}});
-      std::lock_guard lock(mu_);
-      stop_ = true;
-      cv_.notify_all();
-    });
-  }
-  ~SignalWatcher() {
-    exiting_ = true;
-    pthread_kill(thread_.native_handle(), SIGTERM);
-    thread_.join();
-  }
-  // Waits up to `d` for a stop; true when stopping.
-  bool wait_for(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, d, [this] { return stop_ || poke_; });
-    poke_ = false;
-    return stop_;
-  }
-  void poke() {
-    std::lock_guard lock(mu_);
-    poke_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  sigset_t set_;
-  std::atomic<bool> exiting_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool poke_ = false;
-};
-
 std::string default_identity() {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
@@ -130,6 +83,9 @@ json strip_to_metadata(json obj) {
 }  // namespace
 
 int run_operator(const OperatorOptions& o) {
+  // Before any thread starts, so every thread inherits the blocked mask and
+  // only the main loop's wait takes SIGTERM/SIGINT.
+  kube::StopSignal::block_stop_signals(false);
   kube::Logger& log = kube::process_logger();
   log.set_level(o.log_level);
   webhook::WebhookOptions wo;
@@ -137,7 +93,7 @@ int run_operator(const OperatorOptions& o) {
   webhook::parse_webhook_options(o.webhook_args, wo, ignored);  // checked by main()
   kube::warn_deprecated(log, o.deprecations);
   kube::warn_deprecated(log, wo.deprecations);
-  SignalWatcher signals;
+  kube::StopSignal signals;
 
   kube::ClusterConfig cfg;
   try {
@@ -211,8 +167,8 @@ int run_operator(const OperatorOptions& o) {
                    {{"error", last_error}, {"attempt", attempt + 1}});
         }
         const auto delay = kube::backoff_delay(retry, static_cast<unsigned>(attempt), 0);
-        if (attempt + 1 < attempts &&
-            signals.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(delay))) {
+        if (attempt + 1 < attempts && !signals.wait_for(delay)) {
+          log.info("signal received, shutting down", {{"signal", signals.stop_signal_name()}});
           return 0;
         }
       }
@@ -348,11 +304,11 @@ int run_operator(const OperatorOptions& o) {
     lc.retry_period = o.retry_period;
     lc.on_started_leading = [&] {
       leading = true;
-      signals.poke();
+      signals.wake();
     };
     lc.on_stopped_leading = [&] {
       leading = false;
-      signals.poke();
+      signals.wake();
     };
     lc.on_new_leader = [&log](const std::string& who) {
       log.info("leader is", {{"identity", who}});
@@ -441,8 +397,11 @@ int run_operator(const OperatorOptions& o) {
   bool running = false;
   bool was_leading = !o.leader_elect;
   while (true) {
-    bool stop = signals.wait_for(std::chrono::milliseconds(500));
-    if (stop) break;
+    // Woken at once by a leadership change (wake()) or a stop signal.
+    if (!signals.wait_for(std::chrono::milliseconds(500))) {
+      log.info("signal received, shutting down", {{"signal", signals.stop_signal_name()}});
+      break;
+    }
     // Told here rather than from the elector's callback: the runtime may not
     // exist yet when the first callback fires.
     if (leading != was_leading) {

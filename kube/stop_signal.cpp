@@ -1,14 +1,19 @@
-#include "agent/stop_signal.hpp"
+#include "kube/stop_signal.hpp"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <system_error>
 
-namespace gtoken::agent {
+namespace kube {
 
 namespace {
 
@@ -100,7 +105,8 @@ size_t format_in_request_exit_line(long long unix_ms, int sig, char* buf, size_t
   p = put_num(p, end, sod % 60, 2);
   p = put(p, end, ".");
   p = put_num(p, end, unix_ms % 1000, 3);
-  p = put(p, end, "Z\",\"level\":\"info\",\"msg\":\"exiting with a request in flight\",\"signal\":\"");
+  p = put(p, end,
+          "Z\",\"level\":\"info\",\"msg\":\"exiting with a request in flight\",\"signal\":\"");
   p = put(p, end, sig == SIGINT ? "SIGINT" : "SIGTERM");
   p = put(p, end, "\"}\n");
   return static_cast<size_t>(p - buf);
@@ -117,11 +123,40 @@ void StopSignal::block_stop_signals(bool log_in_request) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+StopSignal::StopSignal() {
+  const sigset_t set = stop_set();
+  signal_fd_ = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0) {
+    throw std::system_error(errno, std::generic_category(), "signalfd");
+  }
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    const int err = errno;
+    ::close(signal_fd_);
+    throw std::system_error(err, std::generic_category(), "eventfd");
+  }
+}
+
+StopSignal::~StopSignal() {
+  ::close(signal_fd_);
+  ::close(wake_fd_);
+}
+
+const char* StopSignal::stop_signal_name() const {
+  switch (signal_.load()) {
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    default:
+      return "";
+  }
+}
+
 bool StopSignal::wait_for(std::chrono::nanoseconds d) {
   if (stop_.load()) {
     return false;
   }
-  const sigset_t set = stop_set();
   const auto deadline = std::chrono::steady_clock::now() + d;
   for (;;) {
     auto left = deadline - std::chrono::steady_clock::now();
@@ -129,24 +164,42 @@ bool StopSignal::wait_for(std::chrono::nanoseconds d) {
       left = std::chrono::nanoseconds::zero();
     }
     const auto s = std::chrono::duration_cast<std::chrono::seconds>(left);
-    timespec ts{static_cast<time_t>(s.count()),
-                static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - s)
-                                      .count())};
-    siginfo_t info{};
-    const int sig = sigtimedwait(&set, &info, &ts);
-    if (sig == SIGTERM || sig == SIGINT) {
-      signal_ = sig;
-      stop_.store(true);
-      return false;
+    const timespec ts{
+        static_cast<time_t>(s.count()),
+        static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - s).count())};
+    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    const int n = ::ppoll(fds, 2, &ts, nullptr);
+    if (n < 0 && errno != EINTR) {
+      return true;  // cannot wait on the descriptors: as if the time passed
+    }
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      signalfd_siginfo info{};
+      if (::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info) &&
+          (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT)) {
+        signal_.store(static_cast<int>(info.ssi_signo));
+        stop_.store(true);
+        return false;
+      }
     }
     if (stop_.load()) {
       return false;
     }
-    if (sig < 0 && errno == EINTR && std::chrono::steady_clock::now() < deadline) {
-      continue;  // another signal's handler ran: sleep on
+    if (n > 0 && (fds[1].revents & POLLIN)) {
+      uint64_t count = 0;
+      (void)!::read(wake_fd_, &count, sizeof count);  // resets the counter
+      return true;
     }
-    return true;  // EAGAIN: the time passed
+    if (n == 0 || std::chrono::steady_clock::now() >= deadline) {
+      return true;  // the time passed
+    }
+    // EINTR (another signal's handler ran) or a signal read by someone
+    // else: sleep on.
   }
+}
+
+void StopSignal::wake() {
+  const uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
 }
 
 void StopSignal::interruptible(const std::function<void()>& f) {
@@ -159,4 +212,4 @@ void StopSignal::interruptible(const std::function<void()>& f) {
   f();
 }
 
-}  // namespace gtoken::agent
+}  // namespace kube

@@ -1,21 +1,23 @@
-// agent/stop_signal: SIGTERM/SIGINT without a watcher thread: taken by the
-// sleep (sigtimedwait), or ending the process at once during a network
-// exchange (in a forked child here, since that path _exit()s).
+// kube/stop_signal: SIGTERM/SIGINT without a watcher thread: taken by the
+// wait (a signalfd), woken by another thread, or ending the process at once
+// during a network exchange (in a forked child here, since that path
+// _exit()s).
 #include <doctest/doctest.h>
-
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 
-#include "agent/stop_signal.hpp"
+#include "kube/stop_signal.hpp"
 
-using namespace gtoken::agent;
+using kube::format_in_request_exit_line;
+using kube::StopSignal;
 using namespace std::chrono_literals;
 
 namespace {
@@ -95,6 +97,82 @@ TEST_CASE("SIGTERM and SIGINT end the wait, pending or arriving") {
     CHECK_FALSE(stop.wait_for(60s));
     CHECK(stop.stop_signal() == 0);
   }
+}
+
+TEST_CASE("wake() ends a wait early without stopping; from another thread or before it") {
+  Blocked b;
+  StopSignal stop;
+  SUBCASE("from another thread, during the wait") {
+    std::thread waker([&stop] {
+      std::this_thread::sleep_for(50ms);
+      stop.wake();
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(stop.wait_for(60s));
+    CHECK(std::chrono::steady_clock::now() - t0 < 30s);
+    waker.join();
+    CHECK_FALSE(stop.stop_requested());
+    CHECK(stop.stop_signal() == 0);
+  }
+  SUBCASE("before the wait: the next wait returns at once, and only that one") {
+    stop.wake();
+    stop.wake();  // two wakes before a wait count as one
+    CHECK(stop.wait_for(60s));
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(stop.wait_for(30ms));
+    CHECK(std::chrono::steady_clock::now() - t0 >= 30ms);
+  }
+  SUBCASE("a signal wins over a pending wake") {
+    stop.wake();
+    pthread_kill(pthread_self(), SIGTERM);
+    CHECK_FALSE(stop.wait_for(60s));
+    CHECK(stop.stop_signal() == SIGTERM);
+    CHECK(std::string(stop.stop_signal_name()) == "SIGTERM");
+  }
+}
+
+TEST_CASE("request_stop from another thread ends a wait under way") {
+  Blocked b;
+  StopSignal stop;
+  std::thread stopper([&stop] {
+    std::this_thread::sleep_for(50ms);
+    stop.request_stop();
+  });
+  CHECK_FALSE(stop.wait_for(60s));
+  stopper.join();
+  CHECK(stop.stop_requested());
+  CHECK(stop.stop_signal() == 0);
+  CHECK(std::string(stop.stop_signal_name()).empty());
+}
+
+TEST_CASE("a process-directed SIGTERM reaches the wait while every thread blocks it") {
+  // As in gtoken-operator: blocked before any thread starts, the signal sent
+  // to the process (kill), other threads running.
+  int err[2];
+  REQUIRE(::pipe(err) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(err[1], STDERR_FILENO);
+    StopSignal::block_stop_signals(false);
+    std::atomic<bool> done{false};
+    std::thread busy([&done] {
+      while (!done) std::this_thread::sleep_for(1ms);
+    });
+    StopSignal stop;
+    ::kill(::getpid(), SIGTERM);
+    const bool woke = stop.wait_for(60s);
+    done = true;
+    busy.join();
+    _exit(!woke && stop.stop_signal() == SIGTERM ? 7 : 4);
+  }
+  ::close(err[1]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 7);
+  CHECK(read_all(err[0]).empty());
+  ::close(err[0]);
 }
 
 TEST_CASE("a signal during interruptible() exits 0 at once, with one log line") {
