@@ -3,6 +3,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "kube/status.hpp"
 #include "webhook/base64.hpp"
 #include "webhook/text.hpp"
 
@@ -95,15 +96,8 @@ AdmissionHttpResult reject(AdmissionError error, const std::string& message) {
     result.status = 500;
     reason = "InternalError";
   }
-  result.body = dump(json{
-      {"apiVersion", "v1"},
-      {"kind", "Status"},
-      {"metadata", json::object()},
-      {"status", "Failure"},
-      {"code", result.status},
-      {"reason", reason},
-      {"message", std::string(to_string(error)) + ": " + message},
-  });
+  result.body = dump(
+      kube::failure_status(result.status, reason, std::string(to_string(error)) + ": " + message));
   return result;
 }
 

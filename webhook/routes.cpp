@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "kube/metrics.hpp"
+#include "kube/status.hpp"
 
 namespace gtoken::webhook {
 
@@ -12,11 +13,7 @@ namespace {
 using Steady = std::chrono::steady_clock;
 
 HttpResponseData status_json(int code, const std::string& reason, const std::string& message) {
-  nlohmann::json body = {
-      {"apiVersion", "v1"},  {"kind", "Status"}, {"metadata", nlohmann::json::object()},
-      {"status", "Failure"}, {"code", code},     {"reason", reason},
-      {"message", message}};
-  return {code, "application/json", body.dump()};
+  return {code, "application/json", kube::failure_status_body(code, reason, message)};
 }
 
 // The path without the query.

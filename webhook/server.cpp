@@ -22,6 +22,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "kube/status.hpp"
+
 namespace gtoken::webhook {
 
 namespace asio = boost::asio;
@@ -78,11 +80,6 @@ struct Shared {
   }
   void release(std::size_t n) { body_bytes_in_flight -= n; }
 };
-
-std::string error_body(int code, const std::string& reason, const std::string& message) {
-  return R"({"apiVersion":"v1","kind":"Status","metadata":{},"status":"Failure","code":)" +
-         std::to_string(code) + R"(,"reason":")" + reason + R"(","message":")" + message + R"("})";
-}
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using PlainStream = beast::tcp_stream;
@@ -235,7 +232,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     bool keep_alive;
     std::atomic<bool> done{false};
     Reply(std::shared_ptr<Session> s, bool k) : session(std::move(s)), keep_alive(k) {}
-    ~Reply() { deliver({500, "application/json", error_body(500, "InternalError", "no answer")}); }
+    ~Reply() {
+      deliver(
+          {500, "application/json", kube::failure_status_body(500, "InternalError", "no answer")});
+    }
     void deliver(HttpResponseData data) {
       if (done.exchange(true)) return;
       session->post_answer(std::move(data), keep_alive);
@@ -248,12 +248,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       shared_->handler(std::move(request),
                        [reply](HttpResponseData data) { reply->deliver(std::move(data)); });
     } catch (...) {
-      reply->deliver({500, "application/json", error_body(500, "InternalError", "handler failed")});
+      reply->deliver({500, "application/json",
+                      kube::failure_status_body(500, "InternalError", "handler failed")});
     }
   }
 
   void reply_error(int code, const char* reason, const char* message) {
-    send({code, "application/json", error_body(code, reason, message)}, false);
+    send({code, "application/json", kube::failure_status_body(code, reason, message)}, false);
   }
 
   void release() {
