@@ -27,6 +27,18 @@ std::string number(double v) {
   return buf;
 }
 
+const char* type_name(MetricType t) {
+  switch (t) {
+    case MetricType::counter:
+      return "counter";
+    case MetricType::gauge:
+      return "gauge";
+    case MetricType::histogram:
+      return "histogram";
+  }
+  return "untyped";
+}
+
 }  // namespace
 
 std::string Metrics::render_labels(const Labels& labels, const std::string& extra) {
@@ -40,40 +52,39 @@ std::string Metrics::render_labels(const Labels& labels, const std::string& extr
   return s + "}";
 }
 
-void Metrics::describe(const std::string& name, const std::string& type, const std::string& help) {
-  std::lock_guard lock(mu_);
-  auto& f = families_[name];
-  f.type = type;
-  f.help = help;
+Metrics::Family& Metrics::entry(const MetricFamily& family) {
+  auto it = families_.find(family.name);
+  if (it == families_.end()) {
+    it = families_.emplace(std::string(family.name), Family{}).first;
+  }
+  Family& f = it->second;
+  if (f.type.empty()) {
+    f.type = type_name(family.type);
+    f.help = std::string(family.help);
+    f.buckets.assign(family.buckets.begin(), family.buckets.end());
+    std::sort(f.buckets.begin(), f.buckets.end());
+  }
+  return f;
 }
 
-void Metrics::describe_histogram(const std::string& name, const std::string& help,
-                                 std::vector<double> buckets) {
+void Metrics::describe(const MetricFamily& family) {
   std::lock_guard lock(mu_);
-  auto& f = families_[name];
-  f.type = "histogram";
-  f.help = help;
-  std::sort(buckets.begin(), buckets.end());
-  f.buckets = std::move(buckets);
+  entry(family);
 }
 
-void Metrics::inc(const std::string& name, const Labels& labels, double by) {
+void Metrics::inc(const MetricFamily& family, const Labels& labels, double by) {
   std::lock_guard lock(mu_);
-  auto& f = families_[name];
-  if (f.type.empty()) f.type = "counter";
-  f.values[render_labels(labels)] += by;
+  entry(family).values[render_labels(labels)] += by;
 }
 
-void Metrics::set(const std::string& name, double value, const Labels& labels) {
+void Metrics::set(const MetricFamily& family, double value, const Labels& labels) {
   std::lock_guard lock(mu_);
-  auto& f = families_[name];
-  if (f.type.empty()) f.type = "gauge";
-  f.values[render_labels(labels)] = value;
+  entry(family).values[render_labels(labels)] = value;
 }
 
-void Metrics::observe(const std::string& name, double value, const Labels& labels) {
+void Metrics::observe(const MetricFamily& family, double value, const Labels& labels) {
   std::lock_guard lock(mu_);
-  auto& f = families_[name];
+  Family& f = entry(family);
   auto& h = f.histograms[render_labels(labels)];
   if (h.counts.size() != f.buckets.size()) h.counts.assign(f.buckets.size(), 0);
   for (size_t i = 0; i < f.buckets.size(); ++i) {
@@ -83,7 +94,7 @@ void Metrics::observe(const std::string& name, double value, const Labels& label
   h.count += 1;
 }
 
-double Metrics::value(const std::string& name, const Labels& labels) const {
+double Metrics::value(std::string_view name, const Labels& labels) const {
   std::lock_guard lock(mu_);
   auto f = families_.find(name);
   if (f == families_.end()) return 0;

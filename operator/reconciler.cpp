@@ -18,7 +18,22 @@ namespace {
 
 constexpr const char* kReady = contract::kConditionReady;
 
+// The reconciler's metric families (docs/reference.md, "Metrics").
+constexpr kube::MetricFamily kReconciles{"gtoken_reconcile_total", kube::MetricType::counter,
+                                         "AwsRoleBinding reconciles by result"};
+constexpr double kReconcileBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+constexpr kube::MetricFamily kReconcileDuration{
+    "gtoken_reconcile_duration_seconds", kube::MetricType::histogram,
+    "time to reconcile one AwsRoleBinding", kReconcileBuckets};
+constexpr kube::MetricFamily kPolicyWrites{
+    "gtoken_iam_policy_writes_total", kube::MetricType::counter,
+    "setIamPolicy calls that succeeded (each may carry several bindings)"};
+
 }  // namespace
+
+void describe_reconciler_metrics(kube::Metrics& metrics) {
+  for (const auto* f : {&kReconciles, &kReconcileDuration, &kPolicyWrites}) metrics.describe(*f);
+}
 
 bool binding_update_needs_reconcile(const json& old_obj, const json& new_obj) {
   const json& o = old_obj.value("metadata", json::object());
@@ -121,7 +136,7 @@ Reconciler::Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerCo
   o.backoff = {config_.iam_backoff_base, config_.iam_backoff_cap, 2.0, kube::Jitter::Full};
   o.before_write = [this] { check_leader(); };
   o.on_write = [this](const std::string& gsa, size_t changes) {
-    if (metrics_) metrics_->inc("gtoken_iam_policy_writes_total");
+    if (metrics_) metrics_->inc(kPolicyWrites);
     kube::process_logger().debug("wrote IAM policy", {{"gsa", gsa}, {"changes", changes}});
   };
   policies_ = std::make_unique<PolicyWriter>(
@@ -233,8 +248,8 @@ kube::Result Reconciler::reconcile(const std::string& key) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (metrics_) {
-    metrics_->inc("gtoken_reconcile_total", {{"result", outcome}});
-    metrics_->observe("gtoken_reconcile_duration_seconds", secs);
+    metrics_->inc(kReconciles, {{"result", outcome}});
+    metrics_->observe(kReconcileDuration, secs);
   }
   if (result.is_error()) {
     kube::process_logger().warn("reconcile failed",

@@ -90,6 +90,10 @@ bool cached_binding_usable(const nlohmann::json& cached);
 // "" when the email has another form.
 std::string gsa_project(const std::string& email);
 
+// Lists the reconciler's metric families (reconciles by result, their
+// duration, IAM policy writes) in `metrics`, once per process.
+void describe_reconciler_metrics(kube::Metrics& metrics);
+
 class Reconciler {
  public:
   // `bindings` and `service_accounts` are the informers' stores: a

@@ -15,6 +15,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
+constexpr kube::MetricFamily kRotations{"gtoken_webhook_certificate_rotations_total",
+                                        kube::MetricType::counter,
+                                        "certificate actions taken by the leader, by action"};
+
 std::string resource_version(const std::shared_ptr<const json>& obj) {
   if (!obj || !obj->contains("metadata") || !(*obj)["metadata"].is_object()) return {};
   return (*obj)["metadata"].value("resourceVersion", "");
@@ -43,6 +47,10 @@ std::optional<std::vector<std::string>> stored_ca_bundle(const CertView& view) {
 }
 
 }  // namespace
+
+void describe_cert_leader_metrics(kube::Metrics& metrics) {
+  metrics.describe(kRotations);
+}
 
 CertLeader::CertLeader(CertLeaderOptions options, std::shared_ptr<CertClient> client,
                        std::function<CertView()> view, std::function<bool()> is_leader,
@@ -126,8 +134,7 @@ kube::Result CertLeader::plan_and_apply() {
   }
   if (!is_leader_()) return kube::Result::requeue_after(1s);  // lost the Lease while making keys
   for (std::size_t i = 0; i < plan.actions.size(); ++i) {
-    metrics_->inc("gtoken_webhook_certificate_rotations_total",
-                  {{"action", std::string(to_string(plan.actions[i]))}});
+    metrics_->inc(kRotations, {{"action", std::string(to_string(plan.actions[i]))}});
     log(kube::LogLevel::info, "certificate action",
         {{"action", std::string(to_string(plan.actions[i]))}, {"why", plan.reasons[i]}});
   }

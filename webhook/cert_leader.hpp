@@ -41,6 +41,10 @@ struct CertLeaderOptions {
   RotationPolicy policy;
 };
 
+// Lists CertLeader's metric family (certificate actions by action) in
+// `metrics`, once per process.
+void describe_cert_leader_metrics(kube::Metrics& metrics);
+
 class CertLeader {
  public:
   CertLeader(CertLeaderOptions options, std::shared_ptr<CertClient> client,

@@ -8,6 +8,13 @@ using nlohmann::json;
 
 namespace {
 
+constexpr kube::MetricFamily kReloads{"gtoken_webhook_certificate_reloads_total",
+                                      kube::MetricType::counter,
+                                      "serving certificates loaded from the Secret, by result"};
+constexpr kube::MetricFamily kExpiry{
+    "gtoken_webhook_certificate_expiry_timestamp_seconds", kube::MetricType::gauge,
+    "notAfter of the served certificate and of the CA that signed it (Unix seconds)"};
+
 double unix_seconds(TimePoint t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
@@ -23,6 +30,11 @@ const std::string* serving_ca(const CertState& state, const std::string& cert_pe
 }
 
 }  // namespace
+
+void describe_cert_serving_metrics(kube::Metrics& metrics) {
+  metrics.describe(kReloads);
+  metrics.describe(kExpiry);
+}
 
 ServedFingerprints served_fingerprints(const CertState& state, const CertKeyPem& serving,
                                        TimePoint now) {
@@ -54,7 +66,7 @@ bool CertServing::on_secret(const json& secret) {
   try {
     load_(*state.serving);
   } catch (const std::exception& e) {
-    metrics_->inc("gtoken_webhook_certificate_reloads_total", {{"result", "error"}});
+    metrics_->inc(kReloads, {{"result", "error"}});
     if (log_) {
       log_->log(kube::LogLevel::warn,
                 "cannot serve the certificate from the Secret; keeping the current one",
@@ -70,16 +82,14 @@ bool CertServing::on_secret(const json& secret) {
     cert_pem_ = state.serving->cert_pem;
     served_ = served;
   }
-  metrics_->inc("gtoken_webhook_certificate_reloads_total", {{"result", "ok"}});
+  metrics_->inc(kReloads, {{"result", "ok"}});
   const auto facts = inspect_certificate(state.serving->cert_pem);
   if (facts) {
-    metrics_->set("gtoken_webhook_certificate_expiry_timestamp_seconds",
-                  unix_seconds(facts->not_after), {{"certificate", "serving"}});
+    metrics_->set(kExpiry, unix_seconds(facts->not_after), {{"certificate", "serving"}});
   }
   if (const std::string* ca = serving_ca(state, state.serving->cert_pem, now)) {
     if (const auto ca_facts = inspect_certificate(*ca)) {
-      metrics_->set("gtoken_webhook_certificate_expiry_timestamp_seconds",
-                    unix_seconds(ca_facts->not_after), {{"certificate", "ca"}});
+      metrics_->set(kExpiry, unix_seconds(ca_facts->not_after), {{"certificate", "ca"}});
     }
   }
   if (log_) {

@@ -28,6 +28,10 @@ namespace gtoken::webhook {
 ServedFingerprints served_fingerprints(const CertState& state, const CertKeyPem& serving,
                                        TimePoint now);
 
+// Lists CertServing's metric families (reloads by result, the served
+// certificates' notAfter) in `metrics`, once per process.
+void describe_cert_serving_metrics(kube::Metrics& metrics);
+
 class CertServing {
  public:
   // `load` installs a certificate + key and throws when they are unusable.

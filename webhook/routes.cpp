@@ -12,6 +12,27 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
+// Sub-millisecond buckets: a cache hit decides in tens of microseconds.
+constexpr double kAdmissionBuckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                        0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+constexpr kube::MetricFamily kAdmissionDuration{
+    "gtoken_webhook_admission_duration_seconds", kube::MetricType::histogram,
+    "time to answer one AdmissionReview, from the body read to the answer built",
+    kAdmissionBuckets};
+constexpr kube::MetricFamily kAdmissions{
+    "gtoken_webhook_admissions_total", kube::MetricType::counter,
+    "AdmissionReviews by outcome (patched, skipped, denied, error) and reason "
+    "(skip reason or request error)"};
+constexpr kube::MetricFamily kBindingReviews{
+    "gtoken_webhook_binding_reviews_total", kube::MetricType::counter,
+    "AwsRoleBinding AdmissionReviews at /validate by outcome (allowed, denied, error)"};
+constexpr kube::MetricFamily kHttpRequests{"gtoken_webhook_http_requests_total",
+                                           kube::MetricType::counter,
+                                           "HTTP requests by path and status"};
+constexpr kube::MetricFamily kLookupPoolRejections{
+    "gtoken_webhook_lookup_pool_rejections_total", kube::MetricType::counter,
+    "admissions answered 500 by the lookup pool, by reason (queue_full, deadline)"};
+
 HttpResponseData status_json(int code, const std::string& reason, const std::string& message) {
   return {code, "application/json", kube::failure_status_body(code, reason, message)};
 }
@@ -104,9 +125,8 @@ class Routes : public std::enable_shared_from_this<Routes> {
  private:
   void reply(const std::string& path, HttpResponseData response, const Respond& respond) {
     if (env_.metrics) {
-      env_.metrics->inc(
-          "gtoken_webhook_http_requests_total",
-          {{"path", known_path(path) ? path : "other"}, {"code", std::to_string(response.status)}});
+      env_.metrics->inc(kHttpRequests, {{"path", known_path(path) ? path : "other"},
+                                        {"code", std::to_string(response.status)}});
     }
     respond(std::move(response));
   }
@@ -169,16 +189,14 @@ class Routes : public std::enable_shared_from_this<Routes> {
     auto expired = [self, admission, seen, start, respond, once] {
       if (once->exchange(true)) return;
       if (self->env_.metrics) {
-        self->env_.metrics->inc("gtoken_webhook_lookup_pool_rejections_total",
-                                {{"reason", "deadline"}});
+        self->env_.metrics->inc(kLookupPoolRejections, {{"reason", "deadline"}});
       }
       self->finish(failed(*admission, "lookup did not finish within its deadline"), seen, start,
                    respond);
     };
     if (!env_.pool->submit(std::move(work), std::move(expired))) {
       if (env_.metrics) {
-        env_.metrics->inc("gtoken_webhook_lookup_pool_rejections_total",
-                          {{"reason", "queue_full"}});
+        env_.metrics->inc(kLookupPoolRejections, {{"reason", "queue_full"}});
       }
       finish(failed(*admission, "lookup queue full"), seen, start, respond);
     }
@@ -202,7 +220,7 @@ class Routes : public std::enable_shared_from_this<Routes> {
     }
     const std::string outcome = result.error ? "error" : result.allowed ? "allowed" : "denied";
     if (env_.metrics) {
-      env_.metrics->inc("gtoken_webhook_binding_reviews_total", {{"outcome", outcome}});
+      env_.metrics->inc(kBindingReviews, {{"outcome", outcome}});
     }
     if (env_.log) {
       nlohmann::json fields = {
@@ -235,12 +253,10 @@ class Routes : public std::enable_shared_from_this<Routes> {
       reason = result.skip ? std::string(to_string(*result.skip)) : "NoChange";
     }
     if (env_.metrics) {
-      env_.metrics->observe("gtoken_webhook_admission_duration_seconds", seconds,
-                            {{"outcome", outcome}});
-      env_.metrics->inc("gtoken_webhook_admissions_total",
-                        {{"outcome", outcome},
-                         {"reason", reason},
-                         {"dry_run", result.dry_run ? "true" : "false"}});
+      env_.metrics->observe(kAdmissionDuration, seconds, {{"outcome", outcome}});
+      env_.metrics->inc(kAdmissions, {{"outcome", outcome},
+                                      {"reason", reason},
+                                      {"dry_run", result.dry_run ? "true" : "false"}});
     }
     if (!env_.log) return;
     nlohmann::json fields = {{"uid", result.uid},        {"namespace", seen.namespace_},
@@ -263,33 +279,11 @@ class Routes : public std::enable_shared_from_this<Routes> {
 
 }  // namespace
 
-void describe_webhook_metrics(kube::Metrics& m) {
-  // Sub-millisecond buckets: a cache hit decides in tens of microseconds.
-  m.describe_histogram(
-      "gtoken_webhook_admission_duration_seconds",
-      "time to answer one AdmissionReview, from the body read to the answer built",
-      {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
-  m.describe("gtoken_webhook_admissions_total", "counter",
-             "AdmissionReviews by outcome (patched, skipped, denied, error) and reason "
-             "(skip reason or request error)");
-  m.describe("gtoken_webhook_binding_reviews_total", "counter",
-             "AwsRoleBinding AdmissionReviews at /validate by outcome (allowed, denied, error)");
-  m.describe("gtoken_webhook_http_requests_total", "counter", "HTTP requests by path and status");
-  m.describe("gtoken_webhook_service_account_cache_size", "gauge",
-             "ServiceAccounts in the webhook's cache");
-  m.describe("gtoken_webhook_service_account_cache_misses_total", "counter",
-             "ServiceAccount lookups the cache could not answer, by the live read's result "
-             "(found, not_found, error)");
-  m.describe("gtoken_webhook_lookup_pool_rejections_total", "counter",
-             "admissions answered 500 by the lookup pool, by reason (queue_full, deadline)");
-  m.describe("gtoken_webhook_namespace_cache_size", "gauge", "Namespaces in the webhook's cache");
-  m.describe("gtoken_webhook_certificate_expiry_timestamp_seconds", "gauge",
-             "notAfter of the served certificate and of the CA that signed it (Unix seconds)");
-  m.describe("gtoken_webhook_certificate_reloads_total", "counter",
-             "serving certificates loaded from the Secret, by result");
-  m.describe("gtoken_webhook_certificate_rotations_total", "counter",
-             "certificate actions taken by the leader, by action");
-  m.describe("gtoken_webhook_ready", "gauge", "1 when /readyz answers ok");
+void describe_routes_metrics(kube::Metrics& metrics) {
+  for (const auto* f : {&kAdmissionDuration, &kAdmissions, &kBindingReviews, &kHttpRequests,
+                        &kLookupPoolRejections}) {
+    metrics.describe(*f);
+  }
 }
 
 RequestHandler make_routes(RoutesEnv env) {

@@ -43,8 +43,10 @@ struct RoutesEnv {
   kube::Logger* log = nullptr;  // null: no log lines
 };
 
-// Describes the webhook's metric families in `metrics` (once per process).
-void describe_webhook_metrics(kube::Metrics& metrics);
+// Lists the routes' metric families (admissions, their duration, binding
+// reviews, HTTP requests, lookup pool rejections) in `metrics`, once per
+// process; describe_webhook_metrics (runtime.hpp) lists the webhook's all.
+void describe_routes_metrics(kube::Metrics& metrics);
 
 // The webhook port's handler.
 RequestHandler make_routes(RoutesEnv env);

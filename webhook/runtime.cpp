@@ -10,7 +10,9 @@
 #include "kube/store.hpp"
 #include "kube/watcher.hpp"
 #include "webhook/binding_review.hpp"
+#include "webhook/cert_leader.hpp"
 #include "webhook/cert_manager.hpp"
+#include "webhook/cert_serving.hpp"
 #include "webhook/lookup_pool.hpp"
 #include "webhook/pod_review.hpp"
 #include "webhook/routes.hpp"
@@ -22,6 +24,18 @@ using nlohmann::json;
 
 namespace {
 
+constexpr kube::MetricFamily kCacheMisses{
+    "gtoken_webhook_service_account_cache_misses_total", kube::MetricType::counter,
+    "ServiceAccount lookups the cache could not answer, by the live read's result "
+    "(found, not_found, error)"};
+constexpr kube::MetricFamily kServiceAccountCacheSize{"gtoken_webhook_service_account_cache_size",
+                                                      kube::MetricType::gauge,
+                                                      "ServiceAccounts in the webhook's cache"};
+constexpr kube::MetricFamily kNamespaceCacheSize{"gtoken_webhook_namespace_cache_size",
+                                                 kube::MetricType::gauge,
+                                                 "Namespaces in the webhook's cache"};
+constexpr kube::MetricFamily kReady{"gtoken_webhook_ready", kube::MetricType::gauge,
+                                    "1 when /readyz answers ok"};
 
 std::uint32_t thread_random() {
   thread_local std::mt19937 rng(std::random_device{}());
@@ -29,6 +43,15 @@ std::uint32_t thread_random() {
 }
 
 }  // namespace
+
+void describe_webhook_metrics(kube::Metrics& metrics) {
+  describe_routes_metrics(metrics);
+  describe_cert_serving_metrics(metrics);
+  describe_cert_leader_metrics(metrics);
+  for (const auto* f : {&kCacheMisses, &kServiceAccountCacheSize, &kNamespaceCacheSize, &kReady}) {
+    metrics.describe(*f);
+  }
+}
 
 struct WebhookRuntime::Impl {
   WebhookOptions o;
@@ -70,20 +93,19 @@ struct WebhookRuntime::Impl {
     if (auto cached = cached_service_account(ns, name)) return cached;
     try {
       const json obj = lookup_client->get(kube::resources::service_accounts(), ns, name);
-      d.metrics->inc("gtoken_webhook_service_account_cache_misses_total", {{"result", "found"}});
+      d.metrics->inc(kCacheMisses, {{"result", "found"}});
       return settings_from_service_account(obj);
     } catch (const kube::ApiError& e) {
       if (e.is_not_found()) {
-        d.metrics->inc("gtoken_webhook_service_account_cache_misses_total",
-                       {{"result", "not_found"}});
+        d.metrics->inc(kCacheMisses, {{"result", "not_found"}});
         return std::nullopt;
       }
-      d.metrics->inc("gtoken_webhook_service_account_cache_misses_total", {{"result", "error"}});
+      d.metrics->inc(kCacheMisses, {{"result", "error"}});
       throw std::runtime_error("ServiceAccount " + ns + "/" + name +
                                " not in cache, read failed: " + e.what());
     } catch (const kube::NetworkError& e) {
       // Answered with a 500: the configuration's failurePolicy decides.
-      d.metrics->inc("gtoken_webhook_service_account_cache_misses_total", {{"result", "error"}});
+      d.metrics->inc(kCacheMisses, {{"result", "error"}});
       throw std::runtime_error("ServiceAccount " + ns + "/" + name +
                                " not in cache, read failed: " + e.what());
     }
@@ -250,14 +272,12 @@ void WebhookRuntime::start() {
   routes.metrics = m.d.metrics;
   auto refresh_metrics = [&m] {
     if (m.d.service_accounts) {
-      m.d.metrics->set("gtoken_webhook_service_account_cache_size",
-                       static_cast<double>(m.d.service_accounts->size()));
+      m.d.metrics->set(kServiceAccountCacheSize, static_cast<double>(m.d.service_accounts->size()));
     }
     if (m.namespaces) {
-      m.d.metrics->set("gtoken_webhook_namespace_cache_size",
-                       static_cast<double>(m.namespaces->size()));
+      m.d.metrics->set(kNamespaceCacheSize, static_cast<double>(m.namespaces->size()));
     }
-    m.d.metrics->set("gtoken_webhook_ready", m.not_ready().empty() ? 1 : 0);
+    m.d.metrics->set(kReady, m.not_ready().empty() ? 1 : 0);
   };
   routes.body_limit = so.body_limit;
   routes.log = m.d.log;

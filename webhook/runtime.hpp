@@ -45,6 +45,11 @@ struct RuntimeDeps {
   kube::Logger* log = nullptr;  // null: no log lines
 };
 
+// Lists every webhook metric family (the routes', the certificate
+// manager's, the caches' and readiness) in `metrics`, once per process, so a
+// scrape shows them all from the start.
+void describe_webhook_metrics(kube::Metrics& metrics);
+
 class WebhookRuntime {
  public:
   WebhookRuntime(WebhookOptions options, RuntimeDeps deps);

@@ -29,6 +29,9 @@ using json = nlohmann::json;
 
 namespace {
 
+constexpr kube::MetricFamily kLeader{"gtoken_leader", kube::MetricType::gauge,
+                                     "1 while this replica leads"};
+
 // The issuer Kubernetes-source bindings' trust policies name: the flag, else
 // what the apiserver says it issues tokens as (GKE:
 // https://container.googleapis.com/v1/projects/P/locations/L/clusters/C).
@@ -113,13 +116,8 @@ int run_operator(const OperatorOptions& o) {
   auto http = std::make_shared<kube::HttpClient>(http_opts);
   auto client = std::make_shared<kube::Client>(http, "gtoken-operator");
   auto metrics = std::make_shared<kube::Metrics>();
-  metrics->describe("gtoken_reconcile_total", "counter", "AwsRoleBinding reconciles by result");
-  metrics->describe("gtoken_iam_policy_writes_total", "counter",
-                    "setIamPolicy calls that succeeded (each may carry several bindings)");
-  metrics->describe_histogram("gtoken_reconcile_duration_seconds",
-                              "time to reconcile one AwsRoleBinding",
-                              {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
-  metrics->describe("gtoken_leader", "gauge", "1 while this replica leads");
+  describe_reconciler_metrics(*metrics);
+  metrics->describe(kLeader);
 
   std::string identity = o.identity.empty() ? default_identity() : o.identity;
   log.info("starting gtoken-operator",
@@ -377,7 +375,7 @@ int run_operator(const OperatorOptions& o) {
         queue, [reconciler](const std::string& key) { return reconciler->reconcile(key); }, copts);
     for (const auto& key : bindings->store().keys()) queue->add(key);
     controller->start();
-    metrics->set("gtoken_leader", 1);
+    metrics->set(kLeader, 1);
     log.info("controller started", {{"bindings", bindings->store().size()}});
   };
   auto stop_controller = [&] {
@@ -389,7 +387,7 @@ int run_operator(const OperatorOptions& o) {
     }
     if (c) {
       c->stop();
-      metrics->set("gtoken_leader", 0);
+      metrics->set(kLeader, 0);
       log.info("controller stopped");
     }
   };

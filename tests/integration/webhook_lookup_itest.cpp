@@ -19,6 +19,7 @@
 #include "webhook/lookup_pool.hpp"
 #include "webhook/pod_review.hpp"
 #include "webhook/routes.hpp"
+#include "webhook/runtime.hpp"
 #include "webhook/server.hpp"
 
 using namespace std::chrono_literals;
@@ -279,9 +280,12 @@ TEST_CASE("the metrics port: plain HTTP, /metrics only") {
   so.bind_address = "127.0.0.1";
   so.port = 0;
   so.threads = 1;
+  // What the runtime's refresh does to its gauges, with a gauge of the test's.
+  static constexpr kube::MetricFamily kRefreshed{"itest_refreshed", kube::MetricType::gauge,
+                                                 "set by the refresh callback"};
   wh::HttpsServer server(so, wh::make_metrics_routes(metrics, [&] {
                            ++refreshed;
-                           metrics->set("gtoken_webhook_ready", 1);
+                           metrics->set(kRefreshed, 1);
                          }));
   server.start();  // no certificate needed
   kube::HttpOptions ho;
@@ -292,7 +296,11 @@ TEST_CASE("the metrics port: plain HTTP, /metrics only") {
   r.target = "/metrics";
   const auto answer = http.request(r);
   CHECK(answer.status == 200);
-  CHECK(answer.body.find("gtoken_webhook_ready 1") != std::string::npos);
+  CHECK(answer.body.find("itest_refreshed 1") != std::string::npos);
+  // Every family is listed before any update.
+  CHECK(answer.body.find("# TYPE gtoken_webhook_ready gauge") != std::string::npos);
+  CHECK(answer.body.find("# TYPE gtoken_webhook_certificate_rotations_total counter") !=
+        std::string::npos);
   CHECK(refreshed == 1);
   r.target = "/mutate";
   CHECK(http.request(r).status == 404);
