@@ -8,30 +8,18 @@
 #include <vector>
 
 #include "kube/backoff.hpp"
+#include "tests/unit/kube_backoff_samples.hpp"
 
 using namespace std::chrono_literals;
 using kube::BackoffPolicy;
 using kube::Clock;
 using kube::Jitter;
 
+using backoff_samples::policy;
+using backoff_samples::sequence;
+
 namespace {
-
-BackoffPolicy policy(double jitter) {
-  return BackoffPolicy{100ms, 10s, 2.0, jitter};
-}
-
-// Returns the values in order, then repeats the last.
-kube::Random sequence(std::vector<double> values) {
-  auto next = std::make_shared<size_t>(0);
-  return [values, next] {
-    double v = values[std::min(*next, values.size() - 1)];
-    ++*next;
-    return v;
-  };
-}
-
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 }  // namespace
 
 TEST_CASE("backoff_delay without jitter doubles from base up to cap") {

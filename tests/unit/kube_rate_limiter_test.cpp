@@ -7,29 +7,15 @@
 #include <vector>
 
 #include "kube/rate_limiter.hpp"
+#include "tests/unit/kube_backoff_samples.hpp"
 
 using namespace std::chrono_literals;
 using kube::BackoffPolicy;
 using kube::Clock;
 using kube::Jitter;
 
-namespace {
-
-BackoffPolicy policy(double jitter) {
-  return BackoffPolicy{100ms, 10s, 2.0, jitter};
-}
-
-// Returns the values in order, then repeats the last.
-kube::Random sequence(std::vector<double> values) {
-  auto next = std::make_shared<size_t>(0);
-  return [values, next] {
-    double v = values[std::min(*next, values.size() - 1)];
-    ++*next;
-    return v;
-  };
-}
-
-}  // namespace
+using backoff_samples::policy;
+using backoff_samples::sequence;
 
 TEST_CASE("BackoffRateLimiter tracks failures per key") {
   kube::BackoffRateLimiter rl(policy(Jitter::None), kube::fixed_random(0.5));
