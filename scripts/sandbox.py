@@ -75,7 +75,10 @@ def stop_previous():
     else:
         subprocess.run([os.path.join(REPO, "tests", "controlplane", "cp.sh"), "stop",
                         state["cp_dir"]], capture_output=True)
-    os.remove(STATE)
+    try:
+        os.remove(STATE)
+    except FileNotFoundError:
+        pass  # another run's --stop removed it meanwhile
     return True
 
 
