@@ -3,14 +3,10 @@ issuer by the STS stand-in, as AWS trusts a GKE cluster's issuer.
 
 cp.sh starts the apiserver with --service-account-issuer
 https://kubernetes.default.svc.cluster.local and it serves its own
-/.well-known/openid-configuration and /openid/v1/jwks. Two things are added
-here without changing cp.sh:
-- a serving certificate naming kubernetes.default.svc.cluster.local: cp.sh's
-  apiserver.crt has only localhost, kubernetes, kubernetes.default.svc,
-  127.0.0.1 and 10.0.0.1, so the stand-in (which verifies the issuer's
-  certificate for the issuer's name, as AWS does) would refuse it. One more
-  is signed (same key and CSR, cp.sh's CA, the extra name) and passed with
-  GTOKEN_CP_EXTRA_ARGS=--tls-cert-file (the later flag wins).
+/.well-known/openid-configuration and /openid/v1/jwks. What this adds:
+- cp.sh's serving certificate names kubernetes.default.svc.cluster.local
+  (the stand-in verifies the issuer's certificate for the issuer's name, as
+  AWS does); a control-plane folder whose pki predates that is made anew.
 - anonymous access to the discovery endpoints (DISCOVERY_BINDING): the
   apiserver runs with anonymous auth on (its default), but the default
   binding of system:service-account-issuer-discovery names only
@@ -24,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 
 from cluster import CP_SCRIPT, ControlPlane
@@ -39,32 +36,16 @@ DISCOVERY_BINDING = {
                   "name": "system:unauthenticated"}]}
 
 
-def issuer_serving_cert(cp_dir: str) -> str:
-    """cp.sh's apiserver certificate again, with the issuer's host name added."""
-    pki = os.path.join(cp_dir, "pki")
-    with open(os.path.join(pki, "apiserver.ext")) as f:
-        ext = f.read()
-    ext = "".join(line + (f",DNS:{ISSUER_HOST}" if line.startswith("subjectAltName=") else "")
-                  + "\n" for line in ext.splitlines())
-    ext_path = os.path.join(pki, "apiserver-issuer.ext")
-    crt = os.path.join(pki, "apiserver-issuer.crt")
-    with open(ext_path, "w") as f:
-        f.write(ext)
-    subprocess.run(["openssl", "x509", "-req", "-in", os.path.join(pki, "apiserver.csr"),
-                    "-CA", os.path.join(pki, "ca.crt"), "-CAkey", os.path.join(pki, "ca.key"),
-                    "-CAcreateserial", "-days", "2", "-extfile", ext_path, "-out", crt],
-                   check=True, capture_output=True)
-    return crt
-
-
 @contextlib.contextmanager
 def oidc_control_plane(name: str):
     """A ControlPlane (started, `port` set) serving the issuer's name."""
     cp = ControlPlane(name)
     subprocess.run([CP_SCRIPT, "stop", cp.dir], capture_output=True)
-    subprocess.run([CP_SCRIPT, "certs", cp.dir], check=True, capture_output=True)
-    extra = cp.env.get("GTOKEN_CP_EXTRA_ARGS", "")
-    cp.env["GTOKEN_CP_EXTRA_ARGS"] = f"{extra} --tls-cert-file {issuer_serving_cert(cp.dir)}"
+    # cp.sh's certificate names the issuer's host; a pki made before it did
+    # is made again.
+    ext = os.path.join(cp.dir, "pki", "apiserver.ext")
+    if os.path.exists(ext) and f"DNS:{ISSUER_HOST}" not in open(ext).read():
+        shutil.rmtree(os.path.join(cp.dir, "pki"))
     with cp:
         with open(os.path.join(cp.dir, "apiserver-0.port")) as f:
             cp.port = int(f.read())
