@@ -94,39 +94,25 @@ std::string gsa_project(const std::string& email) {
 }
 
 Reconciler::Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
-                       ReconcilerConfig config, std::shared_ptr<const kube::Store> bindings,
-                       std::shared_ptr<const BindingIndex> index,
-                       std::shared_ptr<const TenancyGate> gate,
-                       std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
-                       std::shared_ptr<kube::Clock> clock, kube::Random random,
-                       std::shared_ptr<const kube::Store> service_accounts,
-                       std::shared_ptr<const PodIndex> pods)
+                       ReconcilerConfig config, ReconcilerDeps deps)
     : Reconciler(client_io(std::move(client)), google_io(std::move(iam)), std::move(config),
-                 std::move(bindings), std::move(index), std::move(gate), std::move(metrics),
-                 std::move(is_leader), std::move(clock), std::move(random),
-                 std::move(service_accounts), std::move(pods)) {}
+                 std::move(deps)) {}
 
 Reconciler::Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerConfig config,
-                       std::shared_ptr<const kube::Store> bindings,
-                       std::shared_ptr<const BindingIndex> index,
-                       std::shared_ptr<const TenancyGate> gate,
-                       std::shared_ptr<kube::Metrics> metrics, std::function<bool()> is_leader,
-                       std::shared_ptr<kube::Clock> clock, kube::Random random,
-                       std::shared_ptr<const kube::Store> service_accounts,
-                       std::shared_ptr<const PodIndex> pods)
+                       ReconcilerDeps deps)
     : io_(std::move(io)),
       google_(std::move(google)),
       config_(std::move(config)),
       plan_config_{config_.project, config_.default_audience, config_.resync, config_.oidc_issuer},
-      bindings_(std::move(bindings)),
-      service_accounts_(std::move(service_accounts)),
-      pods_(std::move(pods)),
-      index_(std::move(index)),
-      gate_(std::move(gate)),
-      metrics_(std::move(metrics)),
-      is_leader_(std::move(is_leader)),
-      clock_(std::move(clock)),
-      random_(std::move(random)),
+      bindings_(std::move(deps.bindings)),
+      service_accounts_(std::move(deps.service_accounts)),
+      pods_(std::move(deps.pods)),
+      index_(std::move(deps.index)),
+      gate_(std::move(deps.gate)),
+      metrics_(std::move(deps.metrics)),
+      is_leader_(std::move(deps.is_leader)),
+      clock_(std::move(deps.clock)),
+      random_(std::move(deps.random)),
       cache_ttl_(std::min<std::chrono::milliseconds>(
           config_.google_cache_ttl,
           std::chrono::duration_cast<std::chrono::milliseconds>(config_.resync) / 2)) {

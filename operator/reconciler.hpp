@@ -94,37 +94,39 @@ std::string gsa_project(const std::string& email);
 // duration, IAM policy writes) in `metrics`, once per process.
 void describe_reconciler_metrics(kube::Metrics& metrics);
 
+// What a Reconciler decides with besides its I/O: the informers' caches,
+// the tenancy gate, metrics, leadership and time (all injected so the unit
+// tests run every path on a fake clock).
+struct ReconcilerDeps {
+  // The binding informer's store: a reconcile reads the binding from it (a
+  // binding the cache holds only in part, or is deleting, and any key whose
+  // last write failed with 409/404/422 are read live). Required.
+  std::shared_ptr<const kube::Store> bindings;
+  // The ServiceAccount informer's store; null: always read live.
+  std::shared_ptr<const kube::Store> service_accounts;
+  // Kept by a pod informer, counts the pods missing injection; null: list
+  // the ServiceAccount's pods at each reconcile.
+  std::shared_ptr<const PodIndex> pods;
+  // Kept by the binding informer, finds the bindings of a ServiceAccount;
+  // null: scan the namespace's bindings in `bindings`.
+  std::shared_ptr<const BindingIndex> index;
+  // Decides which bindings may act (tenancy/policy.hpp); null allows none.
+  std::shared_ptr<const TenancyGate> gate;
+  std::shared_ptr<kube::Metrics> metrics;  // null: none recorded
+  // Checked before every write.
+  std::function<bool()> is_leader = [] { return true; };
+  std::shared_ptr<kube::Clock> clock = kube::system_clock();
+  kube::Random random = kube::default_random();
+};
+
 class Reconciler {
  public:
-  // `bindings` and `service_accounts` are the informers' stores: a
-  // reconcile reads the binding and its ServiceAccount from them (a binding
-  // the cache holds only in part, or is deleting, and any key whose last
-  // write failed with 409/404/422 are read live; null `service_accounts`:
-  // always live). `pods` (kept by a pod informer) counts the pods missing
-  // injection; null = list the ServiceAccount's pods at each reconcile.
-  // `index` (kept by the binding informer) finds the bindings
-  // of a ServiceAccount; null = scan the namespace's bindings in `bindings`.
-  // `gate` decides which bindings may act (tenancy/policy.hpp); null allows
-  // none.
-  Reconciler(
-      std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam, ReconcilerConfig config,
-      std::shared_ptr<const kube::Store> bindings, std::shared_ptr<const BindingIndex> index,
-      std::shared_ptr<const TenancyGate> gate, std::shared_ptr<kube::Metrics> metrics,
-      std::function<bool()> is_leader = [] { return true; },
-      std::shared_ptr<kube::Clock> clock = kube::system_clock(),
-      kube::Random random = kube::default_random(),
-      std::shared_ptr<const kube::Store> service_accounts = nullptr,
-      std::shared_ptr<const PodIndex> pods = nullptr);
+  // Over HTTP: the apiserver client and Google's IAM API.
+  Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
+             ReconcilerConfig config, ReconcilerDeps deps);
   // The same over any KubeIo and GoogleIo (tests script both).
-  Reconciler(
-      std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerConfig config,
-      std::shared_ptr<const kube::Store> bindings, std::shared_ptr<const BindingIndex> index,
-      std::shared_ptr<const TenancyGate> gate, std::shared_ptr<kube::Metrics> metrics,
-      std::function<bool()> is_leader = [] { return true; },
-      std::shared_ptr<kube::Clock> clock = kube::system_clock(),
-      kube::Random random = kube::default_random(),
-      std::shared_ptr<const kube::Store> service_accounts = nullptr,
-      std::shared_ptr<const PodIndex> pods = nullptr);
+  Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerConfig config,
+             ReconcilerDeps deps);
 
   kube::Result reconcile(const std::string& key);
 

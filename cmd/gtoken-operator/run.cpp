@@ -275,10 +275,15 @@ int run_operator(const OperatorOptions& o) {
     rc.resync = o.resync;
     // The binding and its ServiceAccount are read from these caches; the
     // ServiceAccount informer is started below (the webhook shares it).
-    reconciler = std::make_shared<Reconciler>(client, iam, rc, bindings->shared_store(), index,
-                                              gate, metrics, is_leader, kube::system_clock(),
-                                              kube::default_random(),
-                                              service_accounts->shared_store(), pod_index);
+    ReconcilerDeps deps;
+    deps.bindings = bindings->shared_store();
+    deps.service_accounts = service_accounts->shared_store();
+    deps.pods = pod_index;
+    deps.index = index;
+    deps.gate = gate;
+    deps.metrics = metrics;
+    deps.is_leader = is_leader;
+    reconciler = std::make_shared<Reconciler>(client, iam, rc, std::move(deps));
     bindings->start();
     pods->start();
   }

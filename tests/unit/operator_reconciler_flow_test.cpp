@@ -93,9 +93,15 @@ struct World {
     rc.project = "my-project";
     rc.resync = std::chrono::seconds(300);
     rc.oidc_issuer = oidc_issuer;
-    rec = std::make_unique<gtoken::Reconciler>(
-        kube, google.io(), rc, bindings, nullptr, gate, nullptr, [this] { return leader; }, clock,
-        kube::fixed_random(0.5), service_accounts, pod_cache ? pods : nullptr);
+    gtoken::ReconcilerDeps deps;
+    deps.bindings = bindings;
+    deps.service_accounts = service_accounts;
+    deps.pods = pod_cache ? pods : nullptr;
+    deps.gate = gate;
+    deps.is_leader = [this] { return leader; };
+    deps.clock = clock;
+    deps.random = kube::fixed_random(0.5);
+    rec = std::make_unique<gtoken::Reconciler>(kube, google.io(), rc, std::move(deps));
   }
 
   // The informers caught up with the apiserver.
