@@ -100,9 +100,23 @@ void test_and_remove(json& patch, const std::string& key, const json& value) {
 
 }  // namespace
 
-const std::vector<const char*>& optional_annotation_keys() {
-  static const std::vector<const char*> keys = {kRegion, kContainers, kEksExpiration};
+std::vector<std::string> owned_optional_keys(bool kubernetes,
+                                             const std::vector<std::string>& preexisting) {
+  std::vector<std::string> keys = {kRegion, kContainers};
+  if (kubernetes) keys.push_back(kEksExpiration);
+  std::erase_if(keys, [&](const std::string& k) {
+    return std::find(preexisting.begin(), preexisting.end(), k) != preexisting.end();
+  });
   return keys;
+}
+
+std::vector<std::string> owned_optional_keys(const BindingView& b) {
+  for (const Target& t : b.applied) {
+    if (t.ksa == b.ksa && t.kubernetes() == b.kubernetes) {
+      return owned_optional_keys(b.kubernetes, t.preexisting);
+    }
+  }
+  return owned_optional_keys(b.kubernetes, {});
 }
 
 bool set_condition(json& conditions, const std::string& type, const std::string& status,
@@ -158,14 +172,15 @@ json wanted_annotations(const std::string& binding_name, const json& spec,
   return want;
 }
 
-bool annotations_match(const json& annotations, const json& want) {
+bool annotations_match(const json& annotations, const json& want,
+                       const std::vector<std::string>& optional_keys) {
   const json& have = annotations.is_object() ? annotations : json::object();
   for (const auto& [k, v] : want.items()) {
     auto it = have.find(k);
     if (it == have.end() || *it != v) return false;
   }
   // Optional annotations this binding no longer asks for must go too.
-  for (const char* k : optional_annotation_keys()) {
+  for (const std::string& k : optional_keys) {
     if (have.contains(k) && !want.contains(k)) return false;
   }
   return true;
@@ -239,11 +254,16 @@ LivePlan plan_live(const BindingView& b, const json& sa, const json& owner, cons
   const bool hand_annotated =
       sa.is_object() && annotation(sa, kBinding).empty() && annotation(sa, kCreatedBy) != b.name;
   if (!p.conflict && hand_annotated) {
-    std::vector<std::pair<std::string, std::string>> owned_keys = {{kRoleArn, p.desired.role_arn}};
+    // This source's keys with another value, and any role key of the other
+    // source: a ServiceAccount set up by hand for the other token source
+    // would either win over this binding in the webhook (a GSA makes the
+    // Google source win) or be silently overridden by it.
+    std::vector<std::pair<std::string, std::string>> owned_keys;
     if (b.kubernetes) {
-      owned_keys = {{kEksRoleArn, p.desired.role_arn}};
+      owned_keys = {{kEksRoleArn, p.desired.role_arn}, {kGcpServiceAccount, ""}, {kRoleArn, ""}};
     } else {
-      owned_keys.insert(owned_keys.begin(), {kGcpServiceAccount, p.desired.gsa});
+      owned_keys = {{kGcpServiceAccount, p.desired.gsa}, {kRoleArn, p.desired.role_arn},
+                    {kEksRoleArn, ""}};
     }
     for (const auto& [key, value] : owned_keys) {
       const std::string current = annotation(sa, key);
@@ -256,13 +276,23 @@ LivePlan plan_live(const BindingView& b, const json& sa, const json& owner, cons
   if (!p.foreign.empty()) p.conflict = true;
 
   // Record the intent before acting, so a crash or a later change can undo it.
-  bool recorded = std::any_of(p.applied.begin(), p.applied.end(),
-                              [&](const Target& t) { return t.same_as(p.desired); });
+  auto recorded_target = std::find_if(p.applied.begin(), p.applied.end(),
+                                      [&](const Target& t) { return t.same_as(p.desired); });
+  const bool recorded = recorded_target != p.applied.end();
+  // What was found on the ServiceAccount when it was recorded stays found.
+  if (recorded) p.desired.preexisting = recorded_target->preexisting;
   if (!recorded && !p.conflict) {
     if (hand_annotated) {
       const json want = wanted_annotations(b.name, b.spec, c.default_audience);
       for (const auto& [key, value] : want.items()) {
         if (value.is_string() && annotation(sa, key) == value.get<std::string>()) {
+          p.desired.preexisting.push_back(key);
+        }
+      }
+      // Optional keys set by hand that the spec does not ask for (e.g. a
+      // token expiration): left as found, never removed as stale.
+      for (const std::string& key : owned_optional_keys(b.kubernetes, {})) {
+        if (!want.contains(key) && !annotation(sa, key).empty()) {
           p.desired.preexisting.push_back(key);
         }
       }
@@ -288,13 +318,14 @@ json service_account_to_create(const BindingView& b, const std::string& ksa, con
             {"annotations", annotations}}}};
 }
 
-SaApply plan_service_account_apply(const BindingView& b, const std::string& ksa, const json& sa,
+SaApply plan_service_account_apply(const BindingView& b, const Target& t, const json& sa,
                                    const PlanConfig& c) {
   SaApply a;
   a.want = wanted_annotations(b.name, b.spec, c.default_audience);
   a.created_by_binding = annotation(sa, kCreatedBy) == b.name;
   if (a.created_by_binding) a.want[kCreatedBy] = b.name;
-  if (annotations_match(annotations_of(sa), a.want)) return a;
+  a.optional_keys = owned_optional_keys(b.kubernetes, t.preexisting);
+  if (annotations_match(annotations_of(sa), a.want, a.optional_keys)) return a;
   // Server-side apply under gtoken's field manager: other annotations and
   // labels stay as they are. The resourceVersion makes it conditional on the
   // state the ownership decision was made on (409 = someone changed it:
@@ -302,18 +333,19 @@ SaApply plan_service_account_apply(const BindingView& b, const std::string& ksa,
   a.apply = {{"apiVersion", "v1"},
              {"kind", "ServiceAccount"},
              {"metadata",
-              {{"name", ksa},
+              {{"name", t.ksa},
                {"namespace", b.ns},
                {"resourceVersion", sa["metadata"].value("resourceVersion", "")},
                {"annotations", a.want}}}};
   return a;
 }
 
-std::optional<json> stale_optional_annotations(const json& want, const json& sa) {
+std::optional<json> stale_optional_annotations(const json& want, const json& sa,
+                                               const std::vector<std::string>& optional_keys) {
   // The apply drops them only when gtoken's apply was their sole owner (not
   // when they came with the create, or someone else set the same value).
   json patch = json::array();
-  for (const char* k : optional_annotation_keys()) {
+  for (const std::string& k : optional_keys) {
     if (want.contains(k) || !annotations_of(sa).contains(k)) continue;
     test_and_remove(patch, k, annotations_of(sa)[k]);
   }

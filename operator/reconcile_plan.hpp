@@ -41,12 +41,21 @@ struct PlanConfig {
 nlohmann::json wanted_annotations(const std::string& binding_name, const nlohmann::json& spec,
                                   const std::string& default_audience);
 
-// True when `annotations` (a ServiceAccount's) already carry everything
-// wanted_annotations() asks for and none of the optional keys it leaves out.
-bool annotations_match(const nlohmann::json& annotations, const nlohmann::json& want);
+// The annotation keys gtoken writes only when the spec asks for them
+// (gtoken.io/region and /containers, and for the Kubernetes source
+// eks.amazonaws.com/token-expiration), less `preexisting`: the ones found on
+// a hand-annotated ServiceAccount, which stay as found. A binding owns these
+// authoritatively: one its spec leaves out is removed.
+std::vector<std::string> owned_optional_keys(bool kubernetes,
+                                             const std::vector<std::string>& preexisting);
+// Those of `b`'s current target (its ServiceAccount and source, as recorded
+// in status.appliedTargets).
+std::vector<std::string> owned_optional_keys(const BindingView& b);
 
-// The annotation keys gtoken writes only when the spec asks for them.
-const std::vector<const char*>& optional_annotation_keys();
+// True when `annotations` (a ServiceAccount's) already carry everything
+// wanted_annotations() asks for and none of the `optional_keys` it leaves out.
+bool annotations_match(const nlohmann::json& annotations, const nlohmann::json& want,
+                       const std::vector<std::string>& optional_keys);
 
 // metav1.Condition upsert: lastTransitionTime changes only with status.
 // Returns true when status, reason or message changed.
@@ -109,15 +118,18 @@ struct SaApply {
   // Server-side apply body (with the resourceVersion read): null when the
   // ServiceAccount already carries what is wanted.
   nlohmann::json apply;
+  // owned_optional_keys() of the target: removed when `want` leaves them out.
+  std::vector<std::string> optional_keys;
 };
-SaApply plan_service_account_apply(const BindingView& b, const std::string& ksa,
-                                   const nlohmann::json& sa, const PlanConfig& c);
+SaApply plan_service_account_apply(const BindingView& b, const Target& t, const nlohmann::json& sa,
+                                   const PlanConfig& c);
 
 // After the apply: a JSON Patch (test + remove) of the optional annotations
 // `want` leaves out but `sa` still carries (the apply drops them only when it
 // was their sole owner); nullopt when none is left.
-std::optional<nlohmann::json> stale_optional_annotations(const nlohmann::json& want,
-                                                         const nlohmann::json& sa);
+std::optional<nlohmann::json> stale_optional_annotations(
+    const nlohmann::json& want, const nlohmann::json& sa,
+    const std::vector<std::string>& optional_keys);
 
 // --- Undoing a target ------------------------------------------------------
 

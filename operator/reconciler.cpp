@@ -274,7 +274,7 @@ void Reconciler::ensure_service_account(const BindingView& b, Target& t, json sa
     kube::process_logger().info("created ServiceAccount",
                                 {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
   }
-  SaApply a = plan_service_account_apply(b, t.ksa, sa, plan_config_);
+  SaApply a = plan_service_account_apply(b, t, sa, plan_config_);
   t.created_sa = a.created_by_binding;
   if (a.apply.is_null()) return;
 
@@ -282,7 +282,7 @@ void Reconciler::ensure_service_account(const BindingView& b, Target& t, json sa
   sa = io_->apply(res::service_accounts(), b.ns, a.apply);
   kube::process_logger().info("annotated ServiceAccount",
                               {{"namespace", b.ns}, {"serviceAccount", t.ksa}});
-  if (auto patch = stale_optional_annotations(a.want, sa)) {
+  if (auto patch = stale_optional_annotations(a.want, sa, a.optional_keys)) {
     io_->patch(res::service_accounts(), b.ns, t.ksa, kube::PatchType::Json, *patch);
   }
 }

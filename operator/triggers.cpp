@@ -69,7 +69,8 @@ void Triggers::service_account_changed(const json& sa, bool deleted) {
     if (spec_string(*b, "serviceAccountName") != name) continue;
     const std::string binding = meta_string(*b, "name");
     if (!deleted &&
-        annotations_match(annotations, wanted_annotations(binding, (*b)["spec"], default_audience_))) {
+        annotations_match(annotations, wanted_annotations(binding, (*b)["spec"], default_audience_),
+                          owned_optional_keys(view_binding(*b, default_audience_)))) {
       continue;
     }
     enqueue_(ns + "/" + binding);

@@ -201,11 +201,11 @@ TEST_CASE("the ServiceAccount: create with everything, apply only what differs")
   CHECK(created["metadata"]["annotations"][contract::kCreatedByAnnotation] == "b");
   CHECK(created["metadata"]["annotations"][contract::kRegionAnnotation] == "eu-west-1");
 
-  SaApply same = plan_service_account_apply(v, "ksa", created, kConfig);
+  SaApply same = plan_service_account_apply(v, Target{"ksa", "g", "r", "p", false, {}}, created, kConfig);
   CHECK(same.created_by_binding);
   CHECK(same.apply.is_null());
 
-  SaApply differs = plan_service_account_apply(v, "ksa", sa(ours(), "42"), kConfig);
+  SaApply differs = plan_service_account_apply(v, Target{"ksa", "g", "r", "p", false, {}}, sa(ours(), "42"), kConfig);
   CHECK_FALSE(differs.created_by_binding);
   REQUIRE(differs.apply.is_object());
   CHECK(differs.apply["metadata"]["resourceVersion"] == "42");
@@ -216,15 +216,39 @@ TEST_CASE("the ServiceAccount: create with everything, apply only what differs")
     json want = wanted_annotations("b", binding_json()["spec"], kConfig.default_audience);
     json left = ours();
     left[contract::kContainersAnnotation] = "app";
-    auto patch = stale_optional_annotations(want, sa(left));
+    const auto keys = owned_optional_keys(false, {});
+    auto patch = stale_optional_annotations(want, sa(left), keys);
     REQUIRE(patch.has_value());
     CHECK(*patch == json::array({{{"op", "test"},
                                   {"path", "/metadata/annotations/gtoken.io~1containers"},
                                   {"value", "app"}},
                                  {{"op", "remove"},
                                   {"path", "/metadata/annotations/gtoken.io~1containers"}}}));
-    CHECK_FALSE(stale_optional_annotations(want, sa(ours())).has_value());
+    CHECK_FALSE(stale_optional_annotations(want, sa(ours()), keys).has_value());
+    // One found there when gtoken came stays.
+    CHECK_FALSE(stale_optional_annotations(want, sa(left),
+                                           owned_optional_keys(false, {contract::kContainersAnnotation}))
+                    .has_value());
   }
+}
+
+TEST_CASE("optional keys: the token expiration is the Kubernetes source's only") {
+  const std::string exp = contract::kEksTokenExpirationAnnotation;
+  auto has = [](const std::vector<std::string>& keys, const std::string& k) {
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+  };
+  CHECK_FALSE(has(owned_optional_keys(false, {}), exp));
+  CHECK(has(owned_optional_keys(true, {}), exp));
+  CHECK(has(owned_optional_keys(true, {}), contract::kRegionAnnotation));
+  CHECK_FALSE(has(owned_optional_keys(true, {exp}), exp));
+
+  // A Google binding on a ServiceAccount that also carries the EKS
+  // expiration (someone else's key) leaves it alone.
+  json want = wanted_annotations("b", binding_json()["spec"], kConfig.default_audience);
+  json have = ours();
+  have[exp] = "3600";
+  CHECK(annotations_match(have, want, owned_optional_keys(false, {})));
+  CHECK_FALSE(stale_optional_annotations(want, sa(have), owned_optional_keys(false, {})).has_value());
 }
 
 TEST_CASE("plan_sa_cleanup: delete what gtoken created, strip what it annotated, leave the rest") {

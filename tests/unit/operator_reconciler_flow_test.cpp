@@ -710,6 +710,56 @@ TEST_CASE("tokenSource Kubernetes on a ServiceAccount someone annotated: hand va
           std::string::npos);
     CHECK((*w.sa())["metadata"]["annotations"] == json{{"eks.amazonaws.com/role-arn", kRole2}});
   }
+  SUBCASE("a token lifetime set by hand stays, across resyncs and on delete") {
+    w.put_sa(service_account("orchestrator", {{"eks.amazonaws.com/role-arn", kRole},
+                                              {"eks.amazonaws.com/token-expiration", "3600"}}));
+    w.add(kubernetes_binding("k"));  // no tokenExpirationSeconds
+    w.run("k");
+    CHECK(w.ready("k")["status"] == "True");
+    CHECK((*w.sa())["metadata"]["annotations"]["eks.amazonaws.com/token-expiration"] == "3600");
+    w.run("k");
+    w.run("k");
+    CHECK((*w.sa())["metadata"]["annotations"]["eks.amazonaws.com/token-expiration"] == "3600");
+    w.b("k")["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z";
+    w.bindings->apply(w.b("k"));
+    CHECK(w.run("k").kind() == kube::Result::Kind::Ok);
+    REQUIRE(w.sa());
+    CHECK((*w.sa())["metadata"]["annotations"] ==
+          json{{"eks.amazonaws.com/role-arn", kRole}, {"eks.amazonaws.com/token-expiration", "3600"}});
+  }
+  SUBCASE("set up by hand for the Google source: a Conflict, not a binding the webhook ignores") {
+    // With a GSA annotated, the webhook injects the Google source: an EKS
+    // role-arn added beside it would never be used.
+    w.put_sa(service_account("orchestrator", {{"iam.gke.io/gcp-service-account", kGsa},
+                                              {"amazonaws.com/role-arn", kRole}}));
+    w.add(kubernetes_binding("k"));
+    w.run("k");
+    CHECK(w.ready("k")["reason"] == "Conflict");
+    CHECK(w.ready("k")["message"].get<std::string>().find("iam.gke.io/gcp-service-account=") !=
+          std::string::npos);
+    CHECK_FALSE((*w.sa())["metadata"]["annotations"].contains("eks.amazonaws.com/role-arn"));
+  }
+}
+
+TEST_CASE("tokenSource Google on a ServiceAccount set up by hand for EKS: a Conflict; its token lifetime is not touched") {
+  World w(true, true, kIssuer);
+  SUBCASE("an EKS role-arn set by hand would be overridden: Conflict") {
+    w.put_sa(service_account("orchestrator", {{"eks.amazonaws.com/role-arn", kRole2}}));
+    w.add(binding("b"));
+    w.run("b");
+    CHECK(w.ready("b")["reason"] == "Conflict");
+    CHECK(w.ready("b")["message"].get<std::string>().find("eks.amazonaws.com/role-arn=") !=
+          std::string::npos);
+    CHECK((*w.sa())["metadata"]["annotations"] == json{{"eks.amazonaws.com/role-arn", kRole2}});
+  }
+  SUBCASE("eks.amazonaws.com/token-expiration is not a key a Google binding owns") {
+    w.put_sa(service_account("orchestrator", {{"eks.amazonaws.com/token-expiration", "3600"}}));
+    w.add(binding("b"));
+    w.run("b");
+    CHECK(w.ready("b")["status"] == "True");
+    w.run("b");
+    CHECK((*w.sa())["metadata"]["annotations"]["eks.amazonaws.com/token-expiration"] == "3600");
+  }
 }
 
 TEST_CASE("tokenSource Kubernetes without a known issuer: set up, Ready, and says what is missing") {

@@ -156,14 +156,17 @@ TEST_CASE("annotations_match ignores other annotations but not stale optional ke
   json have = {{"iam.gke.io/gcp-service-account", "g"},
                {"gtoken.io/binding", "b"},
                {"someone/else", "x"}};
-  CHECK(gtoken::annotations_match(have, want));
+  const auto keys = gtoken::owned_optional_keys(false, {});
+  CHECK(gtoken::annotations_match(have, want, keys));
   have["iam.gke.io/gcp-service-account"] = "changed";
-  CHECK_FALSE(gtoken::annotations_match(have, want));
+  CHECK_FALSE(gtoken::annotations_match(have, want, keys));
   have["iam.gke.io/gcp-service-account"] = "g";
   have["gtoken.io/region"] = "us-east-1";  // the binding no longer sets a region
-  CHECK_FALSE(gtoken::annotations_match(have, want));
-  CHECK_FALSE(gtoken::annotations_match(json::object(), want));
-  CHECK_FALSE(gtoken::annotations_match(nullptr, want));
+  CHECK_FALSE(gtoken::annotations_match(have, want, keys));
+  // ...unless the region was on the ServiceAccount before gtoken came.
+  CHECK(gtoken::annotations_match(have, want, gtoken::owned_optional_keys(false, {"gtoken.io/region"})));
+  CHECK_FALSE(gtoken::annotations_match(json::object(), want, keys));
+  CHECK_FALSE(gtoken::annotations_match(nullptr, want, keys));
 }
 
 TEST_CASE("binding_update_needs_reconcile: spec, deletion, finalizers; not status") {
