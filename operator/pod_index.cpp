@@ -23,18 +23,23 @@ std::string string_at(const json& j, const char* key) {
 
 }  // namespace
 
-bool pod_missing_injection(const json& pod, const std::string& agent) {
+bool pod_missing_injection(const json& pod, const std::string& agent, bool kubernetes) {
   const json& m = object_at(pod, "metadata");
   if (m.contains("deletionTimestamp")) return false;
   const std::string phase = string_at(object_at(pod, "status"), "phase");
   if (phase == "Succeeded" || phase == "Failed") return false;
   if (string_at(object_at(m, "annotations"), contract::kInjectAnnotation) == "false") return false;
   const json& spec = object_at(pod, "spec");
-  // The Kubernetes token source injects a projected volume, no agent.
-  if (auto v = spec.find("volumes"); v != spec.end() && v->is_array()) {
-    for (const auto& vol : *v) {
-      if (vol.is_object() && string_at(vol, "name") == contract::kKubernetesTokenVolume) return false;
+  if (kubernetes) {
+    // The Kubernetes token source injects a projected volume, no agent.
+    if (auto v = spec.find("volumes"); v != spec.end() && v->is_array()) {
+      for (const auto& vol : *v) {
+        if (vol.is_object() && string_at(vol, "name") == contract::kKubernetesTokenVolume) {
+          return false;
+        }
+      }
     }
+    return true;
   }
   for (const char* list : {"containers", "initContainers"}) {
     auto it = spec.find(list);
@@ -56,7 +61,17 @@ json slim_pod(const json& pod, const std::string& agent) {
         {"namespace", string_at(m, "namespace")},
         {"resourceVersion", string_at(m, "resourceVersion")}}},
       {"spec", {{"serviceAccountName", string_at(object_at(pod, "spec"), "serviceAccountName")}}},
-      {"missingInjection", pod_missing_injection(pod, agent)}};
+      {"missingAgent", pod_missing_injection(pod, agent, false)},
+      {"missingToken", pod_missing_injection(pod, agent, true)}};
+}
+
+void PodIndex::Side::erase(const std::string& key, const std::string& name) {
+  auto it = where.find(key);
+  if (it == where.end()) return;
+  auto names = by_ksa.find(it->second);
+  names->second.erase(name);
+  if (names->second.empty()) by_ksa.erase(names);
+  where.erase(it);
 }
 
 void PodIndex::update(const json& pod) {
@@ -64,20 +79,18 @@ void PodIndex::update(const json& pod) {
   const std::string ns = string_at(m, "namespace");
   const std::string name = string_at(m, "name");
   const std::string key = ns + "/" + name;
-  const bool missing = pod.value("missingInjection", false);
   const std::string ksa = ns + "/" + string_at(object_at(pod, "spec"), "serviceAccountName");
+  const bool missing[2] = {pod.value("missingAgent", false), pod.value("missingToken", false)};
   std::unique_lock lock(mu_);
-  auto it = where_.find(key);
-  if (it != where_.end()) {
-    if (missing && it->second == ksa) return;
-    auto& names = by_ksa_[it->second];
-    names.erase(name);
-    if (names.empty()) by_ksa_.erase(it->second);
-    where_.erase(it);
+  for (int i = 0; i < 2; ++i) {
+    Side& side = sides_[i];
+    auto it = side.where.find(key);
+    if (it != side.where.end() && missing[i] && it->second == ksa) continue;
+    side.erase(key, name);
+    if (!missing[i]) continue;
+    side.where[key] = ksa;
+    side.by_ksa[ksa].insert(name);
   }
-  if (!missing) return;
-  where_[key] = ksa;
-  by_ksa_[ksa].insert(name);
 }
 
 void PodIndex::remove(const json& pod) {
@@ -85,24 +98,21 @@ void PodIndex::remove(const json& pod) {
   const std::string ns = string_at(m, "namespace");
   const std::string name = string_at(m, "name");
   std::unique_lock lock(mu_);
-  auto it = where_.find(ns + "/" + name);
-  if (it == where_.end()) return;
-  auto& names = by_ksa_[it->second];
-  names.erase(name);
-  if (names.empty()) by_ksa_.erase(it->second);
-  where_.erase(it);
+  for (Side& side : sides_) side.erase(ns + "/" + name, name);
 }
 
-std::vector<std::string> PodIndex::missing(const std::string& ns, const std::string& ksa) const {
+std::vector<std::string> PodIndex::missing(const std::string& ns, const std::string& ksa,
+                                           bool kubernetes) const {
   std::shared_lock lock(mu_);
-  auto it = by_ksa_.find(ns + "/" + ksa);
-  if (it == by_ksa_.end()) return {};
+  const Side& side = sides_[kubernetes ? 1 : 0];
+  auto it = side.by_ksa.find(ns + "/" + ksa);
+  if (it == side.by_ksa.end()) return {};
   return {it->second.begin(), it->second.end()};
 }
 
-size_t PodIndex::size() const {
+size_t PodIndex::size(bool kubernetes) const {
   std::shared_lock lock(mu_);
-  return where_.size();
+  return sides_[kubernetes ? 1 : 0].where.size();
 }
 
 }  // namespace gtoken

@@ -704,11 +704,14 @@ json event_object(const json& binding, const PlannedEvent& e, const std::string&
 }
 
 std::vector<std::string> pods_missing_injection(const json& pods,
-                                                const std::string& agent_container) {
+                                                const std::string& agent_container,
+                                                bool kubernetes) {
   std::vector<std::string> names;
   if (!pods.contains("items")) return names;
   for (const auto& p : pods["items"]) {
-    if (pod_missing_injection(p, agent_container)) names.push_back(p["metadata"].value("name", ""));
+    if (pod_missing_injection(p, agent_container, kubernetes)) {
+      names.push_back(p["metadata"].value("name", ""));
+    }
   }
   return names;
 }

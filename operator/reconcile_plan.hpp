@@ -220,8 +220,10 @@ StatusPlan plan_cleanup_stuck(const BindingView& b, const std::string& error,
 nlohmann::json event_object(const nlohmann::json& binding, const PlannedEvent& e,
                             const std::string& instance, const std::string& event_time);
 
-// Names of the pods in `pods` (a List) that should run the agent and do not.
+// Names of the pods in `pods` (a List) missing the injection of a binding of
+// that token source (pod_missing_injection()).
 std::vector<std::string> pods_missing_injection(const nlohmann::json& pods,
-                                                const std::string& agent_container);
+                                                const std::string& agent_container,
+                                                bool kubernetes);
 
 }  // namespace gtoken

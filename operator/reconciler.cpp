@@ -472,7 +472,7 @@ kube::Result Reconciler::reconcile_live(BindingView b, bool live) {
   }
 
   if (!plan.conflict && pods_) {
-    out.missed_pods = pods_->missing(b.ns, desired.ksa);
+    out.missed_pods = pods_->missing(b.ns, desired.ksa, b.kubernetes);
   } else if (!plan.conflict) {
     kube::ListOptions o;
     o.field_selector = "spec.serviceAccountName=" + desired.ksa;
@@ -481,7 +481,8 @@ kube::Result Reconciler::reconcile_live(BindingView b, bool live) {
     // count does not need it.
     o.resource_version = "0";
     out.missed_pods =
-        pods_missing_injection(io_->list_all(res::pods(), b.ns, o), config_.agent_container_name);
+        pods_missing_injection(io_->list_all(res::pods(), b.ns, o), config_.agent_container_name,
+                               b.kubernetes);
   }
 
   StatusPlan sp = plan_live_status(current, b, plan, out, now, plan_config_);
