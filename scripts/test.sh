@@ -15,6 +15,8 @@ cd "$repo"
 # The real node's kubelet, controller-manager, scheduler, kube-proxy and
 # containerd (tests/node): built once per machine and cached like the above.
 "$repo/tests/node/build.sh" >/dev/null
+# helm for the chart's tests (tests/helm), from the Go module proxy, cached alike.
+"$repo/tests/helm/build.sh" >/dev/null
 
 jobs="${GTOKEN_JOBS:-$(nproc)}"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
