@@ -38,9 +38,12 @@ def test_lint(values):
     assert "1 chart(s) linted, 0 chart(s) failed" in p.stdout, p.stdout
 
 
-def test_lint_refuses_a_failure_policy_kubernetes_does_not_know():
-    p = helm("lint", "--strict", CHART, "--set", "webhook.failurePolicy=Sometimes", check=False)
-    assert p.returncode != 0 and "failurePolicy" in p.stdout + p.stderr, p.stdout + p.stderr
+@pytest.mark.parametrize("value,named", [("webhook.failurePolicy=fail", "failurePolicy"),
+                                         ("replica=3", "replica"),
+                                         ("logLevel=verbose", "logLevel")])
+def test_the_schema_refuses_what_the_chart_does_not_know(value, named):
+    p = helm("lint", "--strict", CHART, "--set", value, check=False)
+    assert p.returncode != 0 and named in p.stdout + p.stderr, p.stdout + p.stderr
 
 
 def test_default_values_render_config_default():
