@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 
 import pytest
 import yaml
@@ -146,3 +147,21 @@ def test_drift_is_caught_on_either_side(tree):
         "('apps/v1', 'Deployment', 'gtoken-system', 'gtoken-operator') .spec.replicas: "
         "chart 3 != kustomize 2"], found
     assert drift(render(chart=chart_dir, crds=False), kustomize(config("default"))) != []
+
+
+def test_the_packaged_chart_stands_alone(tmp_path):
+    """`helm package` resolves the symlinks: the archive carries config/'s
+    files themselves, without what .helmignore leaves out, and renders the
+    same objects as the chart's folder."""
+    helm("package", CHART, "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("gtoken-*.tgz")
+    with tarfile.open(archive) as t:
+        members = {m.name: m for m in t.getmembers()}
+    assert all(m.isfile() or m.isdir() for m in members.values()), "links in the archive"
+    names = set(members)
+    assert {"gtoken/crds/gtoken.io_awsrolebindings.yaml",
+            "gtoken/files/config/manager/deployment.yaml",
+            "gtoken/files/config/prometheus/prometheusrule.yaml"} <= names, sorted(names)
+    assert not [n for n in names if n.endswith("kustomization.yaml") or "/overlays/" in n
+                or n.endswith("dashboard.json")], sorted(names)
+    assert render(chart=str(archive)) == render()

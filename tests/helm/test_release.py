@@ -13,7 +13,7 @@ import os
 import pytest
 import yaml
 
-from chartutil import CHART, NAMESPACE, RELEASE, helm, render, values_args
+from chartutil import CHART, NAMESPACE, RELEASE, REPO, helm, key, render, values_args
 from cluster import ControlPlane, Operator, eventually, free_port
 from standins.harness import GoogleStandin
 
@@ -169,3 +169,22 @@ def test_install_a_bindings_life_upgrade_uninstall(plane, google):
         eventually(lambda: plane.get(kind, name, ns) is None, 30, what=f"{kind}/{name} removed")
     # crds/: Helm never deletes them (nor the bindings stored under them).
     assert plane.get("crd", "awsrolebindings.gtoken.io") is not None
+
+
+def test_install_takes_over_a_kustomize_install():
+    """`helm install --take-ownership` over `kubectl apply -k config/default`:
+    the same names and selectors (a Deployment's are immutable), so every
+    object becomes the release's in place."""
+    with ControlPlane("helm-adopt-" + os.environ.get("GTOKEN_E2E_NAME", "release")) as cp:
+        cp.kubectl("apply", "-k", os.path.join(REPO, "config", "default"))
+        before = cp.get("deployment", "gtoken-operator", NAMESPACE)["metadata"]["uid"]
+        helm("install", RELEASE, CHART, "--namespace", NAMESPACE, "--take-ownership",
+             kubeconfig=cp.kubeconfig)
+        for obj in render(crds=False):
+            _, kind, ns, name = key(obj)
+            live = cp.get(kind.lower(), name, ns or None)
+            assert live is not None, key(obj)
+            assert live["metadata"].get("annotations", {}).get(
+                "meta.helm.sh/release-name") == RELEASE, key(obj)
+            assert live["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm", key(obj)
+        assert cp.get("deployment", "gtoken-operator", NAMESPACE)["metadata"]["uid"] == before
