@@ -35,7 +35,7 @@ def config(target: str) -> str:
                                     {"examples": {"policy": True}}, EXAMPLE_VALUES],
                          ids=["defaults", "monitoring", "examples", "example-overlay"])
 def test_lint(values):
-    p = helm("lint", "--strict", CHART, *values_args(values))
+    p = helm("lint", "--strict", CHART, "--namespace", "gtoken-system", *values_args(values))
     assert "1 chart(s) linted, 0 chart(s) failed" in p.stdout, p.stdout
 
 
@@ -43,7 +43,8 @@ def test_lint(values):
                                          ("replica=3", "replica"),
                                          ("logLevel=verbose", "logLevel")])
 def test_the_schema_refuses_what_the_chart_does_not_know(value, named):
-    p = helm("lint", "--strict", CHART, "--set", value, check=False)
+    p = helm("lint", "--strict", CHART, "--namespace", "gtoken-system", "--set", value,
+             check=False)
     assert p.returncode != 0 and named in p.stdout + p.stderr, p.stdout + p.stderr
 
 
@@ -92,6 +93,14 @@ def test_values_set_the_fields_they_name():
     kinds = {o["kind"] for o in render({"networkPolicy": {"enabled": False},
                                         "namespace": {"create": False}})}
     assert "NetworkPolicy" not in kinds and "Namespace" not in kinds and "Deployment" in kinds
+
+
+@pytest.mark.parametrize("namespace", ["default", "kube-system"])
+def test_a_namespace_of_kubernetes_is_never_taken_over(namespace):
+    p = helm("template", "gtoken", CHART, "--namespace", namespace, check=False)
+    assert p.returncode != 0 and f'relabel the namespace "{namespace}"' in p.stderr, p.stderr
+    objs = render({"namespace": {"create": False}}, namespace=namespace, crds=False)
+    assert "Namespace" not in {o["kind"] for o in objs}
 
 
 def test_another_namespace_is_used_everywhere_config_names_gtoken_system():
