@@ -34,6 +34,10 @@ if built; then
 fi
 mkdir -p "$cache"
 gobuild_env "$cache"
+# Outside any module (go install of pkg@version takes no -mod flag), whatever
+# the caller's GOFLAGS say.
+export GOFLAGS=-buildvcs=false
+cd "$cache"
 gobuild_lock "$cache" "helm-$HELM_VERSION"
 if built; then
   echo "$bin"
@@ -55,8 +59,7 @@ done
 
 rm -rf "$bin"
 mkdir -p "$bin"
-# go install of pkg@version builds outside any module: no -mod flag there.
-GOBIN="$bin" GOFLAGS="-buildvcs=false" gobuild_run "helm $HELM_VERSION" \
+GOBIN="$bin" gobuild_run "helm $HELM_VERSION" \
   go install -trimpath -ldflags="$ldflags" "$module/cmd/helm@$HELM_VERSION"
 "$bin/helm" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" ||
   { log "$bin/helm does not report $HELM_VERSION"; exit 1; }
