@@ -184,6 +184,12 @@ Verdict evaluate(const Request& r, const std::vector<Policy>& policies, const js
     v.message = std::move(message);
     return v;
   };
+  if (r.kubernetes && !s.oidc_issuer.empty() && r.audience == s.oidc_issuer) {
+    return deny(Denial::Audience,
+                "audience " + q(r.audience) +
+                    " is the cluster's own token issuer: the apiserver accepts such a token as a "
+                    "credential for this cluster, so no binding may send it to AWS");
+  }
   if (!r.kubernetes && !s.operator_gsa.empty() && r.gcp_service_account == s.operator_gsa) {
     return deny(Denial::OperatorServiceAccount,
                 r.gcp_service_account +

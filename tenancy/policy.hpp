@@ -59,6 +59,11 @@ struct Settings {
   std::string project;           // Workload Identity project (PROJECT.svc.id.goog)
   std::string operator_gsa;      // refused always; "" when unknown
   std::string default_audience;  // allowed when a policy lists no audiences
+  // The cluster's ServiceAccount token issuer ("" unknown): refused as a
+  // Kubernetes-source audience always, since the apiserver's default API
+  // audience is its issuer: such a token is a credential for this cluster
+  // and must never go to AWS.
+  std::string oidc_issuer = {};
 };
 
 enum class Denial {

@@ -37,10 +37,34 @@ constexpr kube::MetricFamily kLeader{"gtoken_leader", kube::MetricType::gauge,
 // https://container.googleapis.com/v1/projects/P/locations/L/clusters/C).
 // "" when neither gives an https URL: those bindings then carry no trust
 // policy and say why.
+// An issuer whose host only a cluster resolves (kubernetes.default.svc,
+// *.cluster.local, no dot): AWS cannot fetch its discovery document, so
+// the trust policy gtoken renders for it cannot work.
+bool issuer_unreachable_from_aws(const std::string& issuer) {
+  std::string host = issuer.substr(std::string("https://").size());
+  host = host.substr(0, host.find_first_of("/:"));
+  auto ends_with = [&](const std::string& suffix) {
+    return host.size() >= suffix.size() &&
+           host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return host.find('.') == std::string::npos || ends_with(".svc") || ends_with(".local") ||
+         ends_with(".internal");
+}
+
 std::string cluster_oidc_issuer(kube::Client& client, const std::string& flag) {
+  auto warn_if_private = [](const std::string& issuer) {
+    if (issuer_unreachable_from_aws(issuer)) {
+      kube::process_logger().warn(
+          "the OIDC issuer's host is a cluster-internal name AWS cannot reach: tokenSource: "
+          "Kubernetes bindings will not work until the issuer is public (--oidc-issuer, and the "
+          "apiserver's --service-account-issuer/--service-account-jwks-uri)",
+          {{"issuer", issuer}});
+    }
+  };
   if (!flag.empty()) {
     kube::process_logger().info("OIDC issuer for Kubernetes-issued tokens",
                                 {{"issuer", flag}, {"from", "--oidc-issuer"}});
+    warn_if_private(flag);
     return flag;
   }
   try {
@@ -50,6 +74,7 @@ std::string cluster_oidc_issuer(kube::Client& client, const std::string& flag) {
       kube::process_logger().info(
           "OIDC issuer for Kubernetes-issued tokens",
           {{"issuer", issuer}, {"from", "/.well-known/openid-configuration"}});
+      warn_if_private(issuer);
       return issuer;
     }
     kube::process_logger().warn(
@@ -142,9 +167,13 @@ int run_operator(const OperatorOptions& o) {
   // The GSA the operator acts as: refused to every binding. The controller
   // fails closed without it; a webhook-only replica only loses the early
   // (admission) refusal, which the controller repeats.
+  // Read once at start (a changed issuer needs a restart).
+  const std::string oidc_issuer =
+      o.controller || o.webhook ? cluster_oidc_issuer(*client, o.oidc_issuer) : std::string();
   tenancy::Settings tenancy_settings;
   tenancy_settings.project = project;
   tenancy_settings.default_audience = o.default_audience;
+  tenancy_settings.oidc_issuer = oidc_issuer;
   tenancy_settings.operator_gsa = o.operator_gsa;
   if (tenancy_settings.operator_gsa.empty() && (o.controller || o.webhook)) {
     // GKE's metadata server may not know a new pod for its first seconds
@@ -270,7 +299,7 @@ int run_operator(const OperatorOptions& o) {
     ReconcilerConfig rc;
     rc.project = project;
     rc.default_audience = o.default_audience;
-    rc.oidc_issuer = cluster_oidc_issuer(*client, o.oidc_issuer);
+    rc.oidc_issuer = oidc_issuer;
     rc.instance = identity;
     rc.resync = o.resync;
     // The binding and its ServiceAccount are read from these caches; the

@@ -235,6 +235,24 @@ TEST_CASE("tokenSource Kubernetes: a policy must list it; no GSA is checked, the
   CHECK(evaluate(k, {policy(excl)}, json(), kSettings, {older_k}).allowed);
 }
 
+TEST_CASE("tokenSource Kubernetes: the cluster's own issuer is never an audience, whatever a policy says") {
+  json any_audience = kJobsProject;
+  any_audience["tokenSources"] = {"Kubernetes"};
+  any_audience["audiences"] = {"*"};
+  Settings s = kSettings;
+  s.oidc_issuer = "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c";
+  Request k = req("jobs", "", "arn:aws:iam::123456789012:role/up", s.oidc_issuer);
+  k.kubernetes = true;
+  Verdict v = evaluate(k, {policy(any_audience)}, json(), s);
+  CHECK(v.denial == Denial::Audience);
+  CHECK(v.message.find("the cluster's own token issuer") != std::string::npos);
+  // Any other audience the policy allows passes; an unknown issuer refuses nothing.
+  k.audience = "sts.amazonaws.com";
+  CHECK(evaluate(k, {policy(any_audience)}, json(), s).allowed);
+  k.audience = s.oidc_issuer;
+  CHECK(evaluate(k, {policy(any_audience)}, json(), kSettings).allowed);
+}
+
 TEST_CASE("request_from_binding reads the token source and its default audience") {
   const json b = {{"metadata", {{"name", "b"}, {"namespace", "jobs"}}},
                   {"spec",
