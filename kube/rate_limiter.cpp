@@ -99,9 +99,9 @@ unsigned MaxOfRateLimiter::failures(const std::string& key) const {
 }
 
 std::shared_ptr<RateLimiter> default_controller_rate_limiter(std::shared_ptr<Clock> clock,
-                                                             Random random) {
-  BackoffPolicy per_key{std::chrono::milliseconds(5), std::chrono::seconds(1000), 2.0,
-                        Jitter::None};
+                                                             Random random,
+                                                             Clock::duration per_key_cap) {
+  BackoffPolicy per_key{std::chrono::milliseconds(5), per_key_cap, 2.0, Jitter::None};
   return std::make_shared<MaxOfRateLimiter>(std::vector<std::shared_ptr<RateLimiter>>{
       std::make_shared<BackoffRateLimiter>(per_key, std::move(random)),
       std::make_shared<BucketRateLimiter>(10.0, 100.0, std::move(clock))});

@@ -76,9 +76,11 @@ class MaxOfRateLimiter final : public RateLimiter {
   std::vector<std::shared_ptr<RateLimiter>> limiters_;
 };
 
-// client-go's default for controllers: per key 5 ms doubling up to 1000 s,
-// overall at most 10 retries per second with bursts of 100.
+// client-go's default for controllers: per key 5 ms doubling up to
+// `per_key_cap` (client-go: 1000 s), overall at most 10 retries per second
+// with bursts of 100.
 std::shared_ptr<RateLimiter> default_controller_rate_limiter(
-    std::shared_ptr<Clock> clock = system_clock(), Random random = default_random());
+    std::shared_ptr<Clock> clock = system_clock(), Random random = default_random(),
+    Clock::duration per_key_cap = std::chrono::seconds(1000));
 
 }  // namespace kube

@@ -119,9 +119,6 @@ BindingView view_binding(json binding, const std::string& default_audience) {
   v.audience = binding_audience(v.spec, default_audience);
   v.kubernetes = kubernetes_source(v.spec);
   if (v.kubernetes) v.gsa.clear();  // the CRD refuses one; never acted on
-  if (v.spec.contains("tokenExpirationSeconds") && v.spec["tokenExpirationSeconds"].is_number_integer()) {
-    v.token_expiration = v.spec["tokenExpirationSeconds"].get<int>();
-  }
   v.status = binding.value("status", json::object());
   v.conditions = v.status.value("conditions", json::array());
   v.applied = applied_targets(v.status, &v.dropped);

@@ -54,7 +54,6 @@ struct BindingView {
   std::string role_arn;         // spec.awsRoleArn
   std::string audience;         // spec.audience or the source's default
   bool kubernetes = false;      // spec.tokenSource is Kubernetes
-  int token_expiration = 0;     // spec.tokenExpirationSeconds (0: unset)
   nlohmann::json status;        // an object ({} when missing)
   nlohmann::json conditions;    // status.conditions (an array)
   std::vector<Target> applied;  // the valid entries of status.appliedTargets, in order

@@ -2,6 +2,7 @@
 
 #include "contract/gtoken.hpp"
 #include "kube/log.hpp"
+#include "operator/binding_view.hpp"
 
 namespace gtoken {
 
@@ -76,8 +77,7 @@ tenancy::Verdict TenancyGate::check(const json& binding) const {
   // them only then, and never for a Kubernetes-source binding, which has none.
   const json spec = binding.value("spec", json::object());
   const std::string gsa = spec.is_object() ? spec.value("gcpServiceAccount", "") : std::string();
-  const bool kubernetes =
-      spec.is_object() && spec.value("tokenSource", "") == contract::kTokenSourceKubernetes;
+  const bool kubernetes = kubernetes_source(spec);
   return check(binding, ps,
                any_exclusive_in(ps) && !kubernetes && !gsa.empty() ? bindings_by_gsa(gsa) : ByGsa{});
 }

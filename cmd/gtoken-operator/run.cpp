@@ -395,13 +395,9 @@ int run_operator(const OperatorOptions& o) {
     std::lock_guard lock(ctl_mu);
     // client-go's controller limiter, but a failing binding (GSA missing,
     // Google down) is retried at least once per resync period.
-    kube::BackoffPolicy per_key{std::chrono::milliseconds(5),
-                                std::min<kube::Clock::duration>(std::chrono::seconds(1000), o.resync),
-                                2.0, kube::Jitter::None};
-    auto limiter = std::make_shared<kube::MaxOfRateLimiter>(
-        std::vector<std::shared_ptr<kube::RateLimiter>>{
-            std::make_shared<kube::BackoffRateLimiter>(per_key),
-            std::make_shared<kube::BucketRateLimiter>(10.0, 100.0)});
+    auto limiter = kube::default_controller_rate_limiter(
+        kube::system_clock(), kube::default_random(),
+        std::min<kube::Clock::duration>(std::chrono::seconds(1000), o.resync));
     queue = std::make_shared<kube::WorkQueue>(kube::system_clock(), limiter);
     kube::Controller::Options copts;
     copts.workers = o.workers;
