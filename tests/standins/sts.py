@@ -21,8 +21,11 @@ Web identity tokens are verified independently of gtoken, by their `iss`:
   conditions on HOST/PATH:sub and HOST/PATH:aud (azp, else aud).
 - Anything else: "No OpenIDConnect provider found in your account for ISS".
 
-A statement must allow sts:AssumeRoleWithWebIdentity; its conditions use the
-String* operators (and Null). Answers are the XML shapes of the Query API,
+A statement must allow sts:AssumeRoleWithWebIdentity (Principal or
+NotPrincipal, Action or NotAction); its conditions use the String* operators,
+with ForAnyValue:/ForAllValues: and IfExists, and Null. Other operators fail
+closed: never true in an Allow, always in a Deny. gtoken's C++ evaluator
+(aws/trust_evaluation) decides the same way: differential.trust_evaluation. Answers are the XML shapes of the Query API,
 as botocore and aws-sdk-go-v2 parse them.
 
 GetCallerIdentity must be SigV4-signed (header or query string) with issued
@@ -100,22 +103,30 @@ def _as_list(v: Any) -> list:
 # Trust policy evaluation
 
 
-def _str_match(op: str, actual: list[str], expected: list[str]) -> bool:
-    base = op
-    ignore_case = base.endswith("IgnoreCase")
-    if ignore_case:
-        base = base[: -len("IgnoreCase")]
-        actual = [a.lower() for a in actual]
-        expected = [e.lower() for e in expected]
+def _matches_one(base: str, actual: str, expected: list[str]) -> bool:
+    """base is a positive String operator: StringEquals[IgnoreCase] or StringLike."""
+    if base == "StringEqualsIgnoreCase":
+        return any(actual.lower() == e.lower() for e in expected)
     if base == "StringEquals":
-        return any(a == e for a in actual for e in expected)
-    if base == "StringNotEquals":
-        return not any(a == e for a in actual for e in expected)
+        return any(actual == e for e in expected)
     if base == "StringLike":
-        return any(_like(a, e) for a in actual for e in expected)
-    if base == "StringNotLike":
-        return not any(_like(a, e) for a in actual for e in expected)
-    raise ValueError(op)
+        return any(_like(actual, e) for e in expected)
+    raise ValueError(base)
+
+
+def _str_match(op: str, actual: list[str], expected: list[str], qualifier: str = "") -> bool:
+    """A String operator on a key's values. Without a qualifier some value
+    must match (negated: none may); ForAnyValue: some value passes,
+    ForAllValues: every value passes."""
+    negated = op.startswith("StringNot")
+    base = op.replace("StringNot", "String", 1) if negated else op
+    passes = [_matches_one(base, a, expected) != negated for a in actual]
+    if qualifier == "ForAnyValue":
+        return any(passes)
+    if qualifier == "ForAllValues":
+        return all(passes)
+    matched = any(_matches_one(base, a, expected) for a in actual)
+    return not matched if negated else matched
 
 
 def _like(value: str, pattern: str) -> bool:
@@ -128,29 +139,56 @@ SUPPORTED_OPS = {"StringEquals", "StringNotEquals", "StringLike", "StringNotLike
                  "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"}
 
 
-def condition_holds(conditions: dict, context: dict[str, list[str]]) -> tuple[bool, str]:
-    """All operators and all keys must hold; a key's values are ORed."""
+def _parse_op(op: str) -> tuple[str, str, bool] | None:
+    """(qualifier, base, if_exists), None for an operator not evaluated here."""
+    qualifier = ""
+    for q in ("ForAnyValue:", "ForAllValues:"):
+        if op.startswith(q):
+            qualifier, op = q[:-1], op[len(q):]
+            break
+    if_exists = op.endswith("IfExists")
+    base = op[: -len("IfExists")] if if_exists else op
+    if base == "Null":
+        return None if (qualifier or if_exists) else ("", base, False)
+    return (qualifier, base, if_exists) if base in SUPPORTED_OPS else None
+
+
+def condition_holds(conditions: dict, context: dict[str, list[str]],
+                    unsupported_holds: bool = False) -> tuple[bool, str]:
+    """All operators and all keys must hold; a key's values are ORed. An
+    operator not evaluated here fails closed: it fails in an Allow and, with
+    unsupported_holds (a Deny), counts as holding."""
     ctx = {k.lower(): v for k, v in context.items()}
     for op, block in (conditions or {}).items():
-        if_exists = op.endswith("IfExists")
-        base_op = op[: -len("IfExists")] if if_exists else op
+        parsed = _parse_op(op)
+        if parsed is None:
+            if unsupported_holds:
+                continue
+            return False, f"unsupported condition operator {op}"
+        qualifier, base_op, if_exists = parsed
         if base_op == "Null":
             for key, want in block.items():
-                is_null = key.lower() not in ctx
-                if is_null != as_bool(_as_list(want)[0]):
+                is_null = not ctx.get(key.lower())
+                if not any(is_null == as_bool(w) for w in _as_list(want)):
                     return False, f"Null {key}"
             continue
-        if base_op not in SUPPORTED_OPS:
-            return False, f"unsupported condition operator {op}"
         for key, expected in block.items():
             actual = ctx.get(key.lower())
-            if actual is None:
-                if if_exists or base_op.startswith("StringNot"):
+            if not actual:
+                if if_exists or qualifier == "ForAllValues" or (
+                        not qualifier and base_op.startswith("StringNot")):
                     continue
                 return False, f"{op} {key}: key absent"
-            if not _str_match(base_op, actual, [str(e) for e in _as_list(expected)]):
+            if not _str_match(base_op, actual, [_text(e) for e in _as_list(expected)], qualifier):
                 return False, f"{op} {key}: {actual} vs {expected}"
     return True, "ok"
+
+
+def _text(v: Any) -> str:
+    """A policy value as IAM compares it: JSON's spelling of booleans."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 def _action_matches(patterns: list[str], action: str) -> bool:
@@ -162,9 +200,23 @@ def _principal_matches(principal: Any, provider: str) -> bool:
         return True
     if not isinstance(principal, dict):
         return False
-    if principal.get("AWS") == "*":
+    if "*" in _as_list(principal.get("AWS")):
         return True
     return provider in _as_list(principal.get("Federated"))
+
+
+def _applies(st: dict, provider: str) -> tuple[bool, str]:
+    if "NotPrincipal" in st:
+        if _principal_matches(st["NotPrincipal"], provider):
+            return False, "NotPrincipal names the provider"
+    elif not _principal_matches(st.get("Principal"), provider):
+        return False, "principal does not match"
+    if "NotAction" in st:
+        if _action_matches(_as_list(st["NotAction"]), ACTION_WI):
+            return False, "NotAction names the action"
+    elif not _action_matches(_as_list(st.get("Action")), ACTION_WI):
+        return False, "action does not match"
+    return True, ""
 
 
 def evaluate_trust(policy: dict, provider: str, context: dict[str, list[str]]) -> tuple[bool, list[str]]:
@@ -173,16 +225,12 @@ def evaluate_trust(policy: dict, provider: str, context: dict[str, list[str]]) -
     why = []
     for i, st in enumerate(_as_list(policy.get("Statement"))):
         effect = st.get("Effect")
-        if "NotPrincipal" in st or "NotAction" in st:
-            why.append(f"statement {i}: NotPrincipal/NotAction unsupported")
+        applies, reason = _applies(st, provider)
+        if not applies:
+            why.append(f"statement {i}: {reason}")
             continue
-        if not _principal_matches(st.get("Principal"), provider):
-            why.append(f"statement {i}: principal does not match")
-            continue
-        if not _action_matches(_as_list(st.get("Action")), ACTION_WI):
-            why.append(f"statement {i}: action does not match")
-            continue
-        ok, reason = condition_holds(st.get("Condition") or {}, context)
+        ok, reason = condition_holds(st.get("Condition") or {}, context,
+                                     unsupported_holds=effect == "Deny")
         if not ok:
             why.append(f"statement {i}: {reason}")
             continue
@@ -192,6 +240,27 @@ def evaluate_trust(policy: dict, provider: str, context: dict[str, list[str]]) -
             allowed = True
             why.append(f"statement {i}: allow")
     return allowed, why
+
+
+def google_context(claims: dict) -> dict[str, list[str]]:
+    """Condition keys of a Google ID token: :aud is azp when present."""
+    auds = [str(a) for a in _as_list(claims.get("aud"))]
+    azp = claims.get("azp")
+    ctx = {f"{GOOGLE_PROVIDER}:aud": [str(azp)] if azp else auds,
+           f"{GOOGLE_PROVIDER}:oaud": auds}
+    if claims.get("sub") is not None:
+        ctx[f"{GOOGLE_PROVIDER}:sub"] = [str(claims["sub"])]
+    return ctx
+
+
+def oidc_context(key_prefix: str, claims: dict) -> dict[str, list[str]]:
+    """Condition keys of an IAM OIDC provider's token (HOST/PATH:...)."""
+    auds = [str(a) for a in _as_list(claims.get("aud"))]
+    azp = claims.get("azp")
+    ctx = {f"{key_prefix}:aud": [str(azp)] if azp else auds}
+    if claims.get("sub") is not None:
+        ctx[f"{key_prefix}:sub"] = [str(claims["sub"])]
+    return ctx
 
 
 # ---------------------------------------------------------------------------
@@ -508,14 +577,11 @@ class StsApp(App):
         sub = str(claims["sub"])
         if oidc is None:
             principal = GOOGLE_PROVIDER
-            context = {f"{GOOGLE_PROVIDER}:sub": [sub],
-                       f"{GOOGLE_PROVIDER}:aud": [str(azp)] if azp else auds,
-                       f"{GOOGLE_PROVIDER}:oaud": auds}
+            context = google_context(claims)
             audience = str(azp) if azp else (auds[0] if auds else "")
         else:
             principal = oidc.arn
-            context = {f"{oidc.key_prefix}:sub": [sub],
-                       f"{oidc.key_prefix}:aud": [str(azp)] if azp else auds}
+            context = oidc_context(oidc.key_prefix, claims)
             audience = str(azp) if azp else next(a for a in auds if a in oidc.client_ids)
         req.note["token_aud"] = aud
         req.note["token_azp"] = azp

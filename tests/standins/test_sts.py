@@ -492,9 +492,21 @@ def test_trust_policy_evaluation():
     assert not allowed(stmt(cond={"StringEquals": {"accounts.google.com:email": "a"}}))
     # an explicit Deny wins
     assert not allowed(stmt(), stmt("Deny", cond={"StringEquals": {"accounts.google.com:sub": "1"}}))
-    # unsupported operators never grant
+    # unsupported operators fail closed: never grant, always deny
     assert not allowed(stmt(cond={"NumericEquals": {"accounts.google.com:sub": "1"}}))
+    assert not allowed(stmt(), stmt("Deny", cond={"Bool": {"aws:SecureTransport": "true"}}))
     assert not allowed()
+    # NotAction / NotPrincipal, qualifiers on a multi-valued key
+    assert allowed({"Effect": "Allow", "Principal": "*", "NotAction": "sts:AssumeRole"})
+    assert not allowed({"Effect": "Allow", "Principal": "*", "NotAction": "sts:AssumeRoleWith*"})
+    assert not allowed(stmt(), {"Effect": "Deny", "NotPrincipal": {"Federated": "x"},
+                                "Action": "*"})
+    two = ctx() | {"accounts.google.com:oaud": ["x", "y"]}
+    assert allowed(stmt(cond={"ForAnyValue:StringEquals": {"accounts.google.com:oaud": "y"}}),
+                   context=two)
+    assert not allowed(stmt(cond={"ForAllValues:StringEquals": {"accounts.google.com:oaud": "y"}}),
+                       context=two)
+    assert allowed(stmt(cond={"ForAllValues:StringEquals": {"accounts.google.com:email": "a"}}))
 
 
 def test_roles_admin(sts):
