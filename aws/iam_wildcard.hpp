@@ -8,7 +8,6 @@ namespace gtoken::aws {
 
 // Whole-string match; `ignore_case` folds ASCII letters (Action names are
 // case-insensitive, condition values are not).
-bool iam_wildcard_match(std::string_view value, std::string_view pattern,
-                        bool ignore_case = false);
+bool iam_wildcard_match(std::string_view value, std::string_view pattern, bool ignore_case = false);
 
 }  // namespace gtoken::aws

@@ -6,7 +6,9 @@ namespace gtoken::aws {
 
 namespace {
 
-bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 std::size_t skip_ws(std::string_view t, std::size_t i) {
   while (i < t.size() && is_ws(t[i])) ++i;

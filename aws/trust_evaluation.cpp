@@ -10,10 +10,14 @@ namespace gtoken::aws {
 
 const char* to_string(TrustOutcome outcome) {
   switch (outcome) {
-    case TrustOutcome::Allowed: return "Allowed";
-    case TrustOutcome::NoStatement: return "NoStatement";
-    case TrustOutcome::ConditionFails: return "ConditionFails";
-    case TrustOutcome::ExplicitDeny: return "ExplicitDeny";
+    case TrustOutcome::Allowed:
+      return "Allowed";
+    case TrustOutcome::NoStatement:
+      return "NoStatement";
+    case TrustOutcome::ConditionFails:
+      return "ConditionFails";
+    case TrustOutcome::ExplicitDeny:
+      return "ExplicitDeny";
   }
   return "Unknown";
 }
@@ -82,10 +86,14 @@ std::optional<Operator> read_operator(std::string_view op) {
 
 bool value_matches(Match m, const std::string& actual, const std::string& expected) {
   switch (m) {
-    case Match::Equals: return actual == expected;
-    case Match::EqualsIgnoreCase: return lower(actual) == lower(expected);
-    case Match::Like: return iam_wildcard_match(actual, expected);
-    case Match::Null: return false;
+    case Match::Equals:
+      return actual == expected;
+    case Match::EqualsIgnoreCase:
+      return lower(actual) == lower(expected);
+    case Match::Like:
+      return iam_wildcard_match(actual, expected);
+    case Match::Null:
+      return false;
   }
   return false;
 }

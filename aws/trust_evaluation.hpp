@@ -40,8 +40,8 @@ struct ConditionFailure {
   enum class Why { Mismatch, KeyAbsent, UnsupportedOperator };
   Why why = Why::Mismatch;
   std::string op;
-  std::string key;    // as the policy writes it
-  std::string claim;  // the key's last `:` part, e.g. "oaud"
+  std::string key;                    // as the policy writes it
+  std::string claim;                  // the key's last `:` part, e.g. "oaud"
   std::vector<std::string> actual;    // the token's values for the key
   std::vector<std::string> expected;  // the policy's
 };

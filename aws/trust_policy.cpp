@@ -12,14 +12,22 @@ using Kind = TrustPolicyError::Kind;
 
 const char* to_string(Kind kind) {
   switch (kind) {
-    case Kind::NotJson: return "NotJson";
-    case Kind::NotAnObject: return "NotAnObject";
-    case Kind::MissingStatement: return "MissingStatement";
-    case Kind::DuplicateElement: return "DuplicateElement";
-    case Kind::BadEffect: return "BadEffect";
-    case Kind::BadPrincipal: return "BadPrincipal";
-    case Kind::BadAction: return "BadAction";
-    case Kind::BadCondition: return "BadCondition";
+    case Kind::NotJson:
+      return "NotJson";
+    case Kind::NotAnObject:
+      return "NotAnObject";
+    case Kind::MissingStatement:
+      return "MissingStatement";
+    case Kind::DuplicateElement:
+      return "DuplicateElement";
+    case Kind::BadEffect:
+      return "BadEffect";
+    case Kind::BadPrincipal:
+      return "BadPrincipal";
+    case Kind::BadAction:
+      return "BadAction";
+    case Kind::BadCondition:
+      return "BadCondition";
   }
   return "Unknown";
 }
@@ -130,8 +138,7 @@ TrustStatement read_statement(const json& s, std::size_t index) {
     st.sid = it->get<std::string>();
   }
   const auto effect = s.find("Effect");
-  if (effect == s.end() || !effect->is_string() ||
-      (*effect != "Allow" && *effect != "Deny")) {
+  if (effect == s.end() || !effect->is_string() || (*effect != "Allow" && *effect != "Deny")) {
     throw TrustPolicyError(Kind::BadEffect, where + ".Effect is not \"Allow\" or \"Deny\"");
   }
   st.effect = *effect == "Allow" ? Effect::Allow : Effect::Deny;

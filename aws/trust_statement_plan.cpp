@@ -23,15 +23,17 @@ TrustGrant google_grant(std::string gsa_unique_id, std::string audience) {
 TrustGrant kubernetes_grant(std::string provider_arn, std::string_view ns, std::string_view ksa,
                             std::string audience) {
   return {std::move(provider_arn),
-          "system:serviceaccount:" + std::string(ns) + ":" + std::string(ksa),
-          std::move(audience)};
+          "system:serviceaccount:" + std::string(ns) + ":" + std::string(ksa), std::move(audience)};
 }
 
 const char* to_string(TrustPlan::Outcome outcome) {
   switch (outcome) {
-    case TrustPlan::Outcome::Unchanged: return "Unchanged";
-    case TrustPlan::Outcome::Update: return "Update";
-    case TrustPlan::Outcome::TooLarge: return "TooLarge";
+    case TrustPlan::Outcome::Unchanged:
+      return "Unchanged";
+    case TrustPlan::Outcome::Update:
+      return "Update";
+    case TrustPlan::Outcome::TooLarge:
+      return "TooLarge";
   }
   return "Unknown";
 }
@@ -94,17 +96,41 @@ Desired render_none() {
   return {std::string(kGtokenNoneSid), text, json::parse(text)};
 }
 
+// IAM takes policy documents of tab, line feed, carriage return and
+// U+0020..U+00FF only (botocore's policyDocumentType pattern); a grant's
+// strings are written into one as they are.
+bool iam_text(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x80) continue;
+    // U+0080..U+00FF is C2 80..C3 BF in UTF-8.
+    if ((c == 0xC2 || c == 0xC3) && i + 1 < s.size() &&
+        (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80) {
+      ++i;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
 std::vector<Desired> desired_statements(const std::vector<TrustGrant>& grants) {
   // (Google first, provider, audience) -> subjects
   std::map<std::tuple<bool, std::string, std::string>, std::set<std::string>> groups;
   for (const auto& g : grants) {
     const bool google = g.provider == kGoogleProvider;
     if (!google && oidc_provider_key_prefix(g.provider).empty()) {
-      throw std::invalid_argument("grant provider is neither accounts.google.com nor an OIDC "
-                                  "provider ARN");
+      throw std::invalid_argument(
+          "grant provider is neither accounts.google.com nor an OIDC "
+          "provider ARN");
     }
     if (g.subject.empty() || g.audience.empty()) {
       throw std::invalid_argument("grant with an empty subject or audience");
+    }
+    if (!iam_text(g.subject) || !iam_text(g.audience) || !iam_text(g.provider)) {
+      throw std::invalid_argument(
+          "grant with a character IAM does not take in a policy "
+          "(only U+0020..U+00FF)");
     }
     groups[{!google, g.provider, g.audience}].insert(g.subject);
   }
@@ -165,7 +191,8 @@ TrustPlan plan_trust_statements(std::string_view document, const std::vector<Tru
   for (std::size_t i = 0; i < elements.size(); ++i) {
     std::optional<std::string> sep;
     if (!lone && i > 0) {
-      sep = std::string(document.substr(elements[i - 1].end, elements[i].begin - elements[i - 1].end));
+      sep = std::string(
+          document.substr(elements[i - 1].end, elements[i].begin - elements[i - 1].end));
     }
     const auto sid = owned_sid(values[i]);
     if (!sid) {
@@ -188,8 +215,10 @@ TrustPlan plan_trust_statements(std::string_view document, const std::vector<Tru
   } else {
     std::string lead, trail, default_sep = ",";
     if (!lone && !elements.empty()) {
-      lead = std::string(document.substr(statement.begin + 1, elements.front().begin - statement.begin - 1));
-      trail = std::string(document.substr(elements.back().end, statement.end - 1 - elements.back().end));
+      lead = std::string(
+          document.substr(statement.begin + 1, elements.front().begin - statement.begin - 1));
+      trail = std::string(
+          document.substr(elements.back().end, statement.end - 1 - elements.back().end));
       if (elements.size() >= 2) {
         const Span a = elements[elements.size() - 2], b = elements.back();
         default_sep = std::string(document.substr(a.end, b.begin - a.end));

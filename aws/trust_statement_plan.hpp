@@ -55,8 +55,8 @@ struct TrustPlan {
   };
   Outcome outcome = Outcome::Unchanged;
   std::string document;
-  std::size_t size = 0;   // iam_policy_size(document)
-  std::size_t limit = 0;  // options.size_limit
+  std::size_t size = 0;           // iam_policy_size(document)
+  std::size_t limit = 0;          // options.size_limit
   std::vector<std::string> sids;  // gtoken's statements in `document`, in order
   bool placeholder = false;       // `document` keeps only GtokenManagedNone of gtoken's
 
@@ -67,8 +67,9 @@ struct TrustPlan {
 const char* to_string(TrustPlan::Outcome outcome);
 
 // Throws TrustPolicyError when `document` cannot be read, and
-// std::invalid_argument for a grant with an unknown provider or an empty
-// subject or audience.
+// std::invalid_argument for a grant with an unknown provider, an empty
+// subject or audience, or a character outside U+0020..U+00FF (IAM refuses
+// such a document).
 TrustPlan plan_trust_statements(std::string_view document, const std::vector<TrustGrant>& grants,
                                 const TrustPlanOptions& options = {});
 

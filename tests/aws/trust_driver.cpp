@@ -22,8 +22,11 @@ json evaluate(const json& req) {
   const auto v = aws::evaluate_web_identity(req.at("policy").get<std::string>(), request);
   json failing = json::array();
   for (const auto& f : v.failures) failing.push_back(f.claim);
-  return {{"allowed", v.allowed()}, {"outcome", aws::to_string(v.outcome)},
-          {"statement", v.statement}, {"failing", failing}, {"message", v.message()}};
+  return {{"allowed", v.allowed()},
+          {"outcome", aws::to_string(v.outcome)},
+          {"statement", v.statement},
+          {"failing", failing},
+          {"message", v.message()}};
 }
 
 json plan(const json& req) {
@@ -34,8 +37,11 @@ json plan(const json& req) {
   aws::TrustPlanOptions options;
   options.size_limit = req.value("limit", aws::kDefaultTrustPolicyLimit);
   const auto p = aws::plan_trust_statements(req.at("policy").get<std::string>(), grants, options);
-  return {{"outcome", aws::to_string(p.outcome)}, {"document", p.document}, {"size", p.size},
-          {"sids", p.sids}, {"placeholder", p.placeholder}};
+  return {{"outcome", aws::to_string(p.outcome)},
+          {"document", p.document},
+          {"size", p.size},
+          {"sids", p.sids},
+          {"placeholder", p.placeholder}};
 }
 
 }  // namespace

@@ -22,7 +22,8 @@ TEST_CASE("star is any run, also an empty one") {
   CHECK(iam_wildcard_match("", "*"));
   CHECK(iam_wildcard_match("abc", "abc*"));
   CHECK(iam_wildcard_match("system:serviceaccount:jobs:uploader", "system:serviceaccount:*:up*"));
-  CHECK_FALSE(iam_wildcard_match("system:serviceaccount:jobs:uploader", "system:serviceaccount:*:down*"));
+  CHECK_FALSE(
+      iam_wildcard_match("system:serviceaccount:jobs:uploader", "system:serviceaccount:*:down*"));
   // Back-tracking past an early partial match.
   CHECK(iam_wildcard_match("aXbXbc", "a*bc"));
   CHECK_FALSE(iam_wildcard_match("aXbXbd", "a*bc"));

@@ -21,18 +21,27 @@ const std::string kIssuer = "https://container.googleapis.com/v1/projects/p/loca
 
 // A Google ID token of a GSA, as the metadata server mints it.
 json google_claims(const std::string& unique_id = kGsaId, const std::string& aud = kAudience) {
-  return {{"iss", "https://accounts.google.com"}, {"aud", aud},  {"azp", unique_id},
-          {"sub", unique_id}, {"email", "uploader@p.iam.gserviceaccount.com"},
-          {"email_verified", true}, {"iat", 1}, {"exp", 3601}};
+  return {{"iss", "https://accounts.google.com"},
+          {"aud", aud},
+          {"azp", unique_id},
+          {"sub", unique_id},
+          {"email", "uploader@p.iam.gserviceaccount.com"},
+          {"email_verified", true},
+          {"iat", 1},
+          {"exp", 3601}};
 }
 
 WebIdentityRequest google(const json& claims = google_claims()) {
   return web_identity_request(kGoogleProvider, claims);
 }
 
-std::string rendered_google() { return gtoken::aws_trust_policy(kGsaId, kAudience).dump(2); }
+std::string rendered_google() {
+  return gtoken::aws_trust_policy(kGsaId, kAudience).dump(2);
+}
 
-std::string provider_arn() { return gtoken::oidc_provider_arn(kIssuer, kRoleArn); }
+std::string provider_arn() {
+  return gtoken::oidc_provider_arn(kIssuer, kRoleArn);
+}
 
 WebIdentityRequest kubernetes(const std::string& sub = "system:serviceaccount:jobs:uploader",
                               const std::string& aud = "sts.amazonaws.com") {
@@ -47,8 +56,8 @@ std::string rendered_kubernetes() {
 }
 
 // One Allow for Google tokens with `condition` (a JSON object text).
-std::string google_policy(const std::string& condition, const std::string& action =
-                                                            "\"sts:AssumeRoleWithWebIdentity\"") {
+std::string google_policy(const std::string& condition,
+                          const std::string& action = "\"sts:AssumeRoleWithWebIdentity\"") {
   return R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
          R"("Principal":{"Federated":"accounts.google.com"},"Action":)" +
          action + R"(,"Condition":)" + condition + "}]}";
@@ -76,7 +85,8 @@ TEST_CASE("the request: Google's and an OIDC provider's condition keys") {
   const auto k = kubernetes();
   const std::string path = "container.googleapis.com/v1/projects/p/locations/l/clusters/c";
   CHECK(k.key_prefix == path);
-  CHECK(k.context.at(path + ":sub") == std::vector<std::string>{"system:serviceaccount:jobs:uploader"});
+  CHECK(k.context.at(path + ":sub") ==
+        std::vector<std::string>{"system:serviceaccount:jobs:uploader"});
   CHECK(k.context.at(path + ":aud") == std::vector<std::string>{"sts.amazonaws.com"});
   CHECK(oidc_provider_key_prefix("arn:aws-cn:iam::123456789012:oidc-provider/h/p") == "h/p");
   CHECK(oidc_provider_key_prefix("arn:aws:iam::123456789012:role/x").empty());
@@ -108,9 +118,11 @@ TEST_CASE("issue #12: the wrong uniqueId fails on sub and aud") {
   CHECK(v.failures[1].expected == std::vector<std::string>{kGsaId});
   CHECK(v.message() ==
         "statement 0: StringEquals accounts.google.com:aud: the token has "
-        "[\"998877665544332211000\"], the policy wants [\"" + kGsaId +
+        "[\"998877665544332211000\"], the policy wants [\"" +
+            kGsaId +
             "\"]; StringEquals accounts.google.com:sub: the token has [\"998877665544332211000\"], "
-            "the policy wants [\"" + kGsaId + "\"]");
+            "the policy wants [\"" +
+            kGsaId + "\"]");
 }
 
 TEST_CASE("issue #12: the old GSA after a re-creation (same email, new uniqueId)") {
@@ -136,8 +148,8 @@ TEST_CASE("issue #12: a typo in the audience fails on oaud alone") {
 }
 
 TEST_CASE("issue #12: a policy without oaud lets the token in, and any other audience too") {
-  const std::string policy = google_policy(
-      R"({"StringEquals":{"accounts.google.com:sub":")" + kGsaId + R"("}})");
+  const std::string policy =
+      google_policy(R"({"StringEquals":{"accounts.google.com:sub":")" + kGsaId + R"("}})");
   CHECK(eval(policy).allowed());
   CHECK(admits_other_audience(parse_trust_policy(policy), google()));
   CHECK(eval(policy, google(google_claims(kGsaId, "https://other.example.com"))).allowed());
@@ -172,8 +184,10 @@ TEST_CASE("no statement for the provider is TrustPolicyMissing, not a mismatch")
   // Google named, but for another action only.
   CHECK(eval(google_policy("{}", "\"sts:AssumeRole\"")).outcome == TrustOutcome::NoStatement);
   // Only a Deny for the provider.
-  CHECK(eval(R"({"Statement":[{"Effect":"Deny","Principal":{"Federated":"accounts.google.com"},"Action":"sts:*","Condition":{"StringEquals":{"accounts.google.com:sub":"0"}}}]})")
-            .outcome == TrustOutcome::NoStatement);
+  CHECK(
+      eval(
+          R"({"Statement":[{"Effect":"Deny","Principal":{"Federated":"accounts.google.com"},"Action":"sts:*","Condition":{"StringEquals":{"accounts.google.com:sub":"0"}}}]})")
+          .outcome == TrustOutcome::NoStatement);
 }
 
 TEST_CASE("Kubernetes: another namespace's ServiceAccount fails on sub") {
@@ -181,7 +195,8 @@ TEST_CASE("Kubernetes: another namespace's ServiceAccount fails on sub") {
   CHECK(v.outcome == TrustOutcome::ConditionFails);
   REQUIRE(v.failures.size() == 1);
   CHECK(v.failures[0].claim == "sub");
-  const auto a = eval(rendered_kubernetes(), kubernetes("system:serviceaccount:jobs:uploader", "x"));
+  const auto a =
+      eval(rendered_kubernetes(), kubernetes("system:serviceaccount:jobs:uploader", "x"));
   REQUIRE(a.failures.size() == 1);
   CHECK(a.failures[0].claim == "aud");
 }
@@ -191,8 +206,10 @@ TEST_CASE("Action: wildcards, lists, case, NotAction") {
   CHECK(eval(google_policy("{}", "\"sts:AssumeRoleWith*\"")).allowed());
   CHECK(eval(google_policy("{}", "\"*\"")).allowed());
   CHECK(eval(google_policy("{}", "\"STS:assumerolewithwebidentity\"")).allowed());
-  CHECK(eval(google_policy("{}", R"(["sts:TagSession","sts:AssumeRoleWithWebIdentity"])")).allowed());
-  CHECK(eval(google_policy("{}", "\"sts:AssumeRoleWithSAML\"")).outcome == TrustOutcome::NoStatement);
+  CHECK(
+      eval(google_policy("{}", R"(["sts:TagSession","sts:AssumeRoleWithWebIdentity"])")).allowed());
+  CHECK(eval(google_policy("{}", "\"sts:AssumeRoleWithSAML\"")).outcome ==
+        TrustOutcome::NoStatement);
   const std::string not_action =
       R"({"Statement":[{"Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"NotAction":"sts:AssumeRole"}]})";
   CHECK(eval(not_action).allowed());
@@ -203,9 +220,14 @@ TEST_CASE("Action: wildcards, lists, case, NotAction") {
 
 TEST_CASE("Principal: a list, \"*\", AWS \"*\", NotPrincipal") {
   auto with_principal = [](const std::string& p) {
-    return R"({"Statement":[{"Effect":"Allow",)" + p + R"(,"Action":"sts:AssumeRoleWithWebIdentity"}]})";
+    return R"({"Statement":[{"Effect":"Allow",)" + p +
+           R"(,"Action":"sts:AssumeRoleWithWebIdentity"}]})";
   };
-  CHECK(eval(with_principal(R"("Principal":{"Federated":["cognito-identity.amazonaws.com","accounts.google.com"]})")).allowed());
+  CHECK(
+      eval(
+          with_principal(
+              R"("Principal":{"Federated":["cognito-identity.amazonaws.com","accounts.google.com"]})"))
+          .allowed());
   CHECK(eval(with_principal(R"("Principal":"*")")).allowed());
   CHECK(eval(with_principal(R"("Principal":{"AWS":"*"})")).allowed());
   CHECK(eval(with_principal(R"("Principal":{"Federated":"Accounts.Google.com"})")).outcome ==
@@ -217,29 +239,48 @@ TEST_CASE("Principal: a list, \"*\", AWS \"*\", NotPrincipal") {
 
 TEST_CASE("conditions: keys AND, values OR, key names case-insensitive") {
   const std::string sub = R"("accounts.google.com:sub")";
-  CHECK(eval(google_policy(R"({"StringEquals":{)" + sub + R"(:["1",")" + kGsaId + R"("]}})")).allowed());
-  CHECK(eval(google_policy(R"({"StringEquals":{"ACCOUNTS.GOOGLE.COM:SUB":")" + kGsaId + R"("}})")).allowed());
+  CHECK(eval(google_policy(R"({"StringEquals":{)" + sub + R"(:["1",")" + kGsaId + R"("]}})"))
+            .allowed());
+  CHECK(eval(google_policy(R"({"StringEquals":{"ACCOUNTS.GOOGLE.COM:SUB":")" + kGsaId + R"("}})"))
+            .allowed());
   // Both keys must hold; one failing is named.
-  const auto v = eval(google_policy(R"({"StringEquals":{)" + sub + R"(:")" + kGsaId +
-                                    R"("},"StringLike":{"accounts.google.com:oaud":"sts.amazonaws.com"}})"));
+  const auto v =
+      eval(google_policy(R"({"StringEquals":{)" + sub + R"(:")" + kGsaId +
+                         R"("},"StringLike":{"accounts.google.com:oaud":"sts.amazonaws.com"}})"));
   CHECK(v.outcome == TrustOutcome::ConditionFails);
   REQUIRE(v.failures.size() == 1);
   CHECK(v.failures[0].op == "StringLike");
   CHECK(v.failures[0].claim == "oaud");
   // Values compare case-sensitively with StringEquals, not with ...IgnoreCase.
-  CHECK_FALSE(eval(google_policy(R"({"StringEquals":{"accounts.google.com:oaud":"GTOKEN/sts/assume-role-with-web-identity"}})")).allowed());
-  CHECK(eval(google_policy(R"({"StringEqualsIgnoreCase":{"accounts.google.com:oaud":"GTOKEN/sts/assume-role-with-web-identity"}})")).allowed());
-  CHECK(eval(google_policy(R"({"StringLike":{"accounts.google.com:oaud":"gtoken/sts/*"}})")).allowed());
-  CHECK(eval(google_policy(R"({"StringLike":{"accounts.google.com:sub":"11223344556677889900?"}})")).allowed());
-  CHECK_FALSE(eval(google_policy(R"({"StringLike":{"accounts.google.com:sub":"1122334455667788990?"}})")).allowed());
+  CHECK_FALSE(
+      eval(
+          google_policy(
+              R"({"StringEquals":{"accounts.google.com:oaud":"GTOKEN/sts/assume-role-with-web-identity"}})"))
+          .allowed());
+  CHECK(
+      eval(
+          google_policy(
+              R"({"StringEqualsIgnoreCase":{"accounts.google.com:oaud":"GTOKEN/sts/assume-role-with-web-identity"}})"))
+          .allowed());
+  CHECK(eval(google_policy(R"({"StringLike":{"accounts.google.com:oaud":"gtoken/sts/*"}})"))
+            .allowed());
+  CHECK(eval(google_policy(R"({"StringLike":{"accounts.google.com:sub":"11223344556677889900?"}})"))
+            .allowed());
+  CHECK_FALSE(
+      eval(google_policy(R"({"StringLike":{"accounts.google.com:sub":"1122334455667788990?"}})"))
+          .allowed());
 }
 
 TEST_CASE("conditions: negated operators, absent keys, IfExists, Null") {
   CHECK(eval(google_policy(R"({"StringNotEquals":{"accounts.google.com:sub":"1"}})")).allowed());
-  CHECK_FALSE(eval(google_policy(R"({"StringNotEquals":{"accounts.google.com:sub":")" + kGsaId + R"("}})")).allowed());
-  CHECK(eval(google_policy(R"({"StringNotLike":{"accounts.google.com:oaud":"https://*"}})")).allowed());
+  CHECK_FALSE(
+      eval(google_policy(R"({"StringNotEquals":{"accounts.google.com:sub":")" + kGsaId + R"("}})"))
+          .allowed());
+  CHECK(eval(google_policy(R"({"StringNotLike":{"accounts.google.com:oaud":"https://*"}})"))
+            .allowed());
   // An absent key: a plain operator fails and names the claim ...
-  const auto email = eval(google_policy(R"({"StringEquals":{"accounts.google.com:email":"uploader@p.iam.gserviceaccount.com"}})"));
+  const auto email = eval(google_policy(
+      R"({"StringEquals":{"accounts.google.com:email":"uploader@p.iam.gserviceaccount.com"}})"));
   CHECK(email.outcome == TrustOutcome::ConditionFails);
   REQUIRE(email.failures.size() == 1);
   CHECK(email.failures[0].why == Why::KeyAbsent);
@@ -249,9 +290,15 @@ TEST_CASE("conditions: negated operators, absent keys, IfExists, Null") {
         "wants [\"uploader@p.iam.gserviceaccount.com\"]");
   // ... a negated one and IfExists hold.
   CHECK(eval(google_policy(R"({"StringNotEquals":{"accounts.google.com:email":"x"}})")).allowed());
-  CHECK(eval(google_policy(R"({"StringEqualsIfExists":{"accounts.google.com:email":"x"}})")).allowed());
-  CHECK_FALSE(eval(google_policy(R"({"StringEqualsIfExists":{"accounts.google.com:sub":"x"}})")).allowed());
-  CHECK(eval(google_policy(R"({"Null":{"accounts.google.com:email":"true","accounts.google.com:sub":"false"}})")).allowed());
+  CHECK(eval(google_policy(R"({"StringEqualsIfExists":{"accounts.google.com:email":"x"}})"))
+            .allowed());
+  CHECK_FALSE(
+      eval(google_policy(R"({"StringEqualsIfExists":{"accounts.google.com:sub":"x"}})")).allowed());
+  CHECK(
+      eval(
+          google_policy(
+              R"({"Null":{"accounts.google.com:email":"true","accounts.google.com:sub":"false"}})"))
+          .allowed());
   const auto null = eval(google_policy(R"({"Null":{"accounts.google.com:sub":"true"}})"));
   CHECK(null.outcome == TrustOutcome::ConditionFails);
   CHECK(null.failures[0].why == Why::Mismatch);
@@ -263,16 +310,34 @@ TEST_CASE("conditions: ForAnyValue and ForAllValues on a multi-valued aud") {
   claims["aud"] = json::array({kAudience, "https://other.example.com"});
   const auto r = google(claims);
   const std::string oaud = R"("accounts.google.com:oaud")";
-  CHECK(eval(google_policy(R"({"ForAnyValue:StringEquals":{)" + oaud + R"(:")" + kAudience + R"("}})"), r).allowed());
-  CHECK_FALSE(eval(google_policy(R"({"ForAllValues:StringEquals":{)" + oaud + R"(:")" + kAudience + R"("}})"), r).allowed());
-  CHECK(eval(google_policy(R"({"ForAllValues:StringLike":{)" + oaud + R"(:["gtoken/*","https://*"]}})"), r).allowed());
-  CHECK(eval(google_policy(R"({"ForAnyValue:StringNotEquals":{)" + oaud + R"(:")" + kAudience + R"("}})"), r).allowed());
-  CHECK_FALSE(eval(google_policy(R"({"ForAllValues:StringNotLike":{)" + oaud + R"(:"https://*"}})"), r).allowed());
+  CHECK(eval(google_policy(R"({"ForAnyValue:StringEquals":{)" + oaud + R"(:")" + kAudience +
+                           R"("}})"),
+             r)
+            .allowed());
+  CHECK_FALSE(eval(google_policy(R"({"ForAllValues:StringEquals":{)" + oaud + R"(:")" + kAudience +
+                                 R"("}})"),
+                   r)
+                  .allowed());
+  CHECK(eval(google_policy(R"({"ForAllValues:StringLike":{)" + oaud +
+                           R"(:["gtoken/*","https://*"]}})"),
+             r)
+            .allowed());
+  CHECK(eval(google_policy(R"({"ForAnyValue:StringNotEquals":{)" + oaud + R"(:")" + kAudience +
+                           R"("}})"),
+             r)
+            .allowed());
+  CHECK_FALSE(
+      eval(google_policy(R"({"ForAllValues:StringNotLike":{)" + oaud + R"(:"https://*"}})"), r)
+          .allowed());
   // A plain operator on a multi-valued key: some value matches.
-  CHECK(eval(google_policy(R"({"StringEquals":{)" + oaud + R"(:"https://other.example.com"}})"), r).allowed());
+  CHECK(eval(google_policy(R"({"StringEquals":{)" + oaud + R"(:"https://other.example.com"}})"), r)
+            .allowed());
   // Absent key: ForAllValues holds (vacuously), ForAnyValue fails.
-  CHECK(eval(google_policy(R"({"ForAllValues:StringEquals":{"accounts.google.com:email":"x"}})")).allowed());
-  CHECK_FALSE(eval(google_policy(R"({"ForAnyValue:StringEquals":{"accounts.google.com:email":"x"}})")).allowed());
+  CHECK(eval(google_policy(R"({"ForAllValues:StringEquals":{"accounts.google.com:email":"x"}})"))
+            .allowed());
+  CHECK_FALSE(
+      eval(google_policy(R"({"ForAnyValue:StringEquals":{"accounts.google.com:email":"x"}})"))
+          .allowed());
 }
 
 TEST_CASE("unsupported operators fail closed: an Allow does not allow, a Deny denies") {
@@ -280,11 +345,15 @@ TEST_CASE("unsupported operators fail closed: an Allow does not allow, a Deny de
   CHECK(allow.outcome == TrustOutcome::ConditionFails);
   REQUIRE(allow.failures.size() == 1);
   CHECK(allow.failures[0].why == Why::UnsupportedOperator);
-  CHECK(allow.message() == "statement 0: condition operator NumericLessThan on "
-                           "accounts.google.com:sub is not evaluated by gtoken");
+  CHECK(allow.message() ==
+        "statement 0: condition operator NumericLessThan on "
+        "accounts.google.com:sub is not evaluated by gtoken");
   // Misspelled and misplaced forms are unknown too.
-  CHECK_FALSE(eval(google_policy(R"({"stringequals":{"accounts.google.com:sub":")" + kGsaId + R"("}})")).allowed());
-  CHECK_FALSE(eval(google_policy(R"({"NullIfExists":{"accounts.google.com:email":"true"}})")).allowed());
+  CHECK_FALSE(
+      eval(google_policy(R"({"stringequals":{"accounts.google.com:sub":")" + kGsaId + R"("}})"))
+          .allowed());
+  CHECK_FALSE(
+      eval(google_policy(R"({"NullIfExists":{"accounts.google.com:email":"true"}})")).allowed());
 
   const std::string deny =
       R"({"Statement":[{"Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity"},)"
@@ -292,9 +361,10 @@ TEST_CASE("unsupported operators fail closed: an Allow does not allow, a Deny de
   const auto d = eval(deny);
   CHECK(d.outcome == TrustOutcome::ExplicitDeny);
   CHECK(d.sid == "Off");
-  CHECK(d.message() == "statement 1 (Sid Off) denies accounts.google.com explicitly; condition "
-                       "operator DateGreaterThan on aws:CurrentTime is not evaluated by gtoken, so "
-                       "it counts as matching");
+  CHECK(d.message() ==
+        "statement 1 (Sid Off) denies accounts.google.com explicitly; condition "
+        "operator DateGreaterThan on aws:CurrentTime is not evaluated by gtoken, so "
+        "it counts as matching");
   // A Deny whose supported condition does not hold does not apply, even
   // beside an unsupported one.
   const std::string partial =
@@ -307,7 +377,8 @@ TEST_CASE("the closest Allow is the one reported") {
   const std::string policy =
       R"({"Statement":[)"
       R"({"Sid":"Far","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"accounts.google.com:sub":"1","accounts.google.com:oaud":"x"}}},)"
-      R"({"Sid":"Near","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"accounts.google.com:sub":")" + kGsaId + R"(","accounts.google.com:oaud":"x"}}}]})";
+      R"({"Sid":"Near","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"accounts.google.com:sub":")" +
+      kGsaId + R"(","accounts.google.com:oaud":"x"}}}]})";
   const auto v = eval(policy);
   CHECK(v.outcome == TrustOutcome::ConditionFails);
   CHECK(v.sid == "Near");

@@ -66,8 +66,8 @@ TEST_CASE("malformed documents give a typed error") {
   CHECK(error_of("[]") == Kind::NotAnObject);
   CHECK(error_of(R"({"Version":"2012-10-17"})") == Kind::MissingStatement);
   CHECK(error_of(R"({"Statement":[],"Statement":[]})") == Kind::DuplicateElement);
-  CHECK(error_of(with_statement(
-            R"({"Effect":"Allow","Effect":"Deny","Principal":"*","Action":"*"})")) ==
+  CHECK(error_of(
+            with_statement(R"({"Effect":"Allow","Effect":"Deny","Principal":"*","Action":"*"})")) ==
         Kind::DuplicateElement);
   CHECK(error_of(with_statement("\"Allow\"")) == Kind::NotAnObject);
   CHECK(error_of(with_statement(R"({"Principal":"*","Action":"*"})")) == Kind::BadEffect);
@@ -79,20 +79,22 @@ TEST_CASE("malformed documents give a typed error") {
         Kind::BadPrincipal);
   CHECK(error_of(with_statement(R"({"Effect":"Allow","Principal":"me","Action":"*"})")) ==
         Kind::BadPrincipal);
-  CHECK(error_of(with_statement(
-            R"({"Effect":"Allow","Principal":{"Federated":[1]},"Action":"*"})")) ==
+  CHECK(error_of(
+            with_statement(R"({"Effect":"Allow","Principal":{"Federated":[1]},"Action":"*"})")) ==
         Kind::BadPrincipal);
   CHECK(error_of(with_statement(R"({"Effect":"Allow","Principal":"*"})")) == Kind::BadAction);
   CHECK(error_of(with_statement(R"({"Effect":"Allow","Principal":"*","Action":7})")) ==
         Kind::BadAction);
-  CHECK(error_of(with_statement(
-            R"({"Effect":"Allow","Principal":"*","Action":"*","Condition":[]})")) ==
+  CHECK(error_of(
+            with_statement(R"({"Effect":"Allow","Principal":"*","Action":"*","Condition":[]})")) ==
         Kind::BadCondition);
-  CHECK(error_of(with_statement(
-            R"({"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEquals":"x"}})")) ==
-        Kind::BadCondition);
-  CHECK(error_of(with_statement(
-            R"({"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEquals":{"k":{"a":1}}}})")) ==
-        Kind::BadCondition);
+  CHECK(
+      error_of(with_statement(
+          R"({"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEquals":"x"}})")) ==
+      Kind::BadCondition);
+  CHECK(
+      error_of(with_statement(
+          R"({"Effect":"Allow","Principal":"*","Action":"*","Condition":{"StringEquals":{"k":{"a":1}}}})")) ==
+      Kind::BadCondition);
   CHECK(std::string(to_string(Kind::BadCondition)) == "BadCondition");
 }

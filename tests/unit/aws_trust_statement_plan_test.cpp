@@ -42,8 +42,8 @@ WebIdentityRequest google_token(const std::string& id, const std::string& aud = 
 
 WebIdentityRequest kubernetes_token(const std::string& ns, const std::string& ksa,
                                     const std::string& aud = "sts.amazonaws.com") {
-  return web_identity_request(kProviderArn, {{"sub", "system:serviceaccount:" + ns + ":" + ksa},
-                                             {"aud", aud}});
+  return web_identity_request(kProviderArn,
+                              {{"sub", "system:serviceaccount:" + ns + ":" + ksa}, {"aud", aud}});
 }
 
 bool admits(const std::string& doc, const WebIdentityRequest& r) {
@@ -71,12 +71,13 @@ TEST_CASE("merging into a hand-made role keeps its statement byte for byte") {
   const auto at = kForeign.find(foreign) + foreign.size();
   CHECK(plan.document.substr(0, at) == kForeign.substr(0, at));
   CHECK(plan.document.substr(plan.document.size() - 9) == "\n    ]\n}\n");
-  CHECK(plan.document.find(
-            ",\n        "
-            R"({"Sid":"GtokenManagedGoogle","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},)"
-            R"("Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{)"
-            R"("accounts.google.com:sub":"111","accounts.google.com:aud":"111",)"
-            R"("accounts.google.com:oaud":"gtoken/sts/assume-role-with-web-identity"}}})") == at);
+  CHECK(
+      plan.document.find(
+          ",\n        "
+          R"({"Sid":"GtokenManagedGoogle","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},)"
+          R"("Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{)"
+          R"("accounts.google.com:sub":"111","accounts.google.com:aud":"111",)"
+          R"("accounts.google.com:oaud":"gtoken/sts/assume-role-with-web-identity"}}})") == at);
   CHECK(plan.size == iam_policy_size(plan.document));
   CHECK(plan.limit == 2048);
   CHECK(admits(plan.document, google_token("111")));
@@ -124,7 +125,7 @@ TEST_CASE("one statement per provider and audience: every subject of it, no cros
                  kubernetes_grant(kProviderArn, "jobs", "uploader", "sts.amazonaws.com"),
                  kubernetes_grant(kProviderArn, "web", "api", "sts.amazonaws.com")});
   CHECK(plan.sids == std::vector<std::string>{"GtokenManagedGoogle", "GtokenManagedGoogle2",
-                                               "GtokenManagedKubernetes"});
+                                              "GtokenManagedKubernetes"});
   const auto doc = json::parse(plan.document);
   CHECK(doc["Statement"][1]["Condition"]["StringEquals"]["accounts.google.com:sub"] ==
         json::array({"111", "222"}));
@@ -156,24 +157,34 @@ TEST_CASE("removing a binding removes only its subject; the last one removes the
 
 TEST_CASE("gtoken's statement among others: replaced in place, separators kept") {
   const std::string doc =
-      "{\"Statement\": [\n  {\"Sid\":\"A\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"sts:TagSession\"},\n"
-      "  {\"Sid\":\"GtokenManagedGoogle\",\"Effect\":\"Allow\",\"Principal\":{\"Federated\":\"accounts.google.com\"},\"Action\":\"sts:AssumeRoleWithWebIdentity\"},\n"
-      "  {\"Sid\":\"B\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:iam::1:root\"},\"Action\":\"*\"}\n]}";
+      "{\"Statement\": [\n  "
+      "{\"Sid\":\"A\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"sts:TagSession\"},\n"
+      "  "
+      "{\"Sid\":\"GtokenManagedGoogle\",\"Effect\":\"Allow\",\"Principal\":{\"Federated\":"
+      "\"accounts.google.com\"},\"Action\":\"sts:AssumeRoleWithWebIdentity\"},\n"
+      "  "
+      "{\"Sid\":\"B\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:iam::1:root\"},"
+      "\"Action\":\"*\"}\n]}";
   const auto plan = plan_trust_statements(doc, {google_grant("111", kAudience)});
   CHECK(plan.outcome == Outcome::Update);  // the hand-edited statement is rewritten
   const auto parsed = json::parse(plan.document);
   REQUIRE(parsed["Statement"].size() == 3);
   CHECK(parsed["Statement"][1]["Sid"] == "GtokenManagedGoogle");
   CHECK(plan.document.rfind("{\"Statement\": [\n  {\"Sid\":\"A\"", 0) == 0);
-  CHECK(plan.document.find("},\n  {\"Sid\":\"B\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:iam::1:root\"},\"Action\":\"*\"}\n]}") != std::string::npos);
+  CHECK(plan.document.find("},\n  "
+                           "{\"Sid\":\"B\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:"
+                           "iam::1:root\"},\"Action\":\"*\"}\n]}") != std::string::npos);
   CHECK_FALSE(admits(doc, google_token("111")) == false);  // it was wide open
   CHECK_FALSE(admits(plan.document, google_token("222")));
 
   // Removing the middle one keeps A and B with their own separator.
   const auto removed = plan_trust_statements(plan.document, {});
   CHECK(removed.document ==
-        "{\"Statement\": [\n  {\"Sid\":\"A\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"sts:TagSession\"},\n"
-        "  {\"Sid\":\"B\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:iam::1:root\"},\"Action\":\"*\"}\n]}");
+        "{\"Statement\": [\n  "
+        "{\"Sid\":\"A\",\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"sts:TagSession\"},\n"
+        "  "
+        "{\"Sid\":\"B\",\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"arn:aws:iam::1:root\"},"
+        "\"Action\":\"*\"}\n]}");
 }
 
 TEST_CASE("an owned statement in another spelling is left as it is; duplicates go") {
@@ -191,14 +202,17 @@ TEST_CASE("an owned statement in another spelling is left as it is; duplicates g
 
 TEST_CASE("a lone Statement object: kept as written inside a list") {
   const std::string lone =
-      "{\"Version\":\"2012-10-17\",\"Statement\":{ \"Effect\" : \"Allow\", \"Principal\":{\"Service\":\"ec2.amazonaws.com\"},\"Action\":\"sts:AssumeRole\" }}";
+      "{\"Version\":\"2012-10-17\",\"Statement\":{ \"Effect\" : \"Allow\", "
+      "\"Principal\":{\"Service\":\"ec2.amazonaws.com\"},\"Action\":\"sts:AssumeRole\" }}";
   const auto plan = plan_trust_statements(lone, {google_grant("111", kAudience)});
-  CHECK(plan.document.rfind(
-            "{\"Version\":\"2012-10-17\",\"Statement\":[{ \"Effect\" : \"Allow\", \"Principal\":{\"Service\":\"ec2.amazonaws.com\"},\"Action\":\"sts:AssumeRole\" },{\"Sid\":\"GtokenManagedGoogle\"",
-            0) == 0);
+  CHECK(plan.document.rfind("{\"Version\":\"2012-10-17\",\"Statement\":[{ \"Effect\" : \"Allow\", "
+                            "\"Principal\":{\"Service\":\"ec2.amazonaws.com\"},\"Action\":\"sts:"
+                            "AssumeRole\" },{\"Sid\":\"GtokenManagedGoogle\"",
+                            0) == 0);
   CHECK(admits(plan.document, google_token("111")));
   // gtoken's own lone statement is replaced as a lone statement.
-  const std::string ours = R"({"Statement":{"Sid":"GtokenManagedGoogle","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity"}})";
+  const std::string ours =
+      R"({"Statement":{"Sid":"GtokenManagedGoogle","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity"}})";
   const auto replaced = plan_trust_statements(ours, {google_grant("111", kAudience)});
   CHECK(replaced.document.rfind("{\"Statement\":{\"Sid\":\"GtokenManagedGoogle\"", 0) == 0);
   CHECK_FALSE(admits(replaced.document, google_token("222")));
@@ -207,14 +221,16 @@ TEST_CASE("a lone Statement object: kept as written inside a list") {
 TEST_CASE("when gtoken's statements were the only ones, one that admits nothing is left") {
   const auto made = plan_trust_statements(R"({"Version":"2012-10-17","Statement":[]})",
                                           {google_grant("111", kAudience)});
-  CHECK(made.document ==
-        R"({"Version":"2012-10-17","Statement":[{"Sid":"GtokenManagedGoogle","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"accounts.google.com:sub":"111","accounts.google.com:aud":"111","accounts.google.com:oaud":"gtoken/sts/assume-role-with-web-identity"}}}]})");
+  CHECK(
+      made.document ==
+      R"({"Version":"2012-10-17","Statement":[{"Sid":"GtokenManagedGoogle","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"accounts.google.com:sub":"111","accounts.google.com:aud":"111","accounts.google.com:oaud":"gtoken/sts/assume-role-with-web-identity"}}}]})");
   const auto emptied = plan_trust_statements(made.document, {});
   CHECK(emptied.outcome == Outcome::Update);
   CHECK(emptied.placeholder);
   CHECK(emptied.sids == std::vector<std::string>{"GtokenManagedNone"});
-  CHECK(emptied.document ==
-        R"({"Version":"2012-10-17","Statement":[{"Sid":"GtokenManagedNone","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"Null":{"accounts.google.com:sub":"true"}}}]})");
+  CHECK(
+      emptied.document ==
+      R"({"Version":"2012-10-17","Statement":[{"Sid":"GtokenManagedNone","Effect":"Allow","Principal":{"Federated":"accounts.google.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"Null":{"accounts.google.com:sub":"true"}}}]})");
   CHECK_FALSE(admits(emptied.document, google_token("111")));
   CHECK(evaluate_web_identity(emptied.document, google_token("111")).outcome ==
         TrustOutcome::ConditionFails);
@@ -257,4 +273,11 @@ TEST_CASE("documents and grants that cannot be planned are refused") {
   CHECK_THROWS_AS(plan_trust_statements(kForeign, {google_grant("", kAudience)}),
                   std::invalid_argument);
   CHECK_THROWS_AS(plan_trust_statements(kForeign, {google_grant("1", "")}), std::invalid_argument);
+  // IAM takes U+0020..U+00FF (and tab, line feed, carriage return) only.
+  CHECK_THROWS_AS(plan_trust_statements(kForeign, {google_grant("1", "aud\xe4\xb8\xad")}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(plan_trust_statements(kForeign, {google_grant("1", "a\tb")}),
+                  std::invalid_argument);
+  CHECK(plan_trust_statements(kForeign, {google_grant("1", "caf\xc3\xa9")}).outcome ==
+        Outcome::Update);
 }
