@@ -2,12 +2,14 @@
 
 #include <cstddef>
 
+#include "aws/ascii_case.hpp"
+
 namespace gtoken::aws {
 
 namespace {
 
 char fold(char c, bool ignore_case) {
-  return ignore_case && c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  return ignore_case ? ascii_lower(c) : c;
 }
 
 // `?` is one character: a UTF-8 sequence, not one byte of it.

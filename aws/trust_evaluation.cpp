@@ -1,9 +1,9 @@
 #include "aws/trust_evaluation.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <optional>
 
+#include "aws/ascii_case.hpp"
 #include "aws/iam_wildcard.hpp"
 
 namespace gtoken::aws {
@@ -25,13 +25,6 @@ const char* to_string(TrustOutcome outcome) {
 namespace {
 
 using Why = ConditionFailure::Why;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 enum class Qualifier { None, ForAnyValue, ForAllValues };
 
@@ -89,7 +82,7 @@ bool value_matches(Match m, const std::string& actual, const std::string& expect
     case Match::Equals:
       return actual == expected;
     case Match::EqualsIgnoreCase:
-      return lower(actual) == lower(expected);
+      return ascii_lower(actual) == ascii_lower(expected);
     case Match::Like:
       return iam_wildcard_match(actual, expected);
     case Match::Null:
@@ -99,7 +92,7 @@ bool value_matches(Match m, const std::string& actual, const std::string& expect
 }
 
 bool truthy(const std::string& v) {
-  const std::string l = lower(v);
+  const std::string l = ascii_lower(v);
   return l == "true" || l == "1" || l == "yes" || l == "on";
 }
 
@@ -116,7 +109,7 @@ std::optional<ConditionFailure> check(const ConditionEntry& c, const WebIdentity
     f.why = Why::UnsupportedOperator;
     return f;
   }
-  const auto it = r.context.find(lower(c.key));
+  const auto it = r.context.find(ascii_lower(c.key));
   const bool absent = it == r.context.end() || it->second.empty();
   if (!absent) f.actual = it->second;
   if (op->match == Match::Null) {
@@ -291,7 +284,7 @@ bool admits_other_audience(const TrustPolicy& policy, const WebIdentityRequest& 
   WebIdentityRequest other = request;
   const char* claim = request.provider == kGoogleProvider ? ":oaud" : ":aud";
   // `.invalid` is reserved (RFC 2606): no real audience is this one.
-  other.context[lower(request.key_prefix + claim)] = {"gtoken.invalid/another-audience"};
+  other.context[ascii_lower(request.key_prefix + claim)] = {"gtoken.invalid/another-audience"};
   return evaluate_web_identity(policy, other).allowed();
 }
 

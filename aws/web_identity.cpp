@@ -1,18 +1,12 @@
 #include "aws/web_identity.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <stdexcept>
+
+#include "aws/ascii_case.hpp"
 
 namespace gtoken::aws {
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // A claim's values as text; an absent, null or empty claim has none.
 std::vector<std::string> claim_values(const nlohmann::json& claims, const char* name) {
@@ -35,7 +29,7 @@ std::vector<std::string> claim_values(const nlohmann::json& claims, const char* 
 }
 
 void put(WebIdentityRequest& r, const std::string& claim, std::vector<std::string> values) {
-  if (!values.empty()) r.context[lower(r.key_prefix + ":" + claim)] = std::move(values);
+  if (!values.empty()) r.context[ascii_lower(r.key_prefix + ":" + claim)] = std::move(values);
 }
 
 }  // namespace
