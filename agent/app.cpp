@@ -12,6 +12,7 @@
 #include <random>
 #include <string_view>
 
+#include "agent/claims.hpp"
 #include "agent/errno_text.hpp"
 #include "agent/options.hpp"
 #include "agent/plain_http.hpp"
@@ -133,8 +134,26 @@ void write_fd(int fd, std::string_view s) {
 }
 
 int run_probe(const Options& o) {
-  ProbeResult r = probe_token_file(o.file, std::chrono::system_clock::now(), o.min_validity);
+  const auto now = std::chrono::system_clock::now();
+  ProbeResult r = probe_token_file(o.file, now, o.min_validity);
   kube::Logger log(o.log_level);
+  if (o.probe_claims) {
+    // Printed whenever the token decodes, expired or not: the caller
+    // (kubectl gtoken doctor) judges the claims; the exit code stays the
+    // probe's verdict.
+    std::string data, why;
+    why = read_token_file(o.file, &data);
+    std::optional<nlohmann::json> claims;
+    if (why.empty()) {
+      claims = token_claims(data, now, &why);
+    }
+    if (claims) {
+      write_fd(STDOUT_FILENO,
+               claims->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    } else {
+      log.error("cannot read the token's claims", {{"file", o.file}, {"reason", why}});
+    }
+  }
   if (r.ok) {
     log.debug("probe passed", {{"file", o.file}, {"detail", r.reason}});
     return kExitOk;

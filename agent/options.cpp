@@ -27,6 +27,7 @@ enum class Flag {
   refresh_before,
   request_timeout,
   min_validity,
+  claims,
   log_level,
   version,
   help,
@@ -52,6 +53,7 @@ const std::map<std::string, FlagInfo>& flag_table() {
       {"refresh-before", {Flag::refresh_before, true, true, false}},
       {"request-timeout", {Flag::request_timeout, true, true, false}},
       {"min-validity", {Flag::min_validity, true, false, true}},
+      {"claims", {Flag::claims, false, false, true}},
       {"log-level", {Flag::log_level, true, true, true}},
       {"version", {Flag::version, false, true, false}},
       {"help", {Flag::help, false, true, true}},
@@ -274,6 +276,9 @@ ParseResult parse_options(const std::vector<std::string>& args, const GetEnv& en
         o.log_level = *l;
         break;
       }
+      case Flag::claims:
+        o.probe_claims = on;
+        break;
       case Flag::version:
         version = on;
         break;
@@ -322,7 +327,7 @@ std::string usage() {
 
 usage:
   gtoken --audience AUD [--file PATH] [--once | --refresh] [flags]
-  gtoken probe --file PATH [--min-validity 10s]
+  gtoken probe --file PATH [--min-validity 10s] [--claims]
   gtoken --version
 
 modes:
@@ -343,6 +348,8 @@ flags:
   --once-timeout DUR          give up in --once mode after DUR (default 60s)
   --request-timeout DUR       per HTTP request (default 10s)
   --min-validity DUR          probe: required validity ahead (default 10s)
+  --claims                    probe: also print the token's claims (iss, aud, sub, azp,
+                              email, exp, iat) as one JSON line; never the token
   --log-level LEVEL           debug, info, warn, error (env GTOKEN_LOG_LEVEL; default info)
 
 environment:

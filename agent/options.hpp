@@ -29,6 +29,7 @@ struct Options {
   mode_t file_mode = 0644;
   std::chrono::milliseconds once_timeout{60000};
   std::chrono::milliseconds min_validity{10000};
+  bool probe_claims = false;  // probe --claims: print the token's claims as JSON
   std::chrono::milliseconds request_timeout{10000};
   kube::LogLevel log_level = kube::LogLevel::info;
   RefreshPolicy policy;

@@ -10,11 +10,10 @@
 
 namespace gtoken::agent {
 
-ProbeResult probe_token_file(const std::string& path, TimePoint now,
-                             std::chrono::milliseconds min_validity) {
+std::string read_token_file(const std::string& path, std::string* out) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return {false, "cannot open " + path + ": " + errno_text(errno)};
+    return "cannot open " + path + ": " + errno_text(errno);
   }
   std::string data;
   char buf[4096];
@@ -27,7 +26,7 @@ ProbeResult probe_token_file(const std::string& path, TimePoint now,
     if (n < 0) {
       int err = errno;
       ::close(fd);
-      return {false, "cannot read " + path + ": " + errno_text(err)};
+      return "cannot read " + path + ": " + errno_text(err);
     }
     if (n == 0) {
       break;
@@ -40,10 +39,20 @@ ProbeResult probe_token_file(const std::string& path, TimePoint now,
   }
   ::close(fd);
   if (data.empty()) {
-    return {false, path + " is empty"};
+    return path + " is empty";
   }
   if (too_big) {
-    return {false, path + " is larger than a token can be"};
+    return path + " is larger than a token can be";
+  }
+  *out = std::move(data);
+  return {};
+}
+
+ProbeResult probe_token_file(const std::string& path, TimePoint now,
+                             std::chrono::milliseconds min_validity) {
+  std::string data;
+  if (std::string failed = read_token_file(path, &data); !failed.empty()) {
+    return {false, failed};
   }
   std::string why;
   auto times = parse_jwt_times(data, &why);

@@ -16,6 +16,11 @@ struct ProbeResult {
   std::string reason;  // why it failed, or the token's exp when it passed
 };
 
+// Reads a token file whole, byte for byte, refusing more than kMaxTokenSize
+// bytes. Returns "" and fills *data, or the reason (which never quotes the
+// contents).
+std::string read_token_file(const std::string& path, std::string* data);
+
 ProbeResult probe_token_file(const std::string& path, TimePoint now,
                              std::chrono::milliseconds min_validity);
 

@@ -158,6 +158,12 @@ TEST_CASE("probe subcommand") {
   CHECK(error_of({"--audience", "a", "--min-validity", "5s"}).find("only valid for probe") !=
         std::string::npos);
   CHECK(error_of({"--audience", "a", "probe"}).find("must come first") != std::string::npos);
+  // --claims: probe only.
+  CHECK_FALSE(o.probe_claims);
+  CHECK(ok({"probe", "--file", "/t", "--claims"}).probe_claims);
+  CHECK_FALSE(ok({"probe", "--file", "/t", "--claims=false"}).probe_claims);
+  CHECK(error_of({"--audience", "a", "--claims"}).find("only valid for probe") !=
+        std::string::npos);
 }
 
 TEST_CASE("version and help need no audience") {
