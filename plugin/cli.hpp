@@ -1,0 +1,37 @@
+#pragma once
+// The command line of kubectl-gtoken (`kubectl gtoken ...`). Pure: parsing
+// only; main.cpp runs what it says.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gtoken::plugin {
+
+enum class Command { DoctorPod, DoctorBinding, TrustPolicy, Status, Help, Version };
+
+struct CliOptions {
+  Command command = Command::Help;
+  std::string name;        // the pod or binding
+  std::string namespace_;  // -n; "" = the context's namespace
+  std::string output = "text";  // text | json (| yaml for trust-policy)
+  std::string kubeconfig;       // --kubeconfig; "" = KUBECONFIG, then ~/.kube/config
+  std::string context;          // --context; "" = current-context
+  std::string operator_namespace = "gtoken-system";
+  std::string trust_policy_file;  // doctor pod --trust-policy FILE
+  bool exec = true;               // doctor pod: read the claims in the pod (--no-exec: not)
+  std::string kubectl = "kubectl";  // what runs kubectl exec (--kubectl PATH)
+  std::string request_timeout = "10s";
+};
+
+struct CliParse {
+  std::optional<CliOptions> options;
+  std::string error;
+};
+
+// args excludes argv[0].
+CliParse parse_cli(const std::vector<std::string>& args);
+
+std::string cli_usage();
+
+}  // namespace gtoken::plugin

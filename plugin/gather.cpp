@@ -1,0 +1,229 @@
+#include "plugin/gather.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "kube/errors.hpp"
+#include "plugin/facts.hpp"
+#include "webhook/replica_report.hpp"
+
+extern char** environ;
+
+namespace gtoken::plugin {
+
+namespace {
+
+using nlohmann::json;
+
+const kube::Resource& deployments() {
+  static const kube::Resource r{"apps", "v1", "deployments", true, "Deployment"};
+  return r;
+}
+
+std::string refusal(const kube::ApiError& e) {
+  return (e.is_forbidden() ? std::string("not allowed to read it (your RBAC): ")
+                           : "the apiserver answered " + std::to_string(e.code()) + ": ") +
+         e.status().message;
+}
+
+template <typename F>
+Read guarded(F&& f) {
+  try {
+    return {f(), ""};
+  } catch (const kube::ApiError& e) {
+    if (e.is_not_found()) {
+      return {std::nullopt, ""};
+    }
+    return {std::nullopt, refusal(e)};
+  } catch (const kube::NetworkError& e) {
+    return {std::nullopt, std::string("no answer from the apiserver: ") + e.what()};
+  } catch (const std::invalid_argument& e) {
+    return {std::nullopt, e.what()};
+  }
+}
+
+}  // namespace
+
+Read read_object(kube::Client& client, const kube::Resource& r, const std::string& ns,
+                 const std::string& name) {
+  return guarded([&] { return client.get(r, ns, name); });
+}
+
+Read read_list(kube::Client& client, const kube::Resource& r, const std::string& ns,
+               const kube::ListOptions& o) {
+  return guarded([&] { return client.list_all(r, ns, o); });
+}
+
+ClaimsProbe run_captured(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+  ClaimsProbe out;
+  int po[2], pe[2];
+  if (::pipe2(po, O_CLOEXEC) != 0 || ::pipe2(pe, O_CLOEXEC) != 0) {
+    out.error = std::string("pipe: ") + std::strerror(errno);
+    return out;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, po[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, pe[1], STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> cargv;
+  for (const auto& a : argv) {
+    cargv.push_back(const_cast<char*>(a.c_str()));
+  }
+  cargv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(po[1]);
+  ::close(pe[1]);
+  if (rc != 0) {
+    ::close(po[0]);
+    ::close(pe[0]);
+    out.error = "cannot run " + argv[0] + ": " + std::strerror(rc);
+    return out;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&out.out, &out.err};
+  int open_fds = 2;
+  bool timed_out = false;
+  while (open_fds > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    const int n = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      continue;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        continue;
+      }
+      char buf[4096];
+      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got > 0 && sinks[i]->size() < (1u << 20)) {
+        sinks[i]->append(buf, static_cast<size_t>(got));
+      } else if (got == 0 || (got < 0 && errno != EINTR)) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& p : fds) {
+    if (p.fd >= 0) {
+      ::close(p.fd);
+    }
+  }
+  if (timed_out) {
+    ::kill(pid, SIGKILL);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    out.error = argv[0] + " did not finish within " + std::to_string(timeout.count()) + " s";
+    return out;
+  }
+  out.ran = true;
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return out;
+}
+
+std::vector<std::string> kubectl_exec_argv(const CliOptions& o, const std::string& ns,
+                                           const std::string& pod, const AgentExec& exec) {
+  std::vector<std::string> argv = {o.kubectl};
+  if (!o.kubeconfig.empty()) {
+    argv.push_back("--kubeconfig=" + o.kubeconfig);
+  }
+  if (!o.context.empty()) {
+    argv.push_back("--context=" + o.context);
+  }
+  for (const std::string& a : {std::string("exec"), "--namespace=" + ns, pod,
+                               "--container=" + exec.container, std::string("--")}) {
+    argv.push_back(a);
+  }
+  argv.insert(argv.end(), exec.argv.begin(), exec.argv.end());
+  return argv;
+}
+
+PodFacts gather_pod(kube::Client& client, const CliOptions& o, const std::string& ns,
+                    const json& pod) {
+  PodFacts f;
+  f.pod = pod;
+  f.now = std::chrono::system_clock::now();
+  f.operator_namespace = o.operator_namespace;
+  f.namespace_ = read_object(client, kube::resources::namespaces(), "", ns);
+  std::string ksa = text_at(pod, "/spec/serviceAccountName");
+  f.service_account =
+      read_object(client, kube::resources::service_accounts(), ns, ksa.empty() ? "default" : ksa);
+  f.bindings = read_list(client, kube::resources::aws_role_bindings(), ns);
+  f.policies = read_list(client, kube::resources::aws_role_binding_policies(), "");
+  if (!o.trust_policy_file.empty()) {
+    std::ifstream in(o.trust_policy_file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto j = json::parse(text, nullptr, false);
+    if (!in || !j.is_object()) {
+      throw std::invalid_argument("--trust-policy " + o.trust_policy_file +
+                                  ": not a readable JSON object");
+    }
+    f.trust_policy = std::move(j);
+  }
+  if (o.exec) {
+    if (auto exec = agent_exec(pod)) {
+      f.claims = run_captured(kubectl_exec_argv(o, ns, text_at(pod, "/metadata/name"), *exec),
+                              std::chrono::seconds(30));
+    }
+  }
+  return f;
+}
+
+BindingFacts gather_binding(kube::Client& client, const std::string& ns, const json& binding) {
+  BindingFacts f;
+  f.binding = binding;
+  f.namespace_ = read_object(client, kube::resources::namespaces(), "", ns);
+  f.policies = read_list(client, kube::resources::aws_role_binding_policies(), "");
+  f.service_account = read_object(client, kube::resources::service_accounts(), ns,
+                                  text_at(binding, "/spec/serviceAccountName"));
+  return f;
+}
+
+OperatorFacts gather_operator(kube::Client& client, const CliOptions& o) {
+  OperatorFacts f;
+  const std::string& ns = o.operator_namespace;
+  f.namespace_ = ns;
+  f.now = std::chrono::system_clock::now();
+  f.deployment = read_object(client, deployments(), ns, "gtoken-operator");
+  f.leader_lease = read_object(client, kube::resources::leases(), ns, "gtoken-operator");
+  kube::ListOptions reports;
+  reports.label_selector = webhook::kReplicaLabel;
+  f.replica_reports = read_list(client, kube::resources::leases(), ns, reports);
+  f.serving_secret = read_object(client, kube::resources::secrets(), ns, "gtoken-webhook-cert");
+  // Only the certificate is kept: the Secret also holds the private keys.
+  if (f.serving_secret.object) {
+    const json data = f.serving_secret.object->value("data", json::object());
+    f.serving_secret.object = json{{"data", {{"tls.crt", data.value("tls.crt", "")}}}};
+  }
+  f.mutating_config =
+      read_object(client, kube::resources::mutating_webhook_configurations(), "", "gtoken-webhook");
+  f.validating_config = read_object(client, kube::resources::validating_webhook_configurations(),
+                                    "", "gtoken-webhook");
+  f.bindings = read_list(client, kube::resources::aws_role_bindings(), "");
+  return f;
+}
+
+}  // namespace gtoken::plugin

@@ -1,0 +1,520 @@
+#include "plugin/pod_doctor.hpp"
+
+#include "contract/gtoken.hpp"
+#include "kube/time.hpp"
+#include "plugin/binding_doctor.hpp"
+#include "plugin/facts.hpp"
+#include "plugin/trust_eval.hpp"
+#include "webhook/config.hpp"
+#include "webhook/mutate.hpp"
+#include "webhook/settings.hpp"
+
+namespace gtoken::plugin {
+
+namespace {
+
+using nlohmann::json;
+namespace c = gtoken::contract;
+using webhook::SkipReason;
+
+enum Step { kNamespace, kServiceAccount, kPolicy, kBinding, kInjected, kAgent, kClaims, kTrust };
+
+std::vector<Link> blank_links(const std::string& ns, const std::string& ksa) {
+  return {
+      {"namespace", "namespace " + ns + " not ignored", LinkState::NotChecked, "", ""},
+      {"serviceAccount", "ServiceAccount " + ksa + " annotated", LinkState::NotChecked, "", ""},
+      {"policy", "allowed by an AwsRoleBindingPolicy", LinkState::NotChecked, "", ""},
+      {"binding", "binding Ready", LinkState::NotChecked, "", ""},
+      {"injected", "pod injected", LinkState::NotChecked, "", ""},
+      {"agent", "agent started", LinkState::NotChecked, "", ""},
+      {"claims", "token claims (read in the pod)", LinkState::NotChecked, "", ""},
+      {"trustPolicy", "claims accepted by the trust policy", LinkState::NotChecked, "", ""},
+  };
+}
+
+std::string fix_for_skip(SkipReason r, const std::string& ns) {
+  switch (r) {
+    case SkipReason::NoRoleAnnotation:
+      return "create an AwsRoleBinding for the pod's ServiceAccount (or annotate it by hand)";
+    case SkipReason::ServiceAccountNotFound:
+      return "create the ServiceAccount before the pod";
+    case SkipReason::InvalidRoleArn:
+      return "fix the role ARN annotation or the binding's awsRoleArn";
+    case SkipReason::PodOptOut:
+      return "remove the pod annotation gtoken.io/inject: \"false\" and recreate the pod";
+    case SkipReason::IgnoredNamespace:
+      return "kubectl label namespace " + ns + " admission.gtoken/ignore-";
+    case SkipReason::OperatorNamespace:
+      return "run the workload in another namespace than the operator's";
+    case SkipReason::NoContainerSelected:
+      return "fix the binding's containers or the pod's skip-containers annotation";
+    case SkipReason::ContainerNameConflict:
+      return "rename the pod's container named gtoken or gtoken-init";
+    case SkipReason::WindowsNotSupported:
+      return "use tokenSource Kubernetes (no agent) for Windows pods";
+    case SkipReason::HostNetworkNotSupported:
+      return "run without hostNetwork, or use tokenSource Kubernetes";
+    default:
+      return "see docs/troubleshooting.md, \"Webhook skip reasons\"";
+  }
+}
+
+bool has_container(const json& pod, const std::string& name) {
+  for (const char* list : {"/spec/initContainers", "/spec/containers"}) {
+    const json::json_pointer p(list);
+    if (pod.contains(p) && pod.at(p).is_array()) {
+      for (const auto& ctr : pod.at(p)) {
+        if (ctr.is_object() && ctr.value("name", "") == name) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+bool has_volume(const json& pod, const std::string& name) {
+  const json::json_pointer p("/spec/volumes");
+  if (pod.contains(p) && pod.at(p).is_array()) {
+    for (const auto& v : pod.at(p)) {
+      if (v.is_object() && v.value("name", "") == name) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// The status of container `name` (native sidecars are init containers).
+json container_status(const json& pod, const std::string& name) {
+  for (const char* list : {"/status/initContainerStatuses", "/status/containerStatuses"}) {
+    const json::json_pointer p(list);
+    if (pod.contains(p) && pod.at(p).is_array()) {
+      for (const auto& s : pod.at(p)) {
+        if (s.is_object() && s.value("name", "") == name) {
+          return s;
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+// The binding that names this ServiceAccount: the one its gtoken.io/binding
+// annotation names, else the oldest naming it (the controller's owner rule).
+json binding_for(const json& bindings, const std::string& ksa, const std::string& owner) {
+  json best = nullptr;
+  for (const auto& b : items_of(bindings)) {
+    if (text_at(b, "/spec/serviceAccountName") != ksa) {
+      continue;
+    }
+    if (!owner.empty() && text_at(b, "/metadata/name") == owner) {
+      return b;
+    }
+    if (best.is_null() ||
+        text_at(b, "/metadata/creationTimestamp") < text_at(best, "/metadata/creationTimestamp")) {
+      best = b;
+    }
+  }
+  return best;
+}
+
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
+
+// The agent's reason from its JSON log lines (stderr of probe --claims).
+std::string agent_reason(const std::string& err) {
+  std::string reason;
+  size_t start = 0;
+  while (start < err.size()) {
+    size_t end = err.find('\n', start);
+    if (end == std::string::npos) {
+      end = err.size();
+    }
+    auto j = json::parse(err.substr(start, end - start), nullptr, false);
+    if (j.is_object() && j.contains("reason") && j["reason"].is_string()) {
+      reason = j["reason"].get<std::string>();
+      break;
+    }
+    start = end + 1;
+  }
+  return reason.empty() ? first_line(err) : reason;
+}
+
+std::vector<std::string> aud_values(const json& claims) {
+  std::vector<std::string> out;
+  if (!claims.contains("aud")) {
+    return out;
+  }
+  const json& a = claims["aud"];
+  if (a.is_string()) {
+    out.push_back(a.get<std::string>());
+  } else if (a.is_array()) {
+    for (const auto& v : a) {
+      if (v.is_string()) {
+        out.push_back(v.get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<AgentExec> agent_exec(const json& pod) {
+  for (const char* list : {"/spec/initContainers", "/spec/containers"}) {
+    const json::json_pointer p(list);
+    if (!pod.contains(p) || !pod.at(p).is_array()) {
+      continue;
+    }
+    for (const auto& ctr : pod.at(p)) {
+      if (!ctr.is_object() || ctr.value("name", "") != c::kAgentContainer) {
+        continue;
+      }
+      std::vector<std::string> argv;
+      for (const char* field : {"command", "args"}) {
+        if (ctr.contains(field) && ctr[field].is_array()) {
+          for (const auto& a : ctr[field]) {
+            if (a.is_string()) {
+              argv.push_back(a.get<std::string>());
+            }
+          }
+        }
+      }
+      std::string file;
+      for (size_t i = 0; i < argv.size(); ++i) {
+        if (argv[i].rfind("--file=", 0) == 0) {
+          file = argv[i].substr(7);
+        } else if (argv[i] == "--file" && i + 1 < argv.size()) {
+          file = argv[i + 1];
+        }
+      }
+      if (argv.empty() || file.empty()) {
+        return std::nullopt;
+      }
+      return AgentExec{c::kAgentContainer, {argv[0], "probe", "--claims", "--file=" + file}};
+    }
+  }
+  return std::nullopt;
+}
+
+Report diagnose_pod(const PodFacts& f) {
+  const json& pod = f.pod;
+  const std::string ns = text_at(pod, "/metadata/namespace");
+  std::string ksa = text_at(pod, "/spec/serviceAccountName");
+  if (ksa.empty()) {
+    ksa = "default";
+  }
+  Report r{"pod " + ns + "/" + text_at(pod, "/metadata/name"), blank_links(ns, ksa)};
+  auto& L = r.links;
+
+  // namespace
+  if (!f.namespace_.error.empty()) {
+    L[kNamespace].detail = f.namespace_.error;
+  } else {
+    const json labels = f.namespace_.object && (*f.namespace_.object).contains("metadata")
+                            ? (*f.namespace_.object)["metadata"].value("labels", json::object())
+                            : json::object();
+    auto skip = webhook::should_skip_namespace(labels, ns, f.operator_namespace);
+    if (skip) {
+      L[kNamespace].state = LinkState::Fail;
+      L[kNamespace].detail = "the webhook skips it (" + std::string(webhook::to_string(*skip)) + ")";
+      L[kNamespace].fix = fix_for_skip(*skip, ns);
+    } else {
+      L[kNamespace].state = LinkState::Pass;
+      L[kNamespace].detail = f.operator_namespace.empty()
+                                 ? "no admission.gtoken/ignore label"
+                                 : "no admission.gtoken/ignore label, not the operator's";
+    }
+  }
+
+  // serviceAccount
+  std::optional<webhook::SaSettings> sa_settings;
+  std::string owner;
+  if (!f.service_account.error.empty()) {
+    L[kServiceAccount].detail = f.service_account.error;
+  } else if (!f.service_account.object) {
+    L[kServiceAccount].state = LinkState::Fail;
+    L[kServiceAccount].detail = "not found";
+    L[kServiceAccount].fix = "create an AwsRoleBinding naming ServiceAccount " + ksa +
+                             " (the operator creates it), then recreate the pod";
+  } else {
+    const json& sa = *f.service_account.object;
+    sa_settings = webhook::settings_from_service_account(sa);
+    owner = annotation(sa, c::kBindingAnnotation);
+    if (sa_settings->role_arn.empty()) {
+      L[kServiceAccount].state = LinkState::Fail;
+      L[kServiceAccount].detail = "no amazonaws.com/role-arn or eks.amazonaws.com/role-arn";
+      L[kServiceAccount].fix = fix_for_skip(SkipReason::NoRoleAnnotation, ns);
+    } else if (!webhook::is_valid_role_arn(sa_settings->role_arn)) {
+      L[kServiceAccount].state = LinkState::Fail;
+      L[kServiceAccount].detail = "role ARN \"" + sa_settings->role_arn + "\" is not an IAM role ARN";
+      L[kServiceAccount].fix = fix_for_skip(SkipReason::InvalidRoleArn, ns);
+    } else {
+      const bool google = sa_settings->token_source == webhook::TokenSource::Google;
+      const std::string gsa = annotation(sa, c::kGcpServiceAccountAnnotation);
+      L[kServiceAccount].state = LinkState::Pass;
+      L[kServiceAccount].detail = "role " + sa_settings->role_arn + ", token source " +
+                                  (google ? "Google" : "Kubernetes") +
+                                  (owner.empty() ? ", annotated by hand" : ", by binding " + owner);
+      if (google && gsa.empty()) {
+        L[kServiceAccount].state = LinkState::Fail;
+        L[kServiceAccount].detail += "; no iam.gke.io/gcp-service-account";
+        L[kServiceAccount].fix =
+            "without it GKE's metadata server has no GSA for the pod (404): annotate it, or let "
+            "an AwsRoleBinding do it";
+      }
+    }
+  }
+
+  // policy, binding
+  json binding = nullptr;
+  if (!f.bindings.error.empty()) {
+    L[kPolicy].detail = L[kBinding].detail = f.bindings.error;
+  } else if (f.bindings.object) {
+    binding = binding_for(*f.bindings.object, ksa, owner);
+  }
+  if (binding.is_object()) {
+    L[kPolicy] = policy_link(binding, f.policies, f.namespace_);
+    Link ready = ready_link(binding);
+    ready.id = "binding";
+    L[kBinding] = ready;
+    // A binding that does not own the ServiceAccount's annotation.
+    if (!owner.empty() && owner != text_at(binding, "/metadata/name")) {
+      L[kBinding].state = LinkState::Fail;
+      L[kBinding].detail = "the ServiceAccount names binding " + owner + ", which does not exist";
+      L[kBinding].fix = "the operator repairs it on its next reconcile; see kubectl gtoken status";
+    } else if (f.service_account.object && L[kBinding].state == LinkState::Pass) {
+      Link sa = service_account_link(binding, f.service_account);
+      if (sa.state == LinkState::Fail) {
+        L[kServiceAccount].state = LinkState::Fail;
+        L[kServiceAccount].detail = sa.detail;
+        L[kServiceAccount].fix = sa.fix;
+      }
+    }
+  } else if (f.bindings.error.empty()) {
+    if (!owner.empty()) {
+      L[kPolicy].state = LinkState::NotChecked;
+      L[kPolicy].detail = "no binding";
+      L[kBinding].state = LinkState::Fail;
+      L[kBinding].detail = "the ServiceAccount names binding " + owner + ", which does not exist";
+      L[kBinding].fix = "recreate the binding, or remove the ServiceAccount's gtoken annotations";
+    } else if (sa_settings && !sa_settings->role_arn.empty()) {
+      L[kPolicy].state = L[kBinding].state = LinkState::NotApplicable;
+      L[kPolicy].detail = L[kBinding].detail = "no binding: the ServiceAccount is annotated by hand";
+    } else {
+      L[kPolicy].detail = "no binding names ServiceAccount " + ksa;
+      L[kBinding].state = LinkState::Fail;
+      L[kBinding].detail = "no AwsRoleBinding names ServiceAccount " + ksa;
+      L[kBinding].fix = "create one (docs/user-guide.md)";
+    }
+  }
+
+  // injected
+  const bool google = !sa_settings || sa_settings->token_source == webhook::TokenSource::Google;
+  const bool has_agent =
+      has_container(pod, c::kAgentContainer) || has_container(pod, c::kAgentInitContainer);
+  const bool has_projected = has_volume(pod, c::kKubernetesTokenVolume);
+  bool injected = false;
+  if (has_agent || has_projected) {
+    injected = true;
+    L[kInjected].state = LinkState::Pass;
+    L[kInjected].detail = has_agent ? "agent container gtoken and the token volume"
+                                    : "projected ServiceAccount token volume aws-iam-token";
+  } else if (!f.service_account.object || !sa_settings) {
+    L[kInjected].state = LinkState::Fail;
+    L[kInjected].detail = "no agent and no token volume";
+    L[kInjected].fix = "fix the ServiceAccount link above, then recreate the pod";
+  } else {
+    // What the webhook would answer for this pod now: its skip reason, or a
+    // patch, which means the pod was admitted before the ServiceAccount was
+    // bound or while the webhook could not be reached.
+    L[kInjected].state = LinkState::Fail;
+    auto ns_skip = L[kNamespace].state == LinkState::Fail
+                       ? std::optional<SkipReason>(SkipReason::IgnoredNamespace)
+                       : std::nullopt;
+    webhook::MutationResult m;
+    if (!ns_skip) {
+      m = webhook::mutate_pod(pod, ns, *sa_settings, webhook::MutationConfig{},
+                              [] { return std::uint32_t{4}; });
+    }
+    if (ns_skip) {
+      L[kInjected].detail = "not injected: " + L[kNamespace].detail;
+      L[kInjected].fix = L[kNamespace].fix + ", then recreate the pod";
+    } else if (m.skip) {
+      L[kInjected].detail =
+          "not injected: the webhook skips it (" + std::string(webhook::to_string(*m.skip)) + ")";
+      L[kInjected].fix = fix_for_skip(*m.skip, ns);
+    } else {
+      const std::string created = text_at(pod, "/metadata/creationTimestamp");
+      std::string since;
+      if (binding.is_object()) {
+        const json ready = condition(binding, c::kConditionReady);
+        if (ready.is_object() && ready.value("status", "") == "True") {
+          since = ready.value("lastTransitionTime", "");
+        }
+      }
+      if (!since.empty() && created < since) {
+        L[kInjected].detail = "not injected: created " + created +
+                              ", before its binding was Ready (" + since + ")";
+      } else {
+        L[kInjected].detail =
+            "not injected, though the webhook would inject it now: created before the "
+            "ServiceAccount was annotated, or while the webhook was unreachable (failurePolicy "
+            "Ignore)";
+      }
+      L[kInjected].fix =
+          "recreate the pod: kubectl rollout restart the workload that owns it (or delete the "
+          "pod); if new pods are not injected either, check kubectl gtoken status";
+    }
+  }
+
+  // agent, claims, trust policy
+  if (!injected) {
+    mark_rest_not_checked(L, kAgent, "the pod has no credentials injected");
+    return r;
+  }
+  if (!has_agent || !google) {
+    for (Step s : {kAgent, kClaims}) {
+      L[s].state = LinkState::NotApplicable;
+      L[s].detail = "tokenSource Kubernetes: no agent; the kubelet writes the projected token";
+    }
+    L[kTrust].state = LinkState::NotApplicable;
+    L[kTrust].detail = "the token is not read in the pod without an agent";
+    return r;
+  }
+
+  const json st = container_status(pod, c::kAgentContainer);
+  if (!st.is_object()) {
+    L[kAgent].state = LinkState::Fail;
+    const std::string phase = text_at(pod, "/status/phase");
+    const json sched = condition(pod, "PodScheduled");
+    L[kAgent].detail = "not started: pod " + (phase.empty() ? std::string("without status") : phase);
+    if (sched.is_object() && sched.value("status", "") != "True") {
+      L[kAgent].detail += ", not scheduled (" + sched.value("reason", "") + ")";
+    }
+    L[kAgent].fix = "kubectl describe pod " + text_at(pod, "/metadata/name") + " -n " + ns;
+  } else {
+    const long long restarts = st.value("restartCount", 0LL);
+    const json state = st.value("state", json::object());
+    std::string restarts_text = std::to_string(restarts) + " restart" + (restarts == 1 ? "" : "s");
+    if (restarts > 0 && st.contains("lastState") && st["lastState"].contains("terminated")) {
+      const json& t = st["lastState"]["terminated"];
+      restarts_text += " (last: " + t.value("reason", "") + ", exit " +
+                       std::to_string(t.value("exitCode", 0)) + ")";
+    }
+    const std::string logs = "kubectl logs " + text_at(pod, "/metadata/name") + " -n " + ns +
+                             " -c gtoken (a 404 from the metadata server: the ServiceAccount "
+                             "has no GSA; 403: the Workload Identity member is missing)";
+    if (state.contains("running") && st.value("started", false)) {
+      L[kAgent].state = LinkState::Pass;
+      L[kAgent].detail = "running, startup probe passed, " + restarts_text;
+    } else if (state.contains("running")) {
+      L[kAgent].state = LinkState::Fail;
+      L[kAgent].detail = "running, startup probe not passed: no valid token yet, " + restarts_text;
+      L[kAgent].fix = logs;
+    } else if (state.contains("waiting")) {
+      L[kAgent].state = LinkState::Fail;
+      L[kAgent].detail = "waiting (" + state["waiting"].value("reason", "") + "), " + restarts_text;
+      L[kAgent].fix = logs;
+    } else {
+      L[kAgent].state = LinkState::Fail;
+      L[kAgent].detail = "not running, " + restarts_text;
+      L[kAgent].fix = logs;
+    }
+  }
+  if (L[kAgent].state != LinkState::Pass) {
+    mark_rest_not_checked(L, kClaims, "the agent is not running");
+    return r;
+  }
+
+  // claims
+  json claims = nullptr;
+  if (!f.claims) {
+    L[kClaims].detail = "not read";
+  } else if (!f.claims->ran) {
+    L[kClaims].detail = "could not exec into the pod: " + f.claims->error;
+    L[kClaims].fix = "the check needs pods/exec on the pod (your RBAC) and kubectl";
+  } else {
+    claims = json::parse(first_line(f.claims->out), nullptr, false);
+    if (!claims.is_object()) {
+      claims = nullptr;
+      L[kClaims].state = LinkState::Fail;
+      L[kClaims].detail = "no token in the pod: " + agent_reason(f.claims->err);
+      L[kClaims].fix = "kubectl logs " + text_at(pod, "/metadata/name") + " -n " + ns + " -c gtoken";
+    }
+  }
+  if (claims.is_object()) {
+    const std::string want_aud = sa_settings && sa_settings->audience ? *sa_settings->audience
+                                                                      : c::kDefaultAudience;
+    const std::string want_gsa =
+        f.service_account.object ? annotation(*f.service_account.object, c::kGcpServiceAccountAnnotation)
+                                 : "";
+    const std::string want_sub =
+        binding.is_object() ? text_at(binding, "/status/gcpServiceAccountUniqueId") : "";
+    const auto auds = aud_values(claims);
+    std::string shown = "iss " + claims.value("iss", "?") + ", aud " +
+                        (auds.empty() ? "?" : auds[0]) + ", sub " + claims.value("sub", "?");
+    if (claims.contains("email")) {
+      shown += ", email " + claims.value("email", "");
+    }
+    L[kClaims].state = LinkState::Fail;
+    if (!claims.value("valid", false)) {
+      L[kClaims].detail = shown + ": expired (" +
+                          std::to_string(claims.value("expires_in_s", 0LL)) + " s)";
+      L[kClaims].fix = "the agent does not refresh it: kubectl logs " +
+                       text_at(pod, "/metadata/name") + " -n " + ns + " -c gtoken";
+    } else if (std::find(auds.begin(), auds.end(), want_aud) == auds.end()) {
+      L[kClaims].detail = shown + ": the audience is not \"" + want_aud + "\"";
+      L[kClaims].fix = "recreate the pod, so that the agent gets the ServiceAccount's audience";
+    } else if (!want_gsa.empty() && claims.contains("email") &&
+               claims.value("email", "") != want_gsa) {
+      L[kClaims].detail = shown + ": the ServiceAccount is bound to " + want_gsa;
+      L[kClaims].fix = "the pod runs as another GSA: check the ServiceAccount's "
+                       "iam.gke.io/gcp-service-account and recreate the pod";
+    } else if (!want_sub.empty() && claims.value("sub", "") != want_sub) {
+      L[kClaims].detail = shown + ": the binding's GSA has uniqueId " + want_sub;
+      L[kClaims].fix = "the pod runs as another GSA than the binding's: recreate the pod";
+    } else {
+      L[kClaims].state = LinkState::Pass;
+      L[kClaims].detail =
+          shown + ", expires in " + std::to_string(claims.value("expires_in_s", 0LL)) + " s";
+    }
+  }
+  if (L[kClaims].state != LinkState::Pass) {
+    mark_rest_not_checked(L, kTrust, "the token's claims are not known to be right");
+    return r;
+  }
+
+  // trust policy
+  json policy = nullptr;
+  std::string from;
+  if (f.trust_policy) {
+    policy = *f.trust_policy;
+    from = "the given trust policy";
+  } else if (binding.is_object() && !text_at(binding, "/status/awsTrustPolicy").empty()) {
+    policy = json::parse(text_at(binding, "/status/awsTrustPolicy"), nullptr, false);
+    from = "binding " + text_at(binding, "/metadata/name") + "'s status.awsTrustPolicy";
+  }
+  if (policy.is_discarded() || policy.is_null()) {
+    L[kTrust].detail = "no trust policy known";
+    L[kTrust].fix = "pass the role's trust policy: aws iam get-role --role-name ROLE --query "
+                    "Role.AssumeRolePolicyDocument > trust.json; --trust-policy trust.json";
+    return r;
+  }
+  const TrustVerdict v = evaluate_trust_policy(policy, claims);
+  L[kTrust].state = v.allowed ? LinkState::Pass : LinkState::Fail;
+  L[kTrust].detail = from + ": " + v.explanation;
+  if (!v.allowed) {
+    L[kTrust].fix = binding.is_object()
+                        ? "attach the binding's trust policy to the role: kubectl gtoken "
+                          "trust-policy " + text_at(binding, "/metadata/name") + " -n " + ns +
+                              " > trust.json; aws iam update-assume-role-policy --role-name "
+                              "ROLE --policy-document file://trust.json"
+                        : "change the role's trust policy to accept these claims";
+  }
+  return r;
+}
+
+}  // namespace gtoken::plugin

@@ -1,0 +1,358 @@
+// One test per link of `kubectl gtoken doctor pod`: a chain where every link
+// holds, then each link broken on its own.
+#include <doctest/doctest.h>
+
+#include "operator/policy.hpp"
+#include "plugin/pod_doctor.hpp"
+#include "plugin/render.hpp"
+
+using namespace gtoken::plugin;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kAud = "gtoken/sts/assume-role-with-web-identity";
+constexpr const char* kRole = "arn:aws:iam::123456789012:role/uploader";
+constexpr const char* kGsa = "up@my-project.iam.gserviceaccount.com";
+
+json agent_container() {
+  return {{"name", "gtoken"},
+          {"image", "gtoken:latest"},
+          {"command", {"/gtoken"}},
+          {"args", {"--refresh", "--file=/var/run/secrets/aws/token/gtoken", std::string("--audience=") + kAud}},
+          {"restartPolicy", "Always"}};
+}
+
+json healthy_pod() {
+  return {{"metadata",
+           {{"name", "app-1"}, {"namespace", "jobs"}, {"creationTimestamp", "2026-12-01T10:00:00Z"}}},
+          {"spec",
+           {{"serviceAccountName", "orchestrator"},
+            {"initContainers", {agent_container()}},
+            {"containers", {{{"name", "app"}, {"image", "app:1"}}}},
+            {"volumes", {{{"name", "gtoken-volume"}, {"emptyDir", {{"medium", "Memory"}}}}}}}},
+          {"status",
+           {{"phase", "Running"},
+            {"initContainerStatuses",
+             {{{"name", "gtoken"},
+               {"started", true},
+               {"restartCount", 0},
+               {"state", {{"running", {{"startedAt", "2026-12-01T10:00:02Z"}}}}}}}}}}};
+}
+
+json binding() {
+  return {{"metadata",
+           {{"name", "uploader"},
+            {"namespace", "jobs"},
+            {"generation", 1},
+            {"creationTimestamp", "2026-12-01T09:00:00Z"}}},
+          {"spec", {{"serviceAccountName", "orchestrator"}, {"gcpServiceAccount", kGsa}, {"awsRoleArn", kRole}}},
+          {"status",
+           {{"gcpServiceAccountUniqueId", "111"},
+            {"awsTrustPolicy", gtoken::aws_trust_policy("111", kAud).dump()},
+            {"conditions",
+             {{{"type", "Ready"},
+               {"status", "True"},
+               {"reason", "Ready"},
+               {"observedGeneration", 1},
+               {"lastTransitionTime", "2026-12-01T09:00:05Z"}}}}}}};
+}
+
+json service_account() {
+  return {{"metadata",
+           {{"name", "orchestrator"},
+            {"namespace", "jobs"},
+            {"annotations",
+             {{"amazonaws.com/role-arn", kRole},
+              {"iam.gke.io/gcp-service-account", kGsa},
+              {"gtoken.io/audience", kAud},
+              {"gtoken.io/binding", "uploader"}}}}}};
+}
+
+json policy_list() {
+  return {{"items",
+           {{{"metadata", {{"name", "jobs-uploads"}}},
+             {"spec",
+              {{"namespaces", {{"names", {"jobs"}}}},
+               {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
+               {"awsRoles", {"123456789012"}}}}}}}};
+}
+
+ClaimsProbe good_claims() {
+  json c = {{"iss", "https://accounts.google.com"}, {"aud", kAud}, {"azp", "111"}, {"sub", "111"},
+            {"email", kGsa}, {"exp", 1800000000}, {"expires_in_s", 3000}, {"valid", true}};
+  return {true, "", 0, c.dump() + "\n", ""};
+}
+
+PodFacts healthy() {
+  PodFacts f;
+  f.pod = healthy_pod();
+  f.namespace_ = {json{{"metadata", {{"name", "jobs"}, {"labels", json::object()}}}}, ""};
+  f.operator_namespace = "gtoken-system";
+  f.service_account = {service_account(), ""};
+  f.bindings = {json{{"items", {binding()}}}, ""};
+  f.policies = {policy_list(), ""};
+  f.claims = good_claims();
+  return f;
+}
+
+const Link& link(const Report& r, const std::string& id) {
+  for (const auto& l : r.links) {
+    if (l.id == id) {
+      return l;
+    }
+  }
+  FAIL("no link " << id);
+  return r.links.front();
+}
+
+// Exactly `id` fails; the links before it hold.
+void only_fails_at(const Report& r, const std::string& id) {
+  INFO(render_text(r, false));
+  bool before = true;
+  for (const auto& l : r.links) {
+    if (l.id == id) {
+      CHECK(l.state == LinkState::Fail);
+      CHECK_FALSE(l.fix.empty());
+      before = false;
+    } else if (before) {
+      CHECK(l.state != LinkState::Fail);
+    }
+  }
+  CHECK_FALSE(before);
+  CHECK_FALSE(all_hold(r));
+}
+
+}  // namespace
+
+TEST_CASE("every link holds for a healthy pod") {
+  Report r = diagnose_pod(healthy());
+  INFO(render_text(r, false));
+  CHECK(all_hold(r));
+  CHECK(r.links.size() == 8);
+  CHECK(link(r, "serviceAccount").detail.find("by binding uploader") != std::string::npos);
+  CHECK(link(r, "policy").detail.find("jobs-uploads") != std::string::npos);
+  CHECK(link(r, "claims").detail.find("sub 111") != std::string::npos);
+  CHECK(link(r, "trustPolicy").detail.find("allows") != std::string::npos);
+}
+
+TEST_CASE("namespace: ignored by label, or the operator's own") {
+  PodFacts f = healthy();
+  (*f.namespace_.object)["metadata"]["labels"]["admission.gtoken/ignore"] = "true";
+  Report r = diagnose_pod(f);
+  only_fails_at(r, "namespace");
+  CHECK(link(r, "namespace").fix.find("admission.gtoken/ignore-") != std::string::npos);
+  f = healthy();
+  f.operator_namespace = "jobs";
+  CHECK(diagnose_pod(f).links[0].detail.find("OperatorNamespace") != std::string::npos);
+  f = healthy();
+  f.namespace_ = {std::nullopt, "not allowed to read it (your RBAC): forbidden"};
+  CHECK(diagnose_pod(f).links[0].state == LinkState::NotChecked);
+}
+
+TEST_CASE("serviceAccount: missing, unannotated, invalid ARN, wrong annotation") {
+  PodFacts f = healthy();
+  f.service_account = {std::nullopt, ""};
+  only_fails_at(diagnose_pod(f), "serviceAccount");
+
+  f = healthy();
+  (*f.service_account.object)["metadata"]["annotations"].erase("amazonaws.com/role-arn");
+  Report r = diagnose_pod(f);
+  only_fails_at(r, "serviceAccount");
+  CHECK(link(r, "serviceAccount").detail.find("amazonaws.com/role-arn is absent") != std::string::npos);
+  // Without a binding to compare with, the webhook's view.
+  f.bindings = {json{{"items", json::array()}}, ""};
+  (*f.service_account.object)["metadata"]["annotations"].erase("gtoken.io/binding");
+  r = diagnose_pod(f);
+  CHECK(link(r, "serviceAccount").detail.find("no amazonaws.com/role-arn") != std::string::npos);
+  CHECK(link(r, "binding").state == LinkState::Fail);
+
+  f = healthy();
+  (*f.service_account.object)["metadata"]["annotations"]["amazonaws.com/role-arn"] = "arn:aws:iam::1:role/x";
+  only_fails_at(diagnose_pod(f), "serviceAccount");
+
+  // Annotated with another role than its binding's.
+  f = healthy();
+  (*f.service_account.object)["metadata"]["annotations"]["amazonaws.com/role-arn"] =
+      "arn:aws:iam::123456789012:role/other";
+  r = diagnose_pod(f);
+  only_fails_at(r, "serviceAccount");
+  CHECK(link(r, "serviceAccount").detail.find("the binding says") != std::string::npos);
+}
+
+TEST_CASE("a hand-annotated ServiceAccount has no binding or policy links") {
+  PodFacts f = healthy();
+  (*f.service_account.object)["metadata"]["annotations"].erase("gtoken.io/binding");
+  f.bindings = {json{{"items", json::array()}}, ""};
+  Report r = diagnose_pod(f);
+  CHECK(link(r, "binding").state == LinkState::NotApplicable);
+  CHECK(link(r, "policy").state == LinkState::NotApplicable);
+  CHECK(link(r, "serviceAccount").detail.find("by hand") != std::string::npos);
+  // No trust policy known without a binding: given one, it is judged.
+  CHECK(link(r, "trustPolicy").state == LinkState::NotChecked);
+  f.trust_policy = gtoken::aws_trust_policy("111", kAud);
+  CHECK(all_hold(diagnose_pod(f)));
+}
+
+TEST_CASE("policy: the binding is NotAllowed") {
+  PodFacts f = healthy();
+  auto& cond = (*f.bindings.object)["items"][0]["status"]["conditions"][0];
+  cond["status"] = "False";
+  cond["reason"] = "NotAllowed";
+  cond["message"] = "no AwsRoleBindingPolicy allows namespace \"jobs\"";
+  Report r = diagnose_pod(f);
+  only_fails_at(r, "policy");
+  CHECK(link(r, "policy").detail.find("namespace \"jobs\"") != std::string::npos);
+}
+
+TEST_CASE("binding: not Ready with its reason, not reconciled, missing") {
+  PodFacts f = healthy();
+  auto& cond = (*f.bindings.object)["items"][0]["status"]["conditions"][0];
+  cond["status"] = "False";
+  cond["reason"] = "PermissionDenied";
+  Report r = diagnose_pod(f);
+  only_fails_at(r, "binding");
+  CHECK(link(r, "binding").detail.find("PermissionDenied") != std::string::npos);
+  CHECK(link(r, "binding").fix.find("serviceAccountAdmin") != std::string::npos);
+
+  f = healthy();
+  (*f.bindings.object)["items"][0]["metadata"]["generation"] = 2;
+  only_fails_at(diagnose_pod(f), "binding");
+
+  f = healthy();
+  f.bindings = {json{{"items", json::array()}}, ""};
+  r = diagnose_pod(f);
+  only_fails_at(r, "binding");
+  CHECK(link(r, "binding").detail.find("uploader, which does not exist") != std::string::npos);
+}
+
+TEST_CASE("injected: created before the binding, or skipped with the webhook's reason") {
+  PodFacts f = healthy();
+  f.pod["spec"].erase("initContainers");
+  f.pod["spec"]["volumes"] = json::array();
+  f.pod["metadata"]["creationTimestamp"] = "2026-12-01T08:00:00Z";
+  Report r = diagnose_pod(f);
+  only_fails_at(r, "injected");
+  CHECK(link(r, "injected").detail.find("before its binding was Ready") != std::string::npos);
+  CHECK(link(r, "injected").fix.find("rollout restart") != std::string::npos);
+  CHECK(link(r, "agent").state == LinkState::NotChecked);
+
+  f.pod["metadata"]["creationTimestamp"] = "2026-12-01T10:00:00Z";
+  CHECK(diagnose_pod(f).links[4].detail.find("webhook was unreachable") != std::string::npos);
+
+  f.pod["metadata"]["annotations"] = {{"gtoken.io/inject", "false"}};
+  r = diagnose_pod(f);
+  only_fails_at(r, "injected");
+  CHECK(link(r, "injected").detail.find("PodOptOut") != std::string::npos);
+
+  f.pod["metadata"].erase("annotations");
+  f.pod["spec"]["hostNetwork"] = true;
+  CHECK(diagnose_pod(f).links[4].detail.find("HostNetworkNotSupported") != std::string::npos);
+}
+
+TEST_CASE("agent: not started, startup probe not passed, crash looping") {
+  PodFacts f = healthy();
+  f.pod["status"] = {{"phase", "Pending"},
+                     {"conditions", {{{"type", "PodScheduled"}, {"status", "False"}, {"reason", "Unschedulable"}}}}};
+  Report r = diagnose_pod(f);
+  only_fails_at(r, "agent");
+  CHECK(link(r, "agent").detail.find("Unschedulable") != std::string::npos);
+  CHECK(link(r, "claims").state == LinkState::NotChecked);
+
+  f = healthy();
+  f.pod["status"]["initContainerStatuses"][0]["started"] = false;
+  r = diagnose_pod(f);
+  only_fails_at(r, "agent");
+  CHECK(link(r, "agent").fix.find("-c gtoken") != std::string::npos);
+
+  f = healthy();
+  auto& st = f.pod["status"]["initContainerStatuses"][0];
+  st["state"] = {{"waiting", {{"reason", "CrashLoopBackOff"}}}};
+  st["restartCount"] = 4;
+  st["lastState"] = {{"terminated", {{"reason", "Error"}, {"exitCode", 1}}}};
+  r = diagnose_pod(f);
+  only_fails_at(r, "agent");
+  CHECK(link(r, "agent").detail.find("4 restarts (last: Error, exit 1)") != std::string::npos);
+}
+
+TEST_CASE("claims: no token, expired, wrong audience, another GSA, exec refused") {
+  PodFacts f = healthy();
+  f.claims = ClaimsProbe{true, "", 1, "",
+                         R"({"level":"error","msg":"probe failed","reason":"cannot open /t: No such file"})"};
+  Report r = diagnose_pod(f);
+  only_fails_at(r, "claims");
+  CHECK(link(r, "claims").detail.find("No such file") != std::string::npos);
+
+  auto with = [&](const char* key, const json& v) {
+    PodFacts g = healthy();
+    json c = json::parse(g.claims->out);
+    c[key] = v;
+    g.claims->out = c.dump();
+    return diagnose_pod(g);
+  };
+  r = with("valid", false);
+  only_fails_at(r, "claims");
+  CHECK(link(r, "claims").detail.find("expired") != std::string::npos);
+  r = with("aud", "another-audience");
+  only_fails_at(r, "claims");
+  CHECK(link(r, "claims").detail.find("audience is not") != std::string::npos);
+  r = with("email", "other@my-project.iam.gserviceaccount.com");
+  only_fails_at(r, "claims");
+  r = with("sub", "222");
+  only_fails_at(r, "claims");
+  CHECK(link(r, "claims").detail.find("uniqueId 111") != std::string::npos);
+
+  f = healthy();
+  f.claims = ClaimsProbe{false, "cannot run kubectl: No such file or directory", -1, "", ""};
+  r = diagnose_pod(f);
+  CHECK(link(r, "claims").state == LinkState::NotChecked);
+  CHECK_FALSE(all_hold(r));
+}
+
+TEST_CASE("trustPolicy: the role's policy pins another sub or audience") {
+  PodFacts f = healthy();
+  f.trust_policy = gtoken::aws_trust_policy("999", kAud);
+  Report r = diagnose_pod(f);
+  only_fails_at(r, "trustPolicy");
+  CHECK(link(r, "trustPolicy").detail.find("aud is \"111\", the policy's StringEquals wants \"999\"") !=
+        std::string::npos);
+  CHECK(link(r, "trustPolicy").fix.find("kubectl gtoken trust-policy uploader") != std::string::npos);
+  f.trust_policy = gtoken::aws_trust_policy("111", "other-audience");
+  only_fails_at(diagnose_pod(f), "trustPolicy");
+}
+
+TEST_CASE("the Kubernetes token source: no agent links") {
+  PodFacts f = healthy();
+  auto& ann = (*f.service_account.object)["metadata"]["annotations"];
+  ann.erase("amazonaws.com/role-arn");
+  ann.erase("iam.gke.io/gcp-service-account");
+  ann["eks.amazonaws.com/role-arn"] = kRole;
+  auto& b = (*f.bindings.object)["items"][0];
+  b["spec"]["tokenSource"] = "Kubernetes";
+  b["spec"].erase("gcpServiceAccount");
+  f.pod["spec"].erase("initContainers");
+  f.pod["spec"]["volumes"] = {{{"name", "aws-iam-token"}}};
+  f.claims.reset();
+  Report r = diagnose_pod(f);
+  INFO(render_text(r, false));
+  CHECK(link(r, "injected").state == LinkState::Pass);
+  CHECK(link(r, "agent").state == LinkState::NotApplicable);
+  CHECK(link(r, "claims").state == LinkState::NotApplicable);
+  CHECK(all_hold(r));
+}
+
+TEST_CASE("the in-pod command comes from the stored agent container") {
+  auto e = agent_exec(healthy_pod());
+  REQUIRE(e);
+  CHECK(e->container == "gtoken");
+  CHECK(e->argv == std::vector<std::string>{"/gtoken", "probe", "--claims",
+                                            "--file=/var/run/secrets/aws/token/gtoken"});
+  json classic = healthy_pod();
+  classic["spec"]["containers"].push_back(agent_container());
+  classic["spec"]["containers"].back()["args"] = {"--refresh", "--file", "/t/f"};
+  classic["spec"].erase("initContainers");
+  CHECK(agent_exec(classic)->argv.back() == "--file=/t/f");
+  json none = healthy_pod();
+  none["spec"].erase("initContainers");
+  CHECK_FALSE(agent_exec(none));
+}
