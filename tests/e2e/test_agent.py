@@ -11,6 +11,7 @@ retry interval). The agent's log must never contain a token.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -165,6 +166,43 @@ def test_probe_semantics(tmp_path, google, gsa):
         f.write(expired)
     rc, err = code()
     assert rc == 1 and good not in err and expired.split(".")[1] not in err
+
+
+def test_probe_claims_prints_the_claims_never_the_token(tmp_path, google, gsa):
+    """`gtoken probe --claims`, what kubectl gtoken doctor runs in the agent
+    container: the stand-in's real Google-shaped token decoded to one JSON
+    line, the probe's exit code kept, the token in neither stream."""
+    run = PodProcesses(pod_of("single-container"), str(tmp_path), "127.0.0.1:1")
+    probe = run.probe_argv() + ["--claims"]
+    path = run.token_file("cart")
+    env = agent_env("127.0.0.1:1")
+    good = google.id_token(gsa["email"], DEFAULT_AUDIENCE)
+    with open(path, "w") as f:
+        f.write(good)
+    p = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    (line,) = p.stdout.splitlines()
+    claims = json.loads(line)
+    want = jwt_claims(good)
+    for key in ("iss", "aud", "sub", "azp", "email", "exp", "iat"):
+        assert claims[key] == want[key], key
+    assert claims["valid"] is True and 3500 < claims["expires_in_s"] <= 3600
+    for part in good.split("."):
+        assert part not in p.stdout and part not in p.stderr
+    # Expired: still decoded (doctor names the expiry), the probe's verdict 1.
+    google.config(clock_offset=-7200)
+    expired = google.id_token(gsa["email"], DEFAULT_AUDIENCE)
+    google.config(clock_offset=0)
+    with open(path, "w") as f:
+        f.write(expired)
+    p = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and json.loads(p.stdout)["valid"] is False
+    # Not a token: nothing on stdout, the reason on stderr, not the bytes.
+    with open(path, "w") as f:
+        f.write("secret-looking-garbage")
+    p = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1 and p.stdout == ""
+    assert "not a JWT" in p.stderr and "secret-looking" not in p.stderr
 
 
 def test_sigterm_exits_zero_promptly(tmp_path, google, listener):
