@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from cluster import REPO, ControlPlane, Operator
+from cluster import BUILD, REPO, ControlPlane, Operator
 from standins.harness import GoogleStandin
 
 NOT_HERE = ("scripts/test.sh", "scripts/sandbox.sh")
@@ -73,8 +73,10 @@ def test_doc_commands_run(doc):
         google.config(instance_sa="gtoken-operator@my-project.iam.gserviceaccount.com")
         google.create_sa("uploader")
         with Operator(cp, google, args=["--leader-elect=false", "--webhook=false"]) as op:
+            # kubectl finds the kubectl gtoken plugin on PATH.
             env = dict(os.environ, KUBECONFIG=cp.kubeconfig,
-                       PATH=cp.bin + os.pathsep + os.environ["PATH"])
+                       PATH=os.pathsep.join([os.path.join(BUILD, "plugin"), cp.bin,
+                                             os.environ["PATH"]]))
             script = "set -euo pipefail\n"
             if name in PREAMBLE:
                 script += PREAMBLE[name] + "\n"
