@@ -40,6 +40,7 @@ CliParse parse_cli(const std::vector<std::string>& args) {
         {"--kubeconfig", nullptr, &o.kubeconfig},
         {"--context", nullptr, &o.context},
         {"--operator-namespace", nullptr, &o.operator_namespace},
+        {"--webhook-config-name", nullptr, &o.webhook_config_name},
         {"--trust-policy", nullptr, &o.trust_policy_file},
         {"--kubectl", nullptr, &o.kubectl},
         {"--request-timeout", nullptr, &o.request_timeout},
@@ -109,6 +110,9 @@ CliParse parse_cli(const std::vector<std::string>& args) {
   if (o.command == Command::TrustPolicy && o.output == "text") {
     o.output = "json";  // the policy to paste is JSON
   }
+  if (o.webhook_config_name != "gtoken-webhook" && o.command != Command::Status) {
+    return err("--webhook-config-name is for status");
+  }
   if (!o.trust_policy_file.empty() && o.command != Command::DoctorPod) {
     return err("--trust-policy is for doctor pod");
   }
@@ -125,7 +129,7 @@ usage:
   kubectl gtoken doctor pod NAME [-n NS] [--trust-policy FILE] [--no-exec]
   kubectl gtoken doctor binding NAME [-n NS]
   kubectl gtoken trust-policy NAME [-n NS] [-o json|yaml]
-  kubectl gtoken status [--operator-namespace gtoken-system]
+  kubectl gtoken status [--operator-namespace gtoken-system] [--webhook-config-name gtoken-webhook]
 
 doctor prints one line per link of the chain (pass, fail with the fix); the
 exit code is 0 only when every link holds (1: some does not, 2: bad usage or
@@ -137,6 +141,8 @@ flags:
   --kubeconfig PATH         default: $KUBECONFIG, then ~/.kube/config
   --context NAME            default: the current context
   --operator-namespace NS   where gtoken-operator runs (default gtoken-system)
+  --webhook-config-name N   status: the webhook configurations' name, the operator's
+                            --webhook-config-name (default gtoken-webhook)
   --trust-policy FILE       doctor pod: judge the claims against this policy (the
                             role's, from aws iam get-role) instead of the binding's
   --no-exec                 doctor pod: do not read the token's claims in the pod

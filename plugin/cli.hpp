@@ -18,6 +18,8 @@ struct CliOptions {
   std::string kubeconfig;       // --kubeconfig; "" = KUBECONFIG, then ~/.kube/config
   std::string context;          // --context; "" = current-context
   std::string operator_namespace = "gtoken-system";
+  // status: the operator's --webhook-config-name (both configurations' name)
+  std::string webhook_config_name = "gtoken-webhook";
   std::string trust_policy_file;  // doctor pod --trust-policy FILE
   bool exec = true;               // doctor pod: read the claims in the pod (--no-exec: not)
   std::string kubectl = "kubectl";  // what runs kubectl exec (--kubectl PATH)

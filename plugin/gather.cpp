@@ -218,10 +218,11 @@ OperatorFacts gather_operator(kube::Client& client, const CliOptions& o) {
     const json data = f.serving_secret.object->value("data", json::object());
     f.serving_secret.object = json{{"data", {{"tls.crt", data.value("tls.crt", "")}}}};
   }
-  f.mutating_config =
-      read_object(client, kube::resources::mutating_webhook_configurations(), "", "gtoken-webhook");
+  f.config_name = o.webhook_config_name;
+  f.mutating_config = read_object(client, kube::resources::mutating_webhook_configurations(), "",
+                                  o.webhook_config_name);
   f.validating_config = read_object(client, kube::resources::validating_webhook_configurations(),
-                                    "", "gtoken-webhook");
+                                    "", o.webhook_config_name);
   f.bindings = read_list(client, kube::resources::aws_role_bindings(), "");
   return f;
 }

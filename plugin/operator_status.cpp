@@ -124,7 +124,8 @@ Report operator_status(const OperatorFacts& f) {
       }
     }
   }
-  if (!unreadable(ca, f.mutating_config, "MutatingWebhookConfiguration gtoken-webhook", install)) {
+  if (!unreadable(ca, f.mutating_config, "MutatingWebhookConfiguration " + f.config_name,
+                  install)) {
     TimePoint latest{};
     int n = 0;
     for (const auto& bundle : webhook::ca_bundles_of(*f.mutating_config.object)) {
@@ -174,8 +175,9 @@ Report operator_status(const OperatorFacts& f) {
                   "logs, and who else writes the webhook configurations";
     } else {
       match.state = LinkState::Pass;
-      match.detail = std::to_string(reports.live.size()) + " replica" +
-                     (reports.live.size() == 1 ? "" : "s") + " match";
+      match.detail = reports.live.size() == 1
+                         ? std::string("the replica matches")
+                         : "all " + std::to_string(reports.live.size()) + " replicas match";
     }
   }
   r.links.push_back(match);

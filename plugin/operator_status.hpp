@@ -19,8 +19,9 @@ struct OperatorFacts {
   Read leader_lease;            // coordination.k8s.io/v1 Lease gtoken-operator
   Read replica_reports;         // LeaseList labelled gtoken.io/webhook-replica
   Read serving_secret;          // Secret gtoken-webhook-cert (tls.crt read, nothing else)
-  Read mutating_config;         // MutatingWebhookConfiguration gtoken-webhook
-  Read validating_config;       // ValidatingWebhookConfiguration gtoken-webhook
+  std::string config_name = "gtoken-webhook";  // the webhook configurations' name
+  Read mutating_config;         // MutatingWebhookConfiguration config_name
+  Read validating_config;       // ValidatingWebhookConfiguration config_name
   Read bindings;                // AwsRoleBindingList, all namespaces
   TimePoint now{};
 };

@@ -304,3 +304,48 @@ def test_callers_rbac_not_the_operators(cp, running):
     assert links["namespace"]["state"] == "not checked" and "RBAC" in links["namespace"]["detail"]
     assert links["policy"]["state"] == "pass" and "RBAC" in links["policy"]["detail"]
     assert links["serviceAccount"]["state"] == "pass"
+
+
+def test_status(cp, chain):
+    """The chain's operator runs as a host process (no Deployment) without
+    leader election (no Lease): those two links are broken and named; the
+    certificate links hold, from the Secret, the configuration's caBundle
+    and the replica's report. Then a replica report naming a CA the
+    caBundle does not hold breaks exactly the caBundle link."""
+    args = ("status", "--operator-namespace", chain.operator_ns,
+            "--webhook-config-name", f"gtoken-webhook-{chain.ns}", "-o", "json")
+    code, report, err = gtoken(cp, *args)
+    assert code == 1, err
+    links = {l["id"]: l for l in report["links"]}
+    assert [l["id"] for l in report["links"] if l["state"] != "pass" and
+            l["id"] != "bindings"] == ["replicas", "leader"], report
+    assert "Deployment gtoken-operator not found" in links["replicas"]["detail"]
+    assert "Lease gtoken-operator not found" in links["leader"]["detail"]
+    assert links["caBundle"]["detail"] == "the replica matches"
+    secret = cp.get("secret", "gtoken-webhook-cert", chain.operator_ns)
+    assert secret is not None and "expires in 29 d" in links["servingCertificate"]["detail"]
+    not_ready = [b["metadata"]["name"] for b in json.loads(cp.kubectl(
+        "get", "awsrolebindings", "-A", "-o", "json"))["items"]
+        if not any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in b.get("status", {}).get("conditions", []))]
+    assert (links["bindings"]["state"] == "pass") == (not not_ready)
+    assert all(f"/{n}" in links["bindings"]["detail"] for n in not_ready), links["bindings"]
+
+    # A live replica serving a certificate of another CA.
+    renew = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    cp.apply({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+              "metadata": {"name": "gtoken-webhook-ghost", "namespace": chain.operator_ns,
+                           "labels": {"gtoken.io/webhook-replica": "true"},
+                           "annotations": {"gtoken.io/serving-ca-sha256": "ab" * 32,
+                                           "gtoken.io/serving-cert-sha256": "cd" * 32}},
+              "spec": {"holderIdentity": "ghost-replica", "leaseDurationSeconds": 300,
+                       "renewTime": renew}})
+    try:
+        code, report, _ = gtoken(cp, *args)
+        links = {l["id"]: l for l in report["links"]}
+        assert links["caBundle"]["state"] == "fail", report
+        assert links["caBundle"]["detail"].startswith("ghost-replica serves")
+        assert links["ca"]["state"] == links["servingCertificate"]["state"] == "pass"
+    finally:
+        cp.kubectl("delete", "lease", "gtoken-webhook-ghost", "-n", chain.operator_ns,
+                   "--ignore-not-found")

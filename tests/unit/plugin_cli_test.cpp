@@ -30,6 +30,10 @@ TEST_CASE("commands and their names") {
   CHECK(o.exec);
   CHECK(ok({"doctor", "binding", "uploader", "--namespace=jobs"}).command == Command::DoctorBinding);
   CHECK(ok({"status"}).command == Command::Status);
+  CHECK(ok({"status"}).webhook_config_name == "gtoken-webhook");
+  CHECK(ok({"status", "--webhook-config-name", "w"}).webhook_config_name == "w");
+  CHECK(error_of({"doctor", "pod", "p", "--webhook-config-name=w"}).find("for status") !=
+        std::string::npos);
   CHECK(ok({}).command == Command::Help);
   CHECK(ok({"doctor", "pod", "x", "--help"}).command == Command::Help);
   auto t = ok({"trust-policy", "uploader"});

@@ -78,7 +78,7 @@ TEST_CASE("a healthy operator: every link holds") {
   CHECK(link(r, "replicas").detail == "2/2");
   CHECK(link(r, "leader").detail.find("gtoken-operator-a") != std::string::npos);
   CHECK(link(r, "servingCertificate").detail.find("in 29 d") != std::string::npos);
-  CHECK(link(r, "caBundle").detail == "2 replicas match");
+  CHECK(link(r, "caBundle").detail == "all 2 replicas match");
 }
 
 TEST_CASE("replicas not ready, no leader, an expired lease") {
