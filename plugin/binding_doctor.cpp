@@ -59,8 +59,7 @@ std::string fix_for_reason(const std::string& reason) {
        "fix what the message names (usually Google permissions); retried with backoff"},
   };
   auto it = fixes.find(reason);
-  return it != fixes.end() ? it->second
-                           : "see docs/troubleshooting.md for reason " + reason;
+  return it != fixes.end() ? it->second : "see docs/troubleshooting.md for reason " + reason;
 }
 
 Link policy_link(const json& binding, const Read& policies, const Read& namespace_) {
@@ -130,16 +129,16 @@ Link ready_link(const json& binding) {
     l.detail = "Ready (" + reason + ")";
     return l;
   }
-  l.detail = "Ready=" + ready.value("status", "Unknown") + " (" + reason + "): " +
-             ready.value("message", "");
+  l.detail = "Ready=" + ready.value("status", "Unknown") + " (" + reason +
+             "): " + ready.value("message", "");
   l.fix = fix_for_reason(reason);
   return l;
 }
 
 Link service_account_link(const json& binding, const Read& sa_read) {
   const std::string ksa = text_at(binding, "/spec/serviceAccountName");
-  Link l{"serviceAccount", "ServiceAccount " + ksa + " annotated by the binding",
-         LinkState::Fail, "", ""};
+  Link l{"serviceAccount", "ServiceAccount " + ksa + " annotated by the binding", LinkState::Fail,
+         "", ""};
   if (!sa_read.error.empty()) {
     l.state = LinkState::NotChecked;
     l.detail = sa_read.error;
@@ -154,7 +153,8 @@ Link service_account_link(const json& binding, const Read& sa_read) {
   const bool k8s = token_source_of(binding) == c::kTokenSourceKubernetes;
   const std::string name = text_at(binding, "/metadata/name");
   std::vector<std::pair<std::string, std::string>> want = {
-      {k8s ? c::kEksRoleArnAnnotation : c::kRoleArnAnnotation, text_at(binding, "/spec/awsRoleArn")},
+      {k8s ? c::kEksRoleArnAnnotation : c::kRoleArnAnnotation,
+       text_at(binding, "/spec/awsRoleArn")},
       {c::kBindingAnnotation, name}};
   if (!k8s) {
     want.emplace_back(c::kGcpServiceAccountAnnotation, text_at(binding, "/spec/gcpServiceAccount"));
@@ -164,8 +164,9 @@ Link service_account_link(const json& binding, const Read& sa_read) {
     if (have != value) {
       l.detail = key + " is " + (have.empty() ? "absent" : "\"" + have + "\"") +
                  ", the binding says \"" + value + "\"";
-      l.fix = "the operator sets it back at once while the binding is Ready and owns the "
-              "ServiceAccount; if it stays, see the binding's Ready link and kubectl gtoken status";
+      l.fix =
+          "the operator sets it back at once while the binding is Ready and owns the "
+          "ServiceAccount; if it stays, see the binding's Ready link and kubectl gtoken status";
       return l;
     }
   }
@@ -208,8 +209,9 @@ Report diagnose_binding(const BindingFacts& f) {
   const std::string policy = text_at(f.binding, "/status/awsTrustPolicy");
   if (!policy.empty()) {
     trust.state = LinkState::Pass;
-    trust.detail = "in status (kubectl gtoken trust-policy " + text_at(f.binding, "/metadata/name") +
-                   " -n " + text_at(f.binding, "/metadata/namespace") + ")";
+    trust.detail = "in status (kubectl gtoken trust-policy " +
+                   text_at(f.binding, "/metadata/name") + " -n " +
+                   text_at(f.binding, "/metadata/namespace") + ")";
   } else if (k8s) {
     trust.detail = "none: the operator does not know the cluster's OIDC issuer";
     trust.fix = "set the operator's --oidc-issuer";
@@ -221,16 +223,17 @@ Report diagnose_binding(const BindingFacts& f) {
 
   Link pods{"podsMissingInjection", "pods of the ServiceAccount injected", LinkState::Pass, "", ""};
   const json::json_pointer p("/status/podsMissingInjection");
-  const long long missing =
-      f.binding.contains(p) && f.binding.at(p).is_number_integer() ? f.binding.at(p).get<long long>()
-                                                                   : 0;
+  const long long missing = f.binding.contains(p) && f.binding.at(p).is_number_integer()
+                                ? f.binding.at(p).get<long long>()
+                                : 0;
   if (missing > 0) {
     pods.state = LinkState::Fail;
     pods.detail = std::to_string(missing) +
                   " running without credentials (created before the binding, or while the "
                   "webhook was unreachable)";
-    pods.fix = "restart them (kubectl rollout restart deployment/...); the PodsMissingInjection "
-               "Event names them (kubectl describe arb)";
+    pods.fix =
+        "restart them (kubectl rollout restart deployment/...); the PodsMissingInjection "
+        "Event names them (kubectl describe arb)";
   } else {
     pods.detail = "none missing";
   }

@@ -12,16 +12,16 @@ enum class Command { DoctorPod, DoctorBinding, TrustPolicy, Status, Help, Versio
 
 struct CliOptions {
   Command command = Command::Help;
-  std::string name;        // the pod or binding
-  std::string namespace_;  // -n; "" = the context's namespace
+  std::string name;             // the pod or binding
+  std::string namespace_;       // -n; "" = the context's namespace
   std::string output = "text";  // text | json (| yaml for trust-policy)
   std::string kubeconfig;       // --kubeconfig; "" = KUBECONFIG, then ~/.kube/config
   std::string context;          // --context; "" = current-context
   std::string operator_namespace = "gtoken-system";
   // status: the operator's --webhook-config-name (both configurations' name)
   std::string webhook_config_name = "gtoken-webhook";
-  std::string trust_policy_file;  // doctor pod --trust-policy FILE
-  bool exec = true;               // doctor pod: read the claims in the pod (--no-exec: not)
+  std::string trust_policy_file;    // doctor pod --trust-policy FILE
+  bool exec = true;                 // doctor pod: read the claims in the pod (--no-exec: not)
   std::string kubectl = "kubectl";  // what runs kubectl exec (--kubectl PATH)
   std::string request_timeout = "10s";
 };

@@ -40,6 +40,25 @@ nlohmann::json condition(const nlohmann::json& obj, const std::string& type) {
   return nullptr;
 }
 
+std::vector<std::string> string_values(const nlohmann::json& v) {
+  std::vector<std::string> out;
+  auto add = [&](const nlohmann::json& e) {
+    if (e.is_string()) {
+      out.push_back(e.get<std::string>());
+    } else if (e.is_boolean() || e.is_number()) {
+      out.push_back(e.dump());
+    }
+  };
+  if (v.is_array()) {
+    for (const auto& e : v) {
+      add(e);
+    }
+  } else {
+    add(v);
+  }
+  return out;
+}
+
 const nlohmann::json& items_of(const nlohmann::json& list) {
   static const nlohmann::json kEmpty = nlohmann::json::array();
   if (list.is_object()) {

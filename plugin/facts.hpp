@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace gtoken::plugin {
 
@@ -13,6 +14,9 @@ std::string text_at(const nlohmann::json& j, const char* ptr);
 std::string annotation(const nlohmann::json& obj, const std::string& key);
 // The condition of `type` in status.conditions, null when absent.
 nlohmann::json condition(const nlohmann::json& obj, const std::string& type);
+// A claim or policy value as strings: a string, or the strings, numbers and
+// booleans of an array (numbers and booleans as JSON text); [] otherwise.
+std::vector<std::string> string_values(const nlohmann::json& v);
 // items of a List, [] when absent.
 const nlohmann::json& items_of(const nlohmann::json& list);
 

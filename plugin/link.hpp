@@ -19,8 +19,8 @@ enum class LinkState {
 std::string_view to_string(LinkState s) noexcept;  // "pass", "fail", "n/a", "not checked"
 
 struct Link {
-  std::string id;      // stable, for -o json: "namespace", "serviceAccount", ...
-  std::string title;   // what the link is, for people
+  std::string id;     // stable, for -o json: "namespace", "serviceAccount", ...
+  std::string title;  // what the link is, for people
   LinkState state = LinkState::NotChecked;
   std::string detail;  // what was seen
   std::string fix;     // what to do; set when state is Fail (and NotChecked when known)

@@ -94,8 +94,7 @@ int run(const CliOptions& o) {
       const json policy = json::parse(text, nullptr, false);
       if (text.empty() || !policy.is_object()) {
         const json ready = condition(*b, "Ready");
-        std::cerr << "kubectl-gtoken: binding " << ns << "/" << o.name
-                  << " has no trust policy yet"
+        std::cerr << "kubectl-gtoken: binding " << ns << "/" << o.name << " has no trust policy yet"
                   << (ready.is_object() ? " (Ready " + ready.value("reason", "") + ": " +
                                               ready.value("message", "") + ")"
                                         : std::string())

@@ -150,8 +150,8 @@ Report operator_status(const OperatorFacts& f) {
   }
   r.links.push_back(ca);
 
-  Link match{"caBundle", "every replica serves a certificate of a trusted CA", LinkState::Fail,
-             "", ""};
+  Link match{"caBundle", "every replica serves a certificate of a trusted CA", LinkState::Fail, "",
+             ""};
   if (!unreadable(match, f.replica_reports, "replica reports", "")) {
     const auto reports = webhook::read_replica_reports(*f.replica_reports.object, f.now);
     std::vector<std::string> off;
@@ -171,8 +171,9 @@ Report operator_status(const OperatorFacts& f) {
       match.detail = names + " serve" + (off.size() == 1 ? "s" : "") +
                      " a certificate of a CA the caBundle does not hold: the apiserver cannot "
                      "reach the webhook there";
-      match.fix = "the leader republishes the caBundle within a minute; if it stays, check its "
-                  "logs, and who else writes the webhook configurations";
+      match.fix =
+          "the leader republishes the caBundle within a minute; if it stays, check its "
+          "logs, and who else writes the webhook configurations";
     } else {
       match.state = LinkState::Pass;
       match.detail = reports.live.size() == 1

@@ -14,15 +14,15 @@
 namespace gtoken::plugin {
 
 struct OperatorFacts {
-  std::string namespace_;       // the operator's namespace
-  Read deployment;              // apps/v1 Deployment gtoken-operator
-  Read leader_lease;            // coordination.k8s.io/v1 Lease gtoken-operator
-  Read replica_reports;         // LeaseList labelled gtoken.io/webhook-replica
-  Read serving_secret;          // Secret gtoken-webhook-cert (tls.crt read, nothing else)
+  std::string namespace_;  // the operator's namespace
+  Read deployment;         // apps/v1 Deployment gtoken-operator
+  Read leader_lease;       // coordination.k8s.io/v1 Lease gtoken-operator
+  Read replica_reports;    // LeaseList labelled gtoken.io/webhook-replica
+  Read serving_secret;     // Secret gtoken-webhook-cert (tls.crt read, nothing else)
   std::string config_name = "gtoken-webhook";  // the webhook configurations' name
-  Read mutating_config;         // MutatingWebhookConfiguration config_name
-  Read validating_config;       // ValidatingWebhookConfiguration config_name
-  Read bindings;                // AwsRoleBindingList, all namespaces
+  Read mutating_config;                        // MutatingWebhookConfiguration config_name
+  Read validating_config;                      // ValidatingWebhookConfiguration config_name
+  Read bindings;                               // AwsRoleBindingList, all namespaces
   TimePoint now{};
 };
 

@@ -1,5 +1,7 @@
 #include "plugin/pod_doctor.hpp"
 
+#include <algorithm>
+
 #include "contract/gtoken.hpp"
 #include "kube/time.hpp"
 #include "plugin/binding_doctor.hpp"
@@ -142,24 +144,6 @@ std::string agent_reason(const std::string& err) {
   return reason.empty() ? first_line(err) : reason;
 }
 
-std::vector<std::string> aud_values(const json& claims) {
-  std::vector<std::string> out;
-  if (!claims.contains("aud")) {
-    return out;
-  }
-  const json& a = claims["aud"];
-  if (a.is_string()) {
-    out.push_back(a.get<std::string>());
-  } else if (a.is_array()) {
-    for (const auto& v : a) {
-      if (v.is_string()) {
-        out.push_back(v.get<std::string>());
-      }
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::optional<AgentExec> agent_exec(const json& pod) {
@@ -219,7 +203,8 @@ Report diagnose_pod(const PodFacts& f) {
     auto skip = webhook::should_skip_namespace(labels, ns, f.operator_namespace);
     if (skip) {
       L[kNamespace].state = LinkState::Fail;
-      L[kNamespace].detail = "the webhook skips it (" + std::string(webhook::to_string(*skip)) + ")";
+      L[kNamespace].detail =
+          "the webhook skips it (" + std::string(webhook::to_string(*skip)) + ")";
       L[kNamespace].fix = fix_for_skip(*skip, ns);
     } else {
       L[kNamespace].state = LinkState::Pass;
@@ -249,7 +234,8 @@ Report diagnose_pod(const PodFacts& f) {
       L[kServiceAccount].fix = fix_for_skip(SkipReason::NoRoleAnnotation, ns);
     } else if (!webhook::is_valid_role_arn(sa_settings->role_arn)) {
       L[kServiceAccount].state = LinkState::Fail;
-      L[kServiceAccount].detail = "role ARN \"" + sa_settings->role_arn + "\" is not an IAM role ARN";
+      L[kServiceAccount].detail =
+          "role ARN \"" + sa_settings->role_arn + "\" is not an IAM role ARN";
       L[kServiceAccount].fix = fix_for_skip(SkipReason::InvalidRoleArn, ns);
     } else {
       const bool google = sa_settings->token_source == webhook::TokenSource::Google;
@@ -302,7 +288,8 @@ Report diagnose_pod(const PodFacts& f) {
       L[kBinding].fix = "recreate the binding, or remove the ServiceAccount's gtoken annotations";
     } else if (sa_settings && !sa_settings->role_arn.empty()) {
       L[kPolicy].state = L[kBinding].state = LinkState::NotApplicable;
-      L[kPolicy].detail = L[kBinding].detail = "no binding: the ServiceAccount is annotated by hand";
+      L[kPolicy].detail = L[kBinding].detail =
+          "no binding: the ServiceAccount is annotated by hand";
     } else {
       L[kPolicy].detail = "no binding names ServiceAccount " + ksa;
       L[kBinding].state = LinkState::Fail;
@@ -356,8 +343,8 @@ Report diagnose_pod(const PodFacts& f) {
         }
       }
       if (!since.empty() && created < since) {
-        L[kInjected].detail = "not injected: created " + created +
-                              ", before its binding was Ready (" + since + ")";
+        L[kInjected].detail =
+            "not injected: created " + created + ", before its binding was Ready (" + since + ")";
       } else {
         L[kInjected].detail =
             "not injected, though the webhook would inject it now: created before the "
@@ -390,7 +377,8 @@ Report diagnose_pod(const PodFacts& f) {
     L[kAgent].state = LinkState::Fail;
     const std::string phase = text_at(pod, "/status/phase");
     const json sched = condition(pod, "PodScheduled");
-    L[kAgent].detail = "not started: pod " + (phase.empty() ? std::string("without status") : phase);
+    L[kAgent].detail =
+        "not started: pod " + (phase.empty() ? std::string("without status") : phase);
     if (sched.is_object() && sched.value("status", "") != "True") {
       L[kAgent].detail += ", not scheduled (" + sched.value("reason", "") + ")";
     }
@@ -442,18 +430,22 @@ Report diagnose_pod(const PodFacts& f) {
       claims = nullptr;
       L[kClaims].state = LinkState::Fail;
       L[kClaims].detail = "no token in the pod: " + agent_reason(f.claims->err);
-      L[kClaims].fix = "kubectl logs " + text_at(pod, "/metadata/name") + " -n " + ns + " -c gtoken";
+      L[kClaims].fix =
+          "kubectl logs " + text_at(pod, "/metadata/name") + " -n " + ns + " -c gtoken";
     }
   }
   if (claims.is_object()) {
-    const std::string want_aud = sa_settings && sa_settings->audience ? *sa_settings->audience
-                                                                      : c::kDefaultAudience;
+    const std::string want_aud =
+        sa_settings && sa_settings->audience ? *sa_settings->audience : c::kDefaultAudience;
     const std::string want_gsa =
-        f.service_account.object ? annotation(*f.service_account.object, c::kGcpServiceAccountAnnotation)
-                                 : "";
+        f.service_account.object
+            ? annotation(*f.service_account.object, c::kGcpServiceAccountAnnotation)
+            : "";
     const std::string want_sub =
         binding.is_object() ? text_at(binding, "/status/gcpServiceAccountUniqueId") : "";
-    const auto auds = aud_values(claims);
+    // The token's aud: one string or several.
+    const auto auds =
+        claims.contains("aud") ? string_values(claims["aud"]) : std::vector<std::string>{};
     std::string shown = "iss " + claims.value("iss", "?") + ", aud " +
                         (auds.empty() ? "?" : auds[0]) + ", sub " + claims.value("sub", "?");
     if (claims.contains("email")) {
@@ -461,8 +453,8 @@ Report diagnose_pod(const PodFacts& f) {
     }
     L[kClaims].state = LinkState::Fail;
     if (!claims.value("valid", false)) {
-      L[kClaims].detail = shown + ": expired (" +
-                          std::to_string(claims.value("expires_in_s", 0LL)) + " s)";
+      L[kClaims].detail =
+          shown + ": expired (" + std::to_string(claims.value("expires_in_s", 0LL)) + " s)";
       L[kClaims].fix = "the agent does not refresh it: kubectl logs " +
                        text_at(pod, "/metadata/name") + " -n " + ns + " -c gtoken";
     } else if (std::find(auds.begin(), auds.end(), want_aud) == auds.end()) {
@@ -471,8 +463,9 @@ Report diagnose_pod(const PodFacts& f) {
     } else if (!want_gsa.empty() && claims.contains("email") &&
                claims.value("email", "") != want_gsa) {
       L[kClaims].detail = shown + ": the ServiceAccount is bound to " + want_gsa;
-      L[kClaims].fix = "the pod runs as another GSA: check the ServiceAccount's "
-                       "iam.gke.io/gcp-service-account and recreate the pod";
+      L[kClaims].fix =
+          "the pod runs as another GSA: check the ServiceAccount's "
+          "iam.gke.io/gcp-service-account and recreate the pod";
     } else if (!want_sub.empty() && claims.value("sub", "") != want_sub) {
       L[kClaims].detail = shown + ": the binding's GSA has uniqueId " + want_sub;
       L[kClaims].fix = "the pod runs as another GSA than the binding's: recreate the pod";
@@ -499,8 +492,9 @@ Report diagnose_pod(const PodFacts& f) {
   }
   if (policy.is_discarded() || policy.is_null()) {
     L[kTrust].detail = "no trust policy known";
-    L[kTrust].fix = "pass the role's trust policy: aws iam get-role --role-name ROLE --query "
-                    "Role.AssumeRolePolicyDocument > trust.json; --trust-policy trust.json";
+    L[kTrust].fix =
+        "pass the role's trust policy: aws iam get-role --role-name ROLE --query "
+        "Role.AssumeRolePolicyDocument > trust.json; --trust-policy trust.json";
     return r;
   }
   const TrustVerdict v = evaluate_trust_policy(policy, claims);
@@ -509,7 +503,8 @@ Report diagnose_pod(const PodFacts& f) {
   if (!v.allowed) {
     L[kTrust].fix = binding.is_object()
                         ? "attach the binding's trust policy to the role: kubectl gtoken "
-                          "trust-policy " + text_at(binding, "/metadata/name") + " -n " + ns +
+                          "trust-policy " +
+                              text_at(binding, "/metadata/name") + " -n " + ns +
                               " > trust.json; aws iam update-assume-role-policy --role-name "
                               "ROLE --policy-document file://trust.json"
                         : "change the role's trust policy to accept these claims";

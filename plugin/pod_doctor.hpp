@@ -29,11 +29,11 @@ struct Read {
 
 // What `gtoken probe --claims` in the agent container gave (kubectl exec).
 struct ClaimsProbe {
-  bool ran = false;       // false: exec itself failed (error says why)
-  std::string error;      // exec's error, when !ran
+  bool ran = false;   // false: exec itself failed (error says why)
+  std::string error;  // exec's error, when !ran
   int exit_code = -1;
-  std::string out;        // stdout: one JSON line of claims, when the token decoded
-  std::string err;        // stderr: the agent's JSON log lines
+  std::string out;  // stdout: one JSON line of claims, when the token decoded
+  std::string err;  // stderr: the agent's JSON log lines
 };
 
 struct PodFacts {
@@ -41,8 +41,8 @@ struct PodFacts {
   Read namespace_;
   std::string operator_namespace;  // "" when unknown
   Read service_account;
-  Read bindings;  // an AwsRoleBindingList of the pod's namespace
-  Read policies;  // the AwsRoleBindingPolicyList (cluster-scoped)
+  Read bindings;                      // an AwsRoleBindingList of the pod's namespace
+  Read policies;                      // the AwsRoleBindingPolicyList (cluster-scoped)
   std::optional<ClaimsProbe> claims;  // unset: not attempted
   // A trust policy given on the command line (--trust-policy FILE), which wins
   // over the binding's status.awsTrustPolicy.

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <optional>
 
+#include "plugin/facts.hpp"
+
 namespace gtoken::plugin {
 
 namespace {
@@ -17,24 +19,6 @@ std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
-}
-
-std::vector<std::string> strings_of(const json& v) {
-  std::vector<std::string> out;
-  if (v.is_string()) {
-    out.push_back(v.get<std::string>());
-  } else if (v.is_array()) {
-    for (const auto& e : v) {
-      if (e.is_string()) {
-        out.push_back(e.get<std::string>());
-      } else if (e.is_boolean() || e.is_number()) {
-        out.push_back(e.dump());
-      }
-    }
-  } else if (v.is_boolean() || v.is_number()) {
-    out.push_back(v.dump());
-  }
-  return out;
 }
 
 // IAM's wildcards: '*' any run of characters, '?' any one character.
@@ -73,7 +57,7 @@ std::string quoted_list(const std::vector<std::string>& v) {
 
 bool action_matches(const json& stmt) {
   auto matches = [](const json& v) {
-    for (const auto& a : strings_of(v)) {
+    for (const auto& a : string_values(v)) {
       if (like(lower(a), kAction)) {
         return true;
       }
@@ -100,7 +84,7 @@ bool principal_matches(const json& stmt, const WebIdentityContext& ctx) {
   if (!it->is_object() || !it->contains("Federated")) {
     return false;
   }
-  for (const auto& f : strings_of((*it)["Federated"])) {
+  for (const auto& f : string_values((*it)["Federated"])) {
     if (ctx.provider == kGoogle) {
       if (f == kGoogle) {
         return true;
@@ -165,7 +149,7 @@ Operator parse_operator(std::string name) {
 std::string check_condition(const std::string& op_name, const std::string& key,
                             const json& wanted_json, const WebIdentityContext& ctx) {
   const Operator op = parse_operator(op_name);
-  const std::vector<std::string> wanted = strings_of(wanted_json);
+  const std::vector<std::string> wanted = string_values(wanted_json);
   auto it = ctx.keys.find(lower(key));
   const std::vector<std::string> have =
       it == ctx.keys.end() ? std::vector<std::string>{} : it->second;
@@ -254,7 +238,7 @@ WebIdentityContext web_identity_context(const json& claims) {
   }
   ctx.provider = iss;
   const std::vector<std::string> aud =
-      claims.contains("aud") ? strings_of(claims["aud"]) : std::vector<std::string>{};
+      claims.contains("aud") ? string_values(claims["aud"]) : std::vector<std::string>{};
   auto put = [&](const std::string& key, std::vector<std::string> v) {
     if (!v.empty()) {
       ctx.keys[lower(ctx.provider + ":" + key)] = std::move(v);
@@ -310,10 +294,10 @@ TrustVerdict evaluate_trust_policy(const json& policy, const json& claims) {
     }
     if (!principal_matches(s, ctx)) {
       if (first_refusal.empty() && effect == "Allow") {
-        first_refusal = name + " names another principal than the token's issuer (" +
-                        (ctx.provider == kGoogle ? std::string(kGoogle)
-                                                 : "oidc-provider/" + ctx.provider) +
-                        ")";
+        first_refusal =
+            name + " names another principal than the token's issuer (" +
+            (ctx.provider == kGoogle ? std::string(kGoogle) : "oidc-provider/" + ctx.provider) +
+            ")";
       }
       continue;
     }

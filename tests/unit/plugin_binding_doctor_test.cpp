@@ -26,7 +26,10 @@ json ready_binding() {
             {"conditions",
              {{{"type", "ServiceAccountReady"}, {"status", "True"}, {"reason", "Annotated"}},
               {{"type", "WorkloadIdentityReady"}, {"status", "True"}, {"reason", "MemberBound"}},
-              {{"type", "Ready"}, {"status", "True"}, {"reason", "Ready"}, {"observedGeneration", 3}}}}}}};
+              {{"type", "Ready"},
+               {"status", "True"},
+               {"reason", "Ready"},
+               {"observedGeneration", 3}}}}}}};
 }
 
 BindingFacts facts() {
@@ -61,8 +64,13 @@ TEST_CASE("a Ready binding holds; unreadable policies only hide their names") {
 TEST_CASE("each condition fails its own link with the fix for its reason") {
   BindingFacts f = facts();
   auto& conds = f.binding["status"]["conditions"];
-  conds[1] = {{"type", "WorkloadIdentityReady"}, {"status", "False"}, {"reason", "GcpServiceAccountNotFound"}};
-  conds[2] = {{"type", "Ready"}, {"status", "False"}, {"reason", "GcpServiceAccountNotFound"}, {"observedGeneration", 3}};
+  conds[1] = {{"type", "WorkloadIdentityReady"},
+              {"status", "False"},
+              {"reason", "GcpServiceAccountNotFound"}};
+  conds[2] = {{"type", "Ready"},
+              {"status", "False"},
+              {"reason", "GcpServiceAccountNotFound"},
+              {"observedGeneration", 3}};
   Report r = diagnose_binding(f);
   CHECK(state_of(r, "WorkloadIdentityReady") == LinkState::Fail);
   CHECK(state_of(r, "binding") == LinkState::Fail);
@@ -100,8 +108,9 @@ TEST_CASE("tokenSource Kubernetes: no WorkloadIdentityReady, the EKS annotation"
   f.binding["spec"]["tokenSource"] = "Kubernetes";
   f.binding["spec"].erase("gcpServiceAccount");
   f.binding["status"]["conditions"].erase(1);
-  f.service_account = sa_with({{"eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/uploader"},
-                               {"gtoken.io/binding", "uploader"}});
+  f.service_account =
+      sa_with({{"eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/uploader"},
+               {"gtoken.io/binding", "uploader"}});
   Report r = diagnose_binding(f);
   INFO(render_text(r, false));
   CHECK(state_of(r, "WorkloadIdentityReady") == LinkState::NotApplicable);

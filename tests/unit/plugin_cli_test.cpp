@@ -28,7 +28,8 @@ TEST_CASE("commands and their names") {
   CHECK(o.name == "app-1");
   CHECK(o.namespace_ == "jobs");
   CHECK(o.exec);
-  CHECK(ok({"doctor", "binding", "uploader", "--namespace=jobs"}).command == Command::DoctorBinding);
+  CHECK(ok({"doctor", "binding", "uploader", "--namespace=jobs"}).command ==
+        Command::DoctorBinding);
   CHECK(ok({"status"}).command == Command::Status);
   CHECK(ok({"status"}).webhook_config_name == "gtoken-webhook");
   CHECK(ok({"status", "--webhook-config-name", "w"}).webhook_config_name == "w");
@@ -67,11 +68,13 @@ TEST_CASE("bad command lines say what is wrong") {
 }
 
 TEST_CASE("text output: one line per link, the fix under a broken one, colour only when asked") {
-  Report r{"pod jobs/app", {{"namespace", "namespace jobs not ignored", LinkState::Pass, "fine", ""},
-                            {"injected", "pod injected", LinkState::Fail, "not injected", "restart it"}}};
+  Report r{"pod jobs/app",
+           {{"namespace", "namespace jobs not ignored", LinkState::Pass, "fine", ""},
+            {"injected", "pod injected", LinkState::Fail, "not injected", "restart it"}}};
   const std::string plain = render_text(r, false);
-  CHECK(plain == "pod jobs/app\n\u2713 namespace jobs not ignored: fine\n"
-                 "\u2717 pod injected: not injected\n    fix: restart it\n");
+  CHECK(plain ==
+        "pod jobs/app\n\u2713 namespace jobs not ignored: fine\n"
+        "\u2717 pod injected: not injected\n    fix: restart it\n");
   CHECK(plain.find('\x1b') == std::string::npos);
   CHECK(render_text(r, true).find("\x1b[31m") != std::string::npos);
   auto j = render_json(r);

@@ -28,8 +28,9 @@ const Pki& pki() {
 }
 
 json webhook_config(const std::string& ca_pem) {
-  return {{"webhooks", {{{"name", "pods.gtoken.io"},
-                         {"clientConfig", {{"caBundle", kube::base64_encode(ca_pem)}}}}}}};
+  return {{"webhooks",
+           {{{"name", "pods.gtoken.io"},
+             {"clientConfig", {{"caBundle", kube::base64_encode(ca_pem)}}}}}}};
 }
 
 json report(const std::string& identity, const std::string& ca_pem, TimePoint renewed) {
@@ -51,7 +52,8 @@ OperatorFacts healthy() {
                              {report("gtoken-operator-a", pki().ca.cert_pem, kNow - 5s),
                               report("gtoken-operator-b", pki().ca.cert_pem, kNow - 5s)}}},
                        ""};
-  f.serving_secret = {json{{"data", {{"tls.crt", kube::base64_encode(pki().serving.cert_pem)}}}}, ""};
+  f.serving_secret = {json{{"data", {{"tls.crt", kube::base64_encode(pki().serving.cert_pem)}}}},
+                      ""};
   f.mutating_config = {webhook_config(pki().ca.cert_pem), ""};
   f.validating_config = {webhook_config(pki().ca.cert_pem), ""};
   f.bindings = {json{{"items",
@@ -124,7 +126,8 @@ TEST_CASE("bindings by their Ready reason") {
   OperatorFacts f = healthy();
   (*f.bindings.object)["items"].push_back(
       {{"metadata", {{"name", "b"}, {"namespace", "evil"}}},
-       {"status", {{"conditions", {{{"type", "Ready"}, {"status", "False"}, {"reason", "NotAllowed"}}}}}}});
+       {"status",
+        {{"conditions", {{{"type", "Ready"}, {"status", "False"}, {"reason", "NotAllowed"}}}}}}});
   (*f.bindings.object)["items"].push_back({{"metadata", {{"name", "c"}, {"namespace", "new"}}}});
   const Link l = link(operator_status(f), "bindings");
   CHECK(l.state == LinkState::Fail);

@@ -19,25 +19,28 @@ json agent_container() {
   return {{"name", "gtoken"},
           {"image", "gtoken:latest"},
           {"command", {"/gtoken"}},
-          {"args", {"--refresh", "--file=/var/run/secrets/aws/token/gtoken", std::string("--audience=") + kAud}},
+          {"args",
+           {"--refresh", "--file=/var/run/secrets/aws/token/gtoken",
+            std::string("--audience=") + kAud}},
           {"restartPolicy", "Always"}};
 }
 
 json healthy_pod() {
-  return {{"metadata",
-           {{"name", "app-1"}, {"namespace", "jobs"}, {"creationTimestamp", "2026-12-01T10:00:00Z"}}},
-          {"spec",
-           {{"serviceAccountName", "orchestrator"},
-            {"initContainers", {agent_container()}},
-            {"containers", {{{"name", "app"}, {"image", "app:1"}}}},
-            {"volumes", {{{"name", "gtoken-volume"}, {"emptyDir", {{"medium", "Memory"}}}}}}}},
-          {"status",
-           {{"phase", "Running"},
-            {"initContainerStatuses",
-             {{{"name", "gtoken"},
-               {"started", true},
-               {"restartCount", 0},
-               {"state", {{"running", {{"startedAt", "2026-12-01T10:00:02Z"}}}}}}}}}}};
+  return {
+      {"metadata",
+       {{"name", "app-1"}, {"namespace", "jobs"}, {"creationTimestamp", "2026-12-01T10:00:00Z"}}},
+      {"spec",
+       {{"serviceAccountName", "orchestrator"},
+        {"initContainers", {agent_container()}},
+        {"containers", {{{"name", "app"}, {"image", "app:1"}}}},
+        {"volumes", {{{"name", "gtoken-volume"}, {"emptyDir", {{"medium", "Memory"}}}}}}}},
+      {"status",
+       {{"phase", "Running"},
+        {"initContainerStatuses",
+         {{{"name", "gtoken"},
+           {"started", true},
+           {"restartCount", 0},
+           {"state", {{"running", {{"startedAt", "2026-12-01T10:00:02Z"}}}}}}}}}}};
 }
 
 json binding() {
@@ -46,7 +49,10 @@ json binding() {
             {"namespace", "jobs"},
             {"generation", 1},
             {"creationTimestamp", "2026-12-01T09:00:00Z"}}},
-          {"spec", {{"serviceAccountName", "orchestrator"}, {"gcpServiceAccount", kGsa}, {"awsRoleArn", kRole}}},
+          {"spec",
+           {{"serviceAccountName", "orchestrator"},
+            {"gcpServiceAccount", kGsa},
+            {"awsRoleArn", kRole}}},
           {"status",
            {{"gcpServiceAccountUniqueId", "111"},
             {"awsTrustPolicy", gtoken::aws_trust_policy("111", kAud).dump()},
@@ -79,8 +85,14 @@ json policy_list() {
 }
 
 ClaimsProbe good_claims() {
-  json c = {{"iss", "https://accounts.google.com"}, {"aud", kAud}, {"azp", "111"}, {"sub", "111"},
-            {"email", kGsa}, {"exp", 1800000000}, {"expires_in_s", 3000}, {"valid", true}};
+  json c = {{"iss", "https://accounts.google.com"},
+            {"aud", kAud},
+            {"azp", "111"},
+            {"sub", "111"},
+            {"email", kGsa},
+            {"exp", 1800000000},
+            {"expires_in_s", 3000},
+            {"valid", true}};
   return {true, "", 0, c.dump() + "\n", ""};
 }
 
@@ -159,7 +171,8 @@ TEST_CASE("serviceAccount: missing, unannotated, invalid ARN, wrong annotation")
   (*f.service_account.object)["metadata"]["annotations"].erase("amazonaws.com/role-arn");
   Report r = diagnose_pod(f);
   only_fails_at(r, "serviceAccount");
-  CHECK(link(r, "serviceAccount").detail.find("amazonaws.com/role-arn is absent") != std::string::npos);
+  CHECK(link(r, "serviceAccount").detail.find("amazonaws.com/role-arn is absent") !=
+        std::string::npos);
   // Without a binding to compare with, the webhook's view.
   f.bindings = {json{{"items", json::array()}}, ""};
   (*f.service_account.object)["metadata"]["annotations"].erase("gtoken.io/binding");
@@ -168,7 +181,8 @@ TEST_CASE("serviceAccount: missing, unannotated, invalid ARN, wrong annotation")
   CHECK(link(r, "binding").state == LinkState::Fail);
 
   f = healthy();
-  (*f.service_account.object)["metadata"]["annotations"]["amazonaws.com/role-arn"] = "arn:aws:iam::1:role/x";
+  (*f.service_account.object)["metadata"]["annotations"]["amazonaws.com/role-arn"] =
+      "arn:aws:iam::1:role/x";
   only_fails_at(diagnose_pod(f), "serviceAccount");
 
   // Annotated with another role than its binding's.
@@ -252,8 +266,10 @@ TEST_CASE("injected: created before the binding, or skipped with the webhook's r
 
 TEST_CASE("agent: not started, startup probe not passed, crash looping") {
   PodFacts f = healthy();
-  f.pod["status"] = {{"phase", "Pending"},
-                     {"conditions", {{{"type", "PodScheduled"}, {"status", "False"}, {"reason", "Unschedulable"}}}}};
+  f.pod["status"] = {
+      {"phase", "Pending"},
+      {"conditions",
+       {{{"type", "PodScheduled"}, {"status", "False"}, {"reason", "Unschedulable"}}}}};
   Report r = diagnose_pod(f);
   only_fails_at(r, "agent");
   CHECK(link(r, "agent").detail.find("Unschedulable") != std::string::npos);
@@ -277,8 +293,9 @@ TEST_CASE("agent: not started, startup probe not passed, crash looping") {
 
 TEST_CASE("claims: no token, expired, wrong audience, another GSA, exec refused") {
   PodFacts f = healthy();
-  f.claims = ClaimsProbe{true, "", 1, "",
-                         R"({"level":"error","msg":"probe failed","reason":"cannot open /t: No such file"})"};
+  f.claims = ClaimsProbe{
+      true, "", 1, "",
+      R"({"level":"error","msg":"probe failed","reason":"cannot open /t: No such file"})"};
   Report r = diagnose_pod(f);
   only_fails_at(r, "claims");
   CHECK(link(r, "claims").detail.find("No such file") != std::string::npos);
@@ -314,9 +331,11 @@ TEST_CASE("trustPolicy: the role's policy pins another sub or audience") {
   f.trust_policy = gtoken::aws_trust_policy("999", kAud);
   Report r = diagnose_pod(f);
   only_fails_at(r, "trustPolicy");
-  CHECK(link(r, "trustPolicy").detail.find("aud is \"111\", the policy's StringEquals wants \"999\"") !=
+  CHECK(link(r, "trustPolicy")
+            .detail.find("aud is \"111\", the policy's StringEquals wants \"999\"") !=
         std::string::npos);
-  CHECK(link(r, "trustPolicy").fix.find("kubectl gtoken trust-policy uploader") != std::string::npos);
+  CHECK(link(r, "trustPolicy").fix.find("kubectl gtoken trust-policy uploader") !=
+        std::string::npos);
   f.trust_policy = gtoken::aws_trust_policy("111", "other-audience");
   only_fails_at(diagnose_pod(f), "trustPolicy");
 }

@@ -90,10 +90,11 @@ TEST_CASE("evaluated, not compared: StringLike, arrays, key case and a second st
 
 TEST_CASE("an explicit Deny wins, another principal or action does not allow") {
   json policy = gtoken::aws_trust_policy("111", "gtoken/sts/assume-role-with-web-identity");
-  json deny = {{"Effect", "Deny"},
-               {"Principal", {{"Federated", "accounts.google.com"}}},
-               {"Action", "sts:*"},
-               {"Condition", {{"StringEquals", {{"accounts.google.com:email", kGoogleClaims["email"]}}}}}};
+  json deny = {
+      {"Effect", "Deny"},
+      {"Principal", {{"Federated", "accounts.google.com"}}},
+      {"Action", "sts:*"},
+      {"Condition", {{"StringEquals", {{"accounts.google.com:email", kGoogleClaims["email"]}}}}}};
   policy["Statement"].push_back(deny);
   auto v = evaluate_trust_policy(policy, kGoogleClaims);
   CHECK_FALSE(v.allowed);
@@ -121,13 +122,13 @@ TEST_CASE("negated operators, IfExists and Null") {
   CHECK(evaluate_trust_policy(with({{"StringNotEquals", {{"accounts.google.com:sub", "222"}}}}),
                               kGoogleClaims)
             .allowed);
-  CHECK_FALSE(evaluate_trust_policy(with({{"StringNotEquals", {{"accounts.google.com:sub", "111"}}}}),
-                                    kGoogleClaims)
+  CHECK_FALSE(evaluate_trust_policy(
+                  with({{"StringNotEquals", {{"accounts.google.com:sub", "111"}}}}), kGoogleClaims)
                   .allowed);
   json no_email = kGoogleClaims;
   no_email.erase("email");
-  CHECK(evaluate_trust_policy(with({{"StringEqualsIfExists", {{"accounts.google.com:email", "x"}}}}),
-                              no_email)
+  CHECK(evaluate_trust_policy(
+            with({{"StringEqualsIfExists", {{"accounts.google.com:email", "x"}}}}), no_email)
             .allowed);
   auto v = evaluate_trust_policy(with({{"StringEquals", {{"accounts.google.com:email", "x"}}}}),
                                  no_email);
@@ -142,13 +143,14 @@ TEST_CASE("negated operators, IfExists and Null") {
 }
 
 TEST_CASE("Kubernetes tokens: the oidc-provider ARN and ISSUER:sub/aud") {
-  const json claims = {{"iss", "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"},
-                       {"aud", {"sts.amazonaws.com"}},
-                       {"sub", "system:serviceaccount:jobs:uploader"}};
+  const json claims = {
+      {"iss", "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"},
+      {"aud", {"sts.amazonaws.com"}},
+      {"sub", "system:serviceaccount:jobs:uploader"}};
   const std::string path = "container.googleapis.com/v1/projects/p/locations/l/clusters/c";
-  const json policy = gtoken::aws_oidc_trust_policy(
-      "arn:aws:iam::123456789012:oidc-provider/" + path, path, "jobs", "uploader",
-      "sts.amazonaws.com");
+  const json policy =
+      gtoken::aws_oidc_trust_policy("arn:aws:iam::123456789012:oidc-provider/" + path, path, "jobs",
+                                    "uploader", "sts.amazonaws.com");
   CHECK(evaluate_trust_policy(policy, claims).allowed);
   json other_ns = claims;
   other_ns["sub"] = "system:serviceaccount:evil:uploader";
