@@ -349,3 +349,28 @@ def test_status(cp, chain):
     finally:
         cp.kubectl("delete", "lease", "gtoken-webhook-ghost", "-n", chain.operator_ns,
                    "--ignore-not-found")
+
+
+def test_kubernetes_token_source_has_no_agent_links(cp, chain):
+    """A tokenSource Kubernetes binding: the pod gets a projected token and no
+    agent, so the agent, claims and trust policy links do not apply and the
+    rest hold."""
+    cp.apply({"apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding",
+              "metadata": {"name": "projected", "namespace": chain.ns},
+              "spec": {"serviceAccountName": "projected", "tokenSource": "Kubernetes",
+                       "awsRoleArn": chain.role}})
+    wait_ready(cp, "projected", chain.ns, op=chain.operator)
+    pod = eventually(lambda: (lambda p: p if "aws-iam-token" in json.dumps(p["spec"]) else
+                              cp.kubectl("delete", "pod", "-n", chain.ns, p["metadata"]["name"],
+                                         "--wait=false") and None)(
+        create_pod(cp, app_pod_manifest(chain.ns, "projected", "projected-"))),
+        60, interval=1, what="pod with the projected token")
+    code, report = doctor_pod(cp, chain.ns, pod["metadata"]["name"])
+    links = {l["id"]: l for l in report["links"]}
+    assert code == 0, report
+    assert "token source Kubernetes, by binding projected" in links["serviceAccount"]["detail"]
+    assert links["injected"]["detail"] == "projected ServiceAccount token volume aws-iam-token"
+    assert [links[i]["state"] for i in ("agent", "claims", "trustPolicy")] == ["n/a"] * 3
+    code, report, _ = gtoken(cp, "doctor", "binding", "projected", "-n", chain.ns, "-o", "json")
+    links = {l["id"]: l for l in report["links"]}
+    assert links["WorkloadIdentityReady"]["state"] == "n/a"
