@@ -126,7 +126,7 @@ Link ready_link(const json& binding) {
       return l;
     }
     l.state = LinkState::Pass;
-    l.detail = "Ready (" + reason + ")";
+    l.detail = reason == "Ready" || reason.empty() ? "Ready" : "Ready (" + reason + ")";
     return l;
   }
   l.detail = "Ready=" + ready.value("status", "Unknown") + " (" + reason +

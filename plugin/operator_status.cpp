@@ -152,7 +152,10 @@ Report operator_status(const OperatorFacts& f) {
 
   Link match{"caBundle", "every replica serves a certificate of a trusted CA", LinkState::Fail, "",
              ""};
-  if (!unreadable(match, f.replica_reports, "replica reports", "")) {
+  if (!f.mutating_config.object && !f.validating_config.object) {
+    match.state = LinkState::NotChecked;
+    match.detail = "no webhook configuration named " + f.config_name + " to compare with";
+  } else if (!unreadable(match, f.replica_reports, "replica reports", "")) {
     const auto reports = webhook::read_replica_reports(*f.replica_reports.object, f.now);
     std::vector<std::string> off;
     for (const auto& rep : reports.live) {

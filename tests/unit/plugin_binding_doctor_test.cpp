@@ -59,6 +59,8 @@ TEST_CASE("a Ready binding holds; unreadable policies only hide their names") {
   INFO(render_text(r, false));
   CHECK(all_hold(r));
   CHECK(r.links[0].detail.find("your RBAC") != std::string::npos);
+  CHECK(state_of(r, "binding") == LinkState::Pass);
+  CHECK(r.links[3].detail == "Ready");
 }
 
 TEST_CASE("each condition fails its own link with the fix for its reason") {

@@ -117,6 +117,13 @@ TEST_CASE("a replica serving a certificate of a CA the caBundle does not hold") 
   Report r = operator_status(f);
   CHECK(link(r, "caBundle").state == LinkState::Fail);
   CHECK(link(r, "caBundle").detail.find("gtoken-operator-b serves") != std::string::npos);
+  // Without a webhook configuration there is nothing to compare with.
+  OperatorFacts none = f;
+  none.mutating_config = {std::nullopt, ""};
+  none.validating_config = {std::nullopt, ""};
+  r = operator_status(none);
+  CHECK(link(r, "caBundle").state == LinkState::NotChecked);
+  CHECK(link(r, "ca").state == LinkState::Fail);
   // A long-gone replica's report does not count.
   (*f.replica_reports.object)["items"][1] = report("gtoken-operator-b", other.cert_pem, kNow - 1h);
   CHECK(link(operator_status(f), "caBundle").state == LinkState::Pass);
