@@ -144,9 +144,40 @@ ClusterConfig parse_kubeconfig(const std::string& yaml_text, const fs::path& pat
     c.token = kc.str(user, "token", where_user);
     std::string token_file = kc.str(user, "tokenFile", where_user);
     if (!token_file.empty()) c.token_file = kc.resolve(token_file).string();
-    if (user["exec"] || user["auth-provider"]) {
-      kc.fail(where_user, "exec and auth-provider plugins are not supported; use a token, "
-                          "tokenFile or client certificate");
+    if (user["auth-provider"]) {
+      kc.fail(where_user, "auth-provider plugins are not supported (client-go removed them too); "
+                          "use an exec plugin, a token, tokenFile or a client certificate");
+    }
+    if (YAML::Node exec = user["exec"]) {
+      const std::string where_exec = where_user + ".exec";
+      if (!exec.IsMap()) kc.fail(where_exec, "is not a map");
+      ExecConfig e;
+      e.where = "kubeconfig " + path.string() + ": " + where_exec;
+      e.command = kc.str(exec, "command", where_exec);
+      if (e.command.empty()) kc.fail(where_exec + ".command", "is missing");
+      // client-go: a relative path with a separator is the kubeconfig's.
+      if (e.command.find('/') != std::string::npos && e.command[0] != '/') {
+        e.command = kc.resolve(e.command).string();
+      }
+      e.api_version = kc.str(exec, "apiVersion", where_exec);
+      if (e.api_version != "client.authentication.k8s.io/v1" &&
+          e.api_version != "client.authentication.k8s.io/v1beta1") {
+        kc.fail(where_exec + ".apiVersion",
+                "must be client.authentication.k8s.io/v1 or v1beta1, got \"" + e.api_version + "\"");
+      }
+      if (YAML::Node args = exec["args"]) {
+        if (!args.IsSequence()) kc.fail(where_exec + ".args", "is not a list");
+        for (const auto& a : args) e.args.push_back(a.as<std::string>());
+      }
+      if (YAML::Node env = exec["env"]) {
+        if (!env.IsSequence()) kc.fail(where_exec + ".env", "is not a list");
+        for (const auto& v : env) {
+          if (!v.IsMap() || !v["name"]) kc.fail(where_exec + ".env", "entries need a name");
+          e.env.emplace_back(v["name"].as<std::string>(),
+                             v["value"] ? v["value"].as<std::string>() : "");
+        }
+      }
+      c.exec = std::move(e);
     }
   }
   return c;
@@ -209,6 +240,37 @@ HttpOptions http_options(const ClusterConfig& c) {
   HttpOptions o;
   o.base_url = c.server;
   o.tls = c.tls;
+  if (c.exec) {
+    struct ExecCache {
+      std::mutex mu;
+      ExecConfig config;
+      ExecCredential credential;
+    };
+    auto cache = std::make_shared<ExecCache>();
+    cache->config = *c.exec;
+    cache->credential = run_exec_credential(cache->config);
+    if (!cache->credential.client_certificate_pem.empty()) {
+      o.tls.client_cert_pem = cache->credential.client_certificate_pem;
+      o.tls.client_key_pem = cache->credential.client_key_pem;
+    }
+    if (!cache->credential.token.empty()) {
+      o.bearer_token = [cache] {
+        std::lock_guard lock(cache->mu);
+        const auto& exp = cache->credential.expires;
+        if (exp && *exp < std::chrono::system_clock::now() + std::chrono::seconds(10)) {
+          cache->credential = run_exec_credential(cache->config);
+        }
+        return cache->credential.token;
+      };
+      o.on_unauthorized = [cache] {
+        std::lock_guard lock(cache->mu);
+        const std::string before = cache->credential.token;
+        cache->credential = run_exec_credential(cache->config);
+        return cache->credential.token != before;
+      };
+    }
+    return o;
+  }
   if (!c.token_file.empty()) {
     // Projected service account tokens rotate; re-read, but not on every
     // request: once a minute is well inside their lifetime.

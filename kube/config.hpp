@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kube/exec_credential.hpp"
 #include "kube/http.hpp"
 
 namespace kube {
@@ -26,6 +27,9 @@ struct ClusterConfig {
   std::string token;       // static bearer token
   std::string token_file;  // re-read on every request when set (rotation)
   std::string source;      // "kubeconfig:/path (context X)" or "in-cluster"
+  // users[].user.exec: run by http_options (not by the parse), again when
+  // its credential expires or the apiserver answers 401.
+  std::optional<ExecConfig> exec;
 };
 
 // Parses kubeconfig YAML. `path` is used for error messages and to resolve
@@ -47,6 +51,9 @@ ClusterConfig load_default_config(const std::string& explicit_path = "",
                                   const std::string& context = "");
 
 // HttpOptions for the config (bearer token callback re-reads token_file).
+// With an exec plugin, runs it once here (a client certificate it returns
+// goes into tls; ConfigError when it fails), and again for a token that
+// expires within 10 s or after a 401.
 HttpOptions http_options(const ClusterConfig& c);
 
 }  // namespace kube

@@ -1,21 +1,10 @@
 #include "plugin/gather.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 
 #include "kube/errors.hpp"
 #include "plugin/facts.hpp"
 #include "webhook/replica_report.hpp"
-
-extern char** environ;
 
 namespace gtoken::plugin {
 
@@ -62,88 +51,6 @@ Read read_list(kube::Client& client, const kube::Resource& r, const std::string&
   return guarded([&] { return client.list_all(r, ns, o); });
 }
 
-ClaimsProbe run_captured(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
-  ClaimsProbe out;
-  int po[2], pe[2];
-  if (::pipe2(po, O_CLOEXEC) != 0 || ::pipe2(pe, O_CLOEXEC) != 0) {
-    out.error = std::string("pipe: ") + std::strerror(errno);
-    return out;
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, po[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&fa, pe[1], STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  std::vector<char*> cargv;
-  for (const auto& a : argv) {
-    cargv.push_back(const_cast<char*>(a.c_str()));
-  }
-  cargv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(po[1]);
-  ::close(pe[1]);
-  if (rc != 0) {
-    ::close(po[0]);
-    ::close(pe[0]);
-    out.error = "cannot run " + argv[0] + ": " + std::strerror(rc);
-    return out;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&out.out, &out.err};
-  int open_fds = 2;
-  bool timed_out = false;
-  while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    const int n = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      continue;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-        continue;
-      }
-      char buf[4096];
-      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got > 0 && sinks[i]->size() < (1u << 20)) {
-        sinks[i]->append(buf, static_cast<size_t>(got));
-      } else if (got == 0 || (got < 0 && errno != EINTR)) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
-    }
-  }
-  for (auto& p : fds) {
-    if (p.fd >= 0) {
-      ::close(p.fd);
-    }
-  }
-  if (timed_out) {
-    ::kill(pid, SIGKILL);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out) {
-    out.error = argv[0] + " did not finish within " + std::to_string(timeout.count()) + " s";
-    return out;
-  }
-  out.ran = true;
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return out;
-}
-
 std::vector<std::string> kubectl_exec_argv(const CliOptions& o, const std::string& ns,
                                            const std::string& pod, const AgentExec& exec) {
   std::vector<std::string> argv = {o.kubectl};
@@ -185,8 +92,8 @@ PodFacts gather_pod(kube::Client& client, const CliOptions& o, const std::string
   }
   if (o.exec) {
     if (auto exec = agent_exec(pod)) {
-      f.claims = run_captured(kubectl_exec_argv(o, ns, text_at(pod, "/metadata/name"), *exec),
-                              std::chrono::seconds(30));
+      f.claims = kube::run_captured(kubectl_exec_argv(o, ns, text_at(pod, "/metadata/name"), *exec),
+                                    std::chrono::seconds(30));
     }
   }
   return f;

@@ -23,10 +23,6 @@ Read read_object(kube::Client& client, const kube::Resource& r, const std::strin
 Read read_list(kube::Client& client, const kube::Resource& r, const std::string& ns,
                const kube::ListOptions& o = {});
 
-// Runs argv (argv[0] looked up in PATH), capturing stdout and stderr, killed
-// after `timeout`. ran=false when it could not be started or timed out.
-ClaimsProbe run_captured(const std::vector<std::string>& argv, std::chrono::seconds timeout);
-
 // `kubectl [--kubeconfig K] [--context C] exec -n NS POD -c CONTAINER -- ARGV...`
 std::vector<std::string> kubectl_exec_argv(const CliOptions& o, const std::string& ns,
                                            const std::string& pod, const AgentExec& exec);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kube/subprocess.hpp"
 #include "plugin/link.hpp"
 
 namespace gtoken::plugin {
@@ -27,14 +28,10 @@ struct Read {
   std::string error;
 };
 
-// What `gtoken probe --claims` in the agent container gave (kubectl exec).
-struct ClaimsProbe {
-  bool ran = false;   // false: exec itself failed (error says why)
-  std::string error;  // exec's error, when !ran
-  int exit_code = -1;
-  std::string out;  // stdout: one JSON line of claims, when the token decoded
-  std::string err;  // stderr: the agent's JSON log lines
-};
+// What `gtoken probe --claims` in the agent container gave (kubectl exec):
+// ran=false when exec itself failed (error says why); stdout one JSON line of
+// claims when the token decoded; stderr the agent's JSON log lines.
+using ClaimsProbe = kube::Captured;
 
 struct PodFacts {
   nlohmann::json pod;

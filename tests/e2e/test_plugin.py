@@ -374,3 +374,29 @@ def test_kubernetes_token_source_has_no_agent_links(cp, chain):
     code, report, _ = gtoken(cp, "doctor", "binding", "projected", "-n", chain.ns, "-o", "json")
     links = {l["id"]: l for l in report["links"]}
     assert links["WorkloadIdentityReady"]["state"] == "n/a"
+
+
+def test_kubeconfig_with_an_exec_credential_plugin(cp, chain, tmp_path):
+    """As on GKE (gke-gcloud-auth-plugin): the kubeconfig's user is an exec
+    plugin; here one that prints the admin's client certificate as an
+    ExecCredential. The plugin runs it and reads with what it returns."""
+    kc = yaml.safe_load(open(cp.kubeconfig))
+    user = kc["users"][0]["user"]
+    cert, key = open(user["client-certificate"]).read(), open(user["client-key"]).read()
+    cred = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+            "status": {"clientCertificateData": cert, "clientKeyData": key}}
+    (tmp_path / "cred.json").write_text(json.dumps(cred))
+    plugin = tmp_path / "auth-plugin"
+    plugin.write_text(f"#!/bin/sh\n[ -n \"$KUBERNETES_EXEC_INFO\" ] || exit 5\n"
+                      f"cat {tmp_path / 'cred.json'}\n")
+    plugin.chmod(0o700)
+    kc["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                       "command": str(plugin), "interactiveMode": "Never"}}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kc))
+    code, report, err = gtoken(cp, "doctor", "binding", "uploader", "-n", chain.ns, "-o", "json",
+                               kubeconfig=str(path))
+    assert code == 0, (report, err)
+    plugin.write_text("#!/bin/sh\necho 'run gcloud auth login' >&2\nexit 1\n")
+    code, _, err = gtoken(cp, "doctor", "binding", "uploader", "-n", chain.ns, kubeconfig=str(path))
+    assert code == 2 and "exited 1: run gcloud auth login" in err, err

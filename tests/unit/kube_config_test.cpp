@@ -105,8 +105,17 @@ TEST_CASE("kubeconfig: broken files name the file and the field") {
         }).find("client-certificate and client-key must be given together") !=
         std::string::npos);
   CHECK(message_of([] {
+          kube::parse_kubeconfig(kubeconfig("", "    auth-provider:\n      name: gcp\n"), "/k/cfg");
+        }).find("auth-provider plugins are not supported") != std::string::npos);
+  CHECK(message_of([] {
           kube::parse_kubeconfig(kubeconfig("", "    exec:\n      command: gke-auth\n"), "/k/cfg");
-        }).find("exec and auth-provider plugins are not supported") != std::string::npos);
+        }).find("users[u1].user.exec.apiVersion: must be client.authentication.k8s.io/v1") !=
+        std::string::npos);
+  CHECK(message_of([] {
+          kube::parse_kubeconfig(
+              kubeconfig("", "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"),
+              "/k/cfg");
+        }).find("users[u1].user.exec.command: is missing") != std::string::npos);
   std::string no_server =
       "current-context: a\ncontexts:\n- name: a\n  context: {cluster: c}\n"
       "clusters:\n- name: c\n  cluster: {}\n";
