@@ -10,6 +10,12 @@ namespace kube {
 
 namespace {
 
+// A string field, "" when absent or of another type.
+std::string string_field(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 bool known_api_version(const std::string& v) {
   return v == "client.authentication.k8s.io/v1" || v == "client.authentication.k8s.io/v1beta1";
 }
@@ -24,28 +30,29 @@ ExecCredential parse_exec_credential(std::string_view text, const ExecConfig& c)
   if (!j.is_object()) {
     return fail("the plugin printed no JSON object");
   }
-  if (j.value("kind", "") != "ExecCredential") {
+  if (string_field(j, "kind") != "ExecCredential") {
     return fail("the plugin printed no ExecCredential");
   }
-  if (j.value("apiVersion", "") != c.api_version) {
-    return fail("the plugin answered apiVersion \"" + j.value("apiVersion", "") +
+  if (string_field(j, "apiVersion") != c.api_version) {
+    return fail("the plugin answered apiVersion \"" + string_field(j, "apiVersion") +
                 "\", the kubeconfig asks for \"" + c.api_version + "\"");
   }
-  const auto status = j.value("status", nlohmann::json::object());
-  if (!status.is_object()) {
+  const auto it = j.find("status");
+  if (it == j.end() || !it->is_object()) {
     return fail("the ExecCredential has no status");
   }
+  const nlohmann::json& status = *it;
   ExecCredential out;
-  out.token = status.value("token", "");
-  out.client_certificate_pem = status.value("clientCertificateData", "");
-  out.client_key_pem = status.value("clientKeyData", "");
+  out.token = string_field(status, "token");
+  out.client_certificate_pem = string_field(status, "clientCertificateData");
+  out.client_key_pem = string_field(status, "clientKeyData");
   if (out.client_certificate_pem.empty() != out.client_key_pem.empty()) {
     return fail("the ExecCredential has a client certificate or key without the other");
   }
   if (out.token.empty() && out.client_certificate_pem.empty()) {
     return fail("the ExecCredential has neither a token nor a client certificate");
   }
-  if (const std::string exp = status.value("expirationTimestamp", ""); !exp.empty()) {
+  if (const std::string exp = string_field(status, "expirationTimestamp"); !exp.empty()) {
     out.expires = parse_rfc3339(exp);
     if (!out.expires) {
       return fail("expirationTimestamp is not an RFC 3339 time");

@@ -76,7 +76,18 @@ TEST_CASE("an ExecCredential: token, certificate, expiry; refusals never quote i
   CHECK(message_of([] {
           kube::parse_exec_credential(
               R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"})", kV1);
+        }).find("has no status") != std::string::npos);
+  CHECK(message_of([] {
+          kube::parse_exec_credential(R"({"apiVersion":"client.authentication.k8s.io/v1",
+              "kind":"ExecCredential","status":{"token":7}})",
+                                      kV1);
         }).find("neither a token nor") != std::string::npos);
+  CHECK(
+      message_of([] {
+        kube::parse_exec_credential(
+            R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":[]})",
+            kV1);
+      }).find("has no status") != std::string::npos);
 }
 
 TEST_CASE("the kubeconfig's exec block: command, args, env, a path relative to the file") {
