@@ -2,11 +2,12 @@
 
 #include <algorithm>
 
+#include "aws/trust_evaluation.hpp"
+#include "aws/web_identity.hpp"
 #include "contract/gtoken.hpp"
 #include "kube/time.hpp"
 #include "plugin/binding_doctor.hpp"
 #include "plugin/facts.hpp"
-#include "plugin/trust_eval.hpp"
 #include "webhook/config.hpp"
 #include "webhook/mutate.hpp"
 #include "webhook/settings.hpp"
@@ -480,27 +481,45 @@ Report diagnose_pod(const PodFacts& f) {
     return r;
   }
 
-  // trust policy
-  json policy = nullptr;
-  std::string from;
+  // trust policy: aws/'s evaluation, as STS decides
+  std::string policy, from;
   if (f.trust_policy) {
-    policy = *f.trust_policy;
+    policy = f.trust_policy->dump();
     from = "the given trust policy";
   } else if (binding.is_object() && !text_at(binding, "/status/awsTrustPolicy").empty()) {
-    policy = json::parse(text_at(binding, "/status/awsTrustPolicy"), nullptr, false);
+    policy = text_at(binding, "/status/awsTrustPolicy");
     from = "binding " + text_at(binding, "/metadata/name") + "'s status.awsTrustPolicy";
   }
-  if (policy.is_discarded() || policy.is_null()) {
+  if (policy.empty()) {
     L[kTrust].detail = "no trust policy known";
     L[kTrust].fix =
         "pass the role's trust policy: aws iam get-role --role-name ROLE --query "
         "Role.AssumeRolePolicyDocument > trust.json; --trust-policy trust.json";
     return r;
   }
-  const TrustVerdict v = evaluate_trust_policy(policy, claims);
-  L[kTrust].state = v.allowed ? LinkState::Pass : LinkState::Fail;
-  L[kTrust].detail = from + ": " + v.explanation;
-  if (!v.allowed) {
+  std::string iss = claims.value("iss", "");
+  if (iss.rfind("https://", 0) == 0) {
+    iss = iss.substr(8);
+  }
+  const std::string provider =
+      iss == aws::kGoogleProvider
+          ? std::string(aws::kGoogleProvider)
+          : (binding.is_object() ? text_at(binding, "/status/awsOidcProviderArn") : "");
+  if (provider.empty()) {
+    L[kTrust].detail = "the token's issuer " + claims.value("iss", "?") +
+                       " is not Google and no AWS OIDC provider is known for it";
+    return r;
+  }
+  try {
+    const aws::TrustVerdict v =
+        aws::evaluate_web_identity(policy, aws::web_identity_request(provider, claims));
+    L[kTrust].state = v.allowed() ? LinkState::Pass : LinkState::Fail;
+    L[kTrust].detail = from + ": " + v.message();
+  } catch (const std::exception& e) {
+    L[kTrust].state = LinkState::Fail;
+    L[kTrust].detail = from + " cannot be read: " + e.what();
+  }
+  if (L[kTrust].state == LinkState::Fail) {
     L[kTrust].fix = binding.is_object()
                         ? "attach the binding's trust policy to the role: kubectl gtoken "
                           "trust-policy " +

@@ -145,7 +145,7 @@ def test_every_link_holds(cp, running, fake_exec):
     uid = running.binding["status"]["gcpServiceAccountUniqueId"]
     assert f"sub {uid}" in links["claims"]["detail"]
     assert running.gsa["email"] in links["claims"]["detail"]
-    assert "allows it" in links["trustPolicy"]["detail"]
+    assert "allows sts:AssumeRoleWithWebIdentity for accounts.google.com" in links["trustPolicy"]["detail"]
     # The claims came from inside "the pod", asked for exactly as kubectl exec takes it ...
     asked = [json.loads(l) for l in calls.read_text().splitlines()][-1]
     assert asked[asked.index("--") + 1:][:3] == ["/gtoken", "probe", "--claims"]
@@ -253,7 +253,7 @@ def test_trust_policy_with_the_wrong_sub(cp, running, fake_exec, tmp_path):
     broken = first_broken(report)
     assert broken["id"] == "trustPolicy", report
     uid = running.binding["status"]["gcpServiceAccountUniqueId"]
-    assert f'accounts.google.com:sub is "{uid}"' in broken["detail"]
+    assert f'accounts.google.com:sub: the token has ["{uid}"]' in broken["detail"]
     assert "100000000000000000000" in broken["detail"]
     assert "kubectl gtoken trust-policy uploader" in broken["fix"]
 
@@ -266,7 +266,8 @@ def test_trust_policy_with_the_wrong_audience(cp, running, fake_exec, tmp_path):
                            "--trust-policy", trust_policy_file(tmp_path, policy))
     broken = first_broken(report)
     assert broken["id"] == "trustPolicy", report
-    assert f'oaud is "{running.audience}"' in broken["detail"]
+    assert (f'accounts.google.com:oaud: the token has ["{running.audience}"], the policy wants '
+            '["other"]') in broken["detail"]
 
 
 def test_doctor_binding_and_trust_policy(cp, chain):

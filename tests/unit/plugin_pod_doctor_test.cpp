@@ -332,12 +332,27 @@ TEST_CASE("trustPolicy: the role's policy pins another sub or audience") {
   Report r = diagnose_pod(f);
   only_fails_at(r, "trustPolicy");
   CHECK(link(r, "trustPolicy")
-            .detail.find("aud is \"111\", the policy's StringEquals wants \"999\"") !=
-        std::string::npos);
+            .detail.find("StringEquals accounts.google.com:sub: the token has [\"111\"], the "
+                         "policy wants [\"999\"]") != std::string::npos);
   CHECK(link(r, "trustPolicy").fix.find("kubectl gtoken trust-policy uploader") !=
         std::string::npos);
   f.trust_policy = gtoken::aws_trust_policy("111", "other-audience");
+  r = diagnose_pod(f);
+  only_fails_at(r, "trustPolicy");
+  CHECK(link(r, "trustPolicy").detail.find("accounts.google.com:oaud") != std::string::npos);
+  // What cannot be read is a broken link, not an allowed one.
+  f.trust_policy = nlohmann::json{{"Statement", "nonsense"}};
   only_fails_at(diagnose_pod(f), "trustPolicy");
+}
+
+TEST_CASE("trustPolicy: a token of another issuer than Google needs a known OIDC provider") {
+  PodFacts f = healthy();
+  json c = json::parse(f.claims->out);
+  c["iss"] = "https://issuer.example";
+  f.claims->out = c.dump();
+  Report r = diagnose_pod(f);
+  CHECK(link(r, "trustPolicy").state == LinkState::NotChecked);
+  CHECK(link(r, "trustPolicy").detail.find("no AWS OIDC provider") != std::string::npos);
 }
 
 TEST_CASE("the Kubernetes token source: no agent links") {
