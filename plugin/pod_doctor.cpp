@@ -62,45 +62,34 @@ std::string fix_for_skip(SkipReason r, const std::string& ns) {
   }
 }
 
-bool has_container(const json& pod, const std::string& name) {
-  for (const char* list : {"/spec/initContainers", "/spec/containers"}) {
+// The first entry named `name` of the arrays at `lists` (JSON Pointers), in
+// that order; null when none.
+json named_entry(const json& obj, std::initializer_list<const char*> lists,
+                 const std::string& name) {
+  for (const char* list : lists) {
     const json::json_pointer p(list);
-    if (pod.contains(p) && pod.at(p).is_array()) {
-      for (const auto& ctr : pod.at(p)) {
-        if (ctr.is_object() && ctr.value("name", "") == name) {
-          return true;
-        }
-      }
-    }
-  }
-  return false;
-}
-
-bool has_volume(const json& pod, const std::string& name) {
-  const json::json_pointer p("/spec/volumes");
-  if (pod.contains(p) && pod.at(p).is_array()) {
-    for (const auto& v : pod.at(p)) {
-      if (v.is_object() && v.value("name", "") == name) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-// The status of container `name` (native sidecars are init containers).
-json container_status(const json& pod, const std::string& name) {
-  for (const char* list : {"/status/initContainerStatuses", "/status/containerStatuses"}) {
-    const json::json_pointer p(list);
-    if (pod.contains(p) && pod.at(p).is_array()) {
-      for (const auto& s : pod.at(p)) {
-        if (s.is_object() && s.value("name", "") == name) {
-          return s;
+    if (obj.contains(p) && obj.at(p).is_array()) {
+      for (const auto& e : obj.at(p)) {
+        if (e.is_object() && e.value("name", "") == name) {
+          return e;
         }
       }
     }
   }
   return nullptr;
+}
+
+bool has_container(const json& pod, const std::string& name) {
+  return !named_entry(pod, {"/spec/initContainers", "/spec/containers"}, name).is_null();
+}
+
+bool has_volume(const json& pod, const std::string& name) {
+  return !named_entry(pod, {"/spec/volumes"}, name).is_null();
+}
+
+// The status of container `name` (native sidecars are init containers).
+json container_status(const json& pod, const std::string& name) {
+  return named_entry(pod, {"/status/initContainerStatuses", "/status/containerStatuses"}, name);
 }
 
 // The binding that names this ServiceAccount: the one its gtoken.io/binding
@@ -148,40 +137,30 @@ std::string agent_reason(const std::string& err) {
 }  // namespace
 
 std::optional<AgentExec> agent_exec(const json& pod) {
-  for (const char* list : {"/spec/initContainers", "/spec/containers"}) {
-    const json::json_pointer p(list);
-    if (!pod.contains(p) || !pod.at(p).is_array()) {
-      continue;
-    }
-    for (const auto& ctr : pod.at(p)) {
-      if (!ctr.is_object() || ctr.value("name", "") != c::kAgentContainer) {
-        continue;
-      }
-      std::vector<std::string> argv;
-      for (const char* field : {"command", "args"}) {
-        if (ctr.contains(field) && ctr[field].is_array()) {
-          for (const auto& a : ctr[field]) {
-            if (a.is_string()) {
-              argv.push_back(a.get<std::string>());
-            }
-          }
-        }
-      }
-      std::string file;
-      for (size_t i = 0; i < argv.size(); ++i) {
-        if (argv[i].rfind("--file=", 0) == 0) {
-          file = argv[i].substr(7);
-        } else if (argv[i] == "--file" && i + 1 < argv.size()) {
-          file = argv[i + 1];
-        }
-      }
-      if (argv.empty() || file.empty()) {
-        return std::nullopt;
-      }
-      return AgentExec{c::kAgentContainer, {argv[0], "probe", "--claims", "--file=" + file}};
+  const json ctr =
+      named_entry(pod, {"/spec/initContainers", "/spec/containers"}, c::kAgentContainer);
+  if (ctr.is_null()) {
+    return std::nullopt;
+  }
+  std::vector<std::string> argv;
+  for (const char* field : {"command", "args"}) {
+    if (ctr.contains(field)) {
+      const auto v = string_values(ctr[field]);
+      argv.insert(argv.end(), v.begin(), v.end());
     }
   }
-  return std::nullopt;
+  std::string file;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i].rfind("--file=", 0) == 0) {
+      file = argv[i].substr(7);
+    } else if (argv[i] == "--file" && i + 1 < argv.size()) {
+      file = argv[i + 1];
+    }
+  }
+  if (argv.empty() || file.empty()) {
+    return std::nullopt;
+  }
+  return AgentExec{c::kAgentContainer, {argv[0], "probe", "--claims", "--file=" + file}};
 }
 
 Report diagnose_pod(const PodFacts& f) {
