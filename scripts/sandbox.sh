@@ -17,10 +17,10 @@ if [[ " $* " != *" --host-processes "* ]] && "$repo/tests/node/node.sh" check "$
   echo "==> building kubelet, controller-manager, scheduler, kube-proxy, containerd (first time only)"
   "$repo/tests/node/build.sh" >/dev/null
 fi
-echo "==> building gtoken-operator and gtoken"
+echo "==> building gtoken-operator, gtoken and kubectl-gtoken"
 build="${GTOKEN_BUILD_DIR:-$repo/build}"
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" gtoken-operator gtoken gtoken-https | grep -E '^\[[0-9]+/[0-9]+\]' | awk 'NR % 10 == 1' || true
-ninja -C "$build" gtoken-operator gtoken gtoken-https >/dev/null
+ninja -C "$build" gtoken-operator gtoken gtoken-https kubectl-gtoken | grep -E '^\[[0-9]+/[0-9]+\]' | awk 'NR % 10 == 1' || true
+ninja -C "$build" gtoken-operator gtoken gtoken-https kubectl-gtoken >/dev/null
 export GTOKEN_BUILD_DIR="$build"
 exec "$repo/.venv/bin/python" "$repo/scripts/sandbox.py" "$@"

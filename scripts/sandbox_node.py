@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from sandbox import BINDING, KSA, NS, PROJECT, REPO, RUN, STATE, Sandbox
+from sandbox import BINDING, BUILD, KSA, NS, PROJECT, REPO, RUN, STATE, Sandbox
 
 sys.path.insert(0, os.path.join(REPO, "tests", "node"))
 
@@ -27,6 +27,7 @@ from standins.harness import GoogleStandin, StsStandin  # noqa: E402
 OPERATOR_GSA = f"gtoken-operator@{PROJECT}.iam.gserviceaccount.com"
 WORKLOAD_IMAGE = "gtoken.local/gosdk:1"
 JOB = "uploader-call"
+POD = "uploader-doctor"
 
 
 class NodeSandbox(Sandbox):
@@ -45,7 +46,9 @@ class NodeSandbox(Sandbox):
                 ("apply config/samples/awsrolebinding.yaml", self.apply_binding),
                 ("a binding of the same GSA from namespace evil is refused", self.refuse_other_namespace),
                 ("run a Job of an aws-sdk-go-v2 program as ServiceAccount orchestrator",
-                 self.run_job)]
+                 self.run_job),
+                ("kubectl gtoken doctor pod on a running pod of that ServiceAccount",
+                 self.doctor)]
 
     def start_node(self):
         archives = build_gtoken_images(os.path.join(RUN, "images"))
@@ -84,22 +87,23 @@ class NodeSandbox(Sandbox):
         print(self.cp.kubectl("get", "pods", "-n", OPERATOR_NS, "-o", "wide"), end="")
         return f"{len(names)} replicas Ready, leader {leader}; webhook through Service gtoken-webhook"
 
+    @staticmethod
+    def workload(args: list) -> dict:
+        return {"name": "app", "image": WORKLOAD_IMAGE, "imagePullPolicy": "Never", "args": args,
+                # Where the stand-in STS is: the one thing a user would not set.
+                "env": [{"name": "AWS_ENDPOINT_URL_STS", "value": f"http://{NODE_IP}:{STS_PORT}"}],
+                "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
+                                    "readOnlyRootFilesystem": True,
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]}}}
+
     def run_job(self):
         role = self.cp.get("awsrolebinding", BINDING, NS)["spec"]["awsRoleArn"]
         self.sts.add_role(role, self.trust_policy)
         job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": JOB, "namespace": NS},
                "spec": {"backoffLimit": 0, "template": {"spec": {
                    "serviceAccountName": KSA, "restartPolicy": "Never",
-                   "containers": [{
-                       "name": "app", "image": WORKLOAD_IMAGE, "imagePullPolicy": "Never",
-                       "args": ["-n", "1"],
-                       # Where the stand-in STS is: the one thing a user would not set.
-                       "env": [{"name": "AWS_ENDPOINT_URL_STS",
-                                "value": f"http://{NODE_IP}:{STS_PORT}"}],
-                       "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
-                                           "readOnlyRootFilesystem": True,
-                                           "allowPrivilegeEscalation": False,
-                                           "capabilities": {"drop": ["ALL"]}}}]}}}}
+                   "containers": [self.workload(["-n", "1"])]}}}}
         self.cp.apply(job)
         self.cp.kubectl("wait", "--for=condition=Complete", f"job/{JOB}", "-n", NS,
                         "--timeout=180s", timeout=190)
@@ -115,6 +119,27 @@ class NodeSandbox(Sandbox):
             raise RuntimeError(f"the SDK call failed: {got}")
         return f"Job {JOB} completed; aws-sdk-go-v2 sts:GetCallerIdentity -> {got['arn']}"
 
+    def doctor(self):
+        """The plugin walks the chain of a running pod with the caller's (here
+        the admin) kubeconfig, reading the token's claims inside the pod
+        through kubectl exec of the agent's probe --claims."""
+        self.cp.apply({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": POD, "namespace": NS},
+                       "spec": {"serviceAccountName": KSA, "restartPolicy": "Never",
+                                "containers": [self.workload(["-n", "100000", "-interval", "30s"])]}})
+        self.cp.kubectl("wait", "--for=condition=Ready", f"pod/{POD}", "-n", NS, "--timeout=180s",
+                        timeout=190)
+        plugin = os.path.join(BUILD, "plugin", "kubectl-gtoken")
+        p = self.cp.node_sh("exec", self.cp.dir, plugin, "doctor", "pod", POD, "-n", NS,
+                            capture_output=True, check=False, timeout=120)
+        lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
+        for ln in lines:
+            print("    " + ln)
+        if p.returncode != 0:
+            raise RuntimeError(f"kubectl gtoken doctor pod {POD}: exit {p.returncode}: "
+                               + (p.stderr.strip()[-500:] or "a link is broken"))
+        return f"kubectl gtoken doctor pod {POD}: every link holds (exit 0)"
+
     def keep_text(self) -> str:
         node_sh = os.path.relpath(os.path.join(REPO, "tests", "node", "node.sh"))
         d = os.path.relpath(self.cp.dir)
@@ -122,6 +147,8 @@ class NodeSandbox(Sandbox):
                 f"  {node_sh} exec {d} kubectl get pods -A -o wide\n"
                 f"  {node_sh} exec {d} kubectl logs -n {NS} job/{JOB} -c app\n"
                 f"  {node_sh} exec {d} kubectl logs -n {NS} job/{JOB} -c gtoken\n"
+                f"  {node_sh} exec {d} {os.path.relpath(os.path.join(BUILD, 'plugin'))}/kubectl-gtoken "
+                f"doctor pod {POD} -n {NS}\n"
                 f"  {node_sh} exec {d} kubectl logs -n {OPERATOR_NS} deploy/gtoken-operator\n"
                 f"  {node_sh} exec {d} kubectl delete arb {BINDING} -n {NS}   # and watch the cleanup\n"
                 f"  {node_sh} exec {d} bash     # a shell in the node, KUBECONFIG set\n"

@@ -43,7 +43,7 @@ def test_sandbox_on_a_real_node_keep_then_stop():
         assert p.returncode == 0, out[-4000:] + p.stderr[-2000:]
         netns = sandbox_netns()
         assert netns in netns_of_node()
-        assert "7 passed, 0 failed" in out
+        assert "8 passed, 0 failed" in out
         assert "2 replicas Ready" in out
         assert re.search(r"NotAllowed.*namespace \"evil\"|evil/thief.*NotAllowed", out), out[-3000:]
         # A real pod's SDK call, and the Job that ran it completed.
@@ -51,6 +51,11 @@ def test_sandbox_on_a_real_node_keep_then_stop():
                          r"arn:aws:sts::123456789012:assumed-role/my-data-uploader/"
                          r"jobs\.uploader-call-\w+", out), out[-3000:]
         assert "phase Succeeded" in out
+        # kubectl gtoken doctor on a running pod: every link, the in-pod claims
+        # included (kubectl exec of the agent's probe), and no token printed.
+        assert f"kubectl gtoken doctor pod uploader-doctor: every link holds" in out, out[-3000:]
+        assert re.search(r"claims.*iss", out, re.I), out[-3000:]
+        assert "eyJ" not in out
         # --keep: the commands it prints reach the kept node.
         assert f"exec {os.path.relpath(NODE_DIR, REPO)} kubectl get pods -A" in out
         got = subprocess.run([NODE_SH, "exec", NODE_DIR, "kubectl", "get", "arb", "-n", "jobs",
