@@ -353,16 +353,22 @@ class GoogleStandin(_Standin):
 
 
 class StsStandin(_Standin):
+    """The STS stand-in; with iam=True also the IAM stand-in beside it
+    (sharing its roles, providers and sessions), reached through .iam."""
+
     module = "standins.sts"
     name = "sts"
 
     def __init__(self, jwks_url: str | None = None, account_id: str = "123456789012",
-                 host: str = "127.0.0.1", port: int = 0, **kw):
+                 host: str = "127.0.0.1", port: int = 0, iam: bool = False, **kw):
         super().__init__(**kw)
         self.jwks_url = jwks_url
         self.account_id = account_id
         self.host = host  # in-process only, like GoogleStandin's
         self.bind_port = port
+        self.with_iam = iam
+        self.iam: IamStandin | None = None
+        self._iam_server = None
 
     def _make_server(self):
         from standins import sts
@@ -373,7 +379,26 @@ class StsStandin(_Standin):
         args = ["--account-id", self.account_id]
         if self.jwks_url:
             args += ["--jwks-url", self.jwks_url]
+        if self.with_iam:
+            args += ["--iam-port", "0"]
         return args
+
+    def start(self):
+        super().start()
+        if self.with_iam:
+            if self.server is not None:
+                from standins import iam
+                self._iam_server = iam.start_beside(self.server)
+                self.iam = IamStandin(self._iam_server.port)
+            else:
+                self.iam = IamStandin(int(self.info["iam_port"]))
+        return self
+
+    def stop(self) -> int | None:
+        if self._iam_server is not None:
+            self._iam_server.stop()
+            self._iam_server = None
+        return super().stop()
 
     def add_role(self, arn: str, trust_policy: dict, max_session_duration: int = 3600) -> dict:
         return self.admin("POST", "/roles", {"arn": arn, "trust_policy": trust_policy,
@@ -397,6 +422,34 @@ class StsStandin(_Standin):
     def expire_sessions(self, access_key_id: str | None = None) -> dict:
         return self.admin("POST", "/sessions/expire",
                           {"access_key_id": access_key_id} if access_key_id else {})
+
+
+class IamStandin(_Standin):
+    """The admin side of the IAM stand-in that a StsStandin(iam=True)
+    started; it lives and stops with that STS stand-in."""
+
+    name = "iam"
+
+    def __init__(self, port: int):
+        super().__init__()
+        self.port = port
+
+    def start(self):
+        return self
+
+    def stop(self) -> int | None:
+        return None
+
+    def allow(self, role_arn: str, statements: list[dict]) -> dict:
+        """The identity policy of role_arn's sessions: [{Effect, Action, Resource}]."""
+        return self.admin("POST", "/identity-policies",
+                          {"role_arn": role_arn,
+                           "policy": {"Version": "2012-10-17", "Statement": statements}})
+
+    def foreign_edit(self, role: str, **kw) -> dict:
+        """After the next GetRole of role (name or ARN): kw policy=, add_statement=
+        or delete_role=True (count=N for the next N reads)."""
+        return self.admin("POST", "/foreign-edits", {"role": role, **kw})
 
 
 def google_trust_policy(sub: str, oaud: str | None = None, aud: str | None = None,

@@ -312,21 +312,34 @@ class JwksCache:
 
 
 class Role:
-    def __init__(self, arn: str, trust_policy: dict, max_session_duration: int = 3600):
+    """A role of the shared store: STS evaluates its trust policy, the IAM
+    stand-in (standins.iam) reads and writes it."""
+
+    def __init__(self, arn: str, trust_policy: dict, max_session_duration: int = 3600,
+                 policy_text: str | None = None):
         m = ROLE_ARN_RE.match(arn)
         if not m:
             raise HttpError(400, f"invalid role ARN {arn!r}", "ValidationError")
         self.arn = arn
         self.account = m.group(1)
         self.name = m.group(2)
+        # role/PATH/NAME: IAM paths begin and end with '/'
+        self.path = "/" + arn.split(":role/", 1)[1][: -len(self.name)].lstrip("/")
         self.trust_policy = trust_policy
+        # the document as written: IAM hands back the text it was given
+        self.policy_text = policy_text if policy_text is not None else json.dumps(trust_policy)
         self.max_session_duration = max_session_duration
         self.role_id = "AROA" + _rand(string.ascii_uppercase + string.digits, 17)
+        self.created = time.time()
+
+    def set_trust_policy(self, policy: dict, text: str):
+        self.trust_policy = policy
+        self.policy_text = text
 
     def describe(self) -> dict:
-        return {"arn": self.arn, "name": self.name, "account": self.account,
+        return {"arn": self.arn, "name": self.name, "account": self.account, "path": self.path,
                 "role_id": self.role_id, "max_session_duration": self.max_session_duration,
-                "trust_policy": self.trust_policy}
+                "trust_policy": self.trust_policy, "trust_policy_text": self.policy_text}
 
 
 class StsApp(App):
@@ -642,7 +655,10 @@ class StsApp(App):
                  f"    <Account>{sess['account']}</Account>\n")
         return self.ok("GetCallerIdentity", inner)
 
-    def authenticate(self, req: Request) -> dict:
+    def authenticate(self, req: Request, service: str = "sts") -> dict:
+        """The session of a SigV4-signed request (header or presigned query)
+        for `service`, whose signature is recomputed with its stored secret;
+        HttpError as AWS answers otherwise."""
         q = dict(parse_qsl(req.raw_query, keep_blank_values=True))
         auth = req.header("Authorization")
         presigned = auth is None and "X-Amz-Signature" in q
@@ -678,15 +694,15 @@ class StsApp(App):
         if len(scope) != 5 or scope[4] != "aws4_request":
             raise HttpError(400, "Credential should be scoped to a valid region.",
                             "IncompleteSignature")
-        akid, date, region, service = scope[:4]
+        akid, date = scope[:2]
         req.note["access_key_id"] = akid
         with self.lock:
             sess = self.sessions.get(akid)
         if sess is None or token != sess["token"]:
             raise HttpError(403, "The security token included in the request is invalid.",
                             "InvalidClientTokenId")
-        if service != "sts":
-            raise HttpError(403, "Credential should be scoped to correct service: 'sts'.",
+        if scope[3] != service:
+            raise HttpError(403, f"Credential should be scoped to correct service: '{service}'.",
                             "SignatureDoesNotMatch")
         if time.time() >= sess["expires"]:
             raise HttpError(403, "The security token included in the request is expired",
@@ -765,6 +781,7 @@ class StsApp(App):
         if not arn:
             raise HttpError(400, "arn is required", "ValidationError")
         tp = spec.get("trust_policy")
+        text = tp if isinstance(tp, str) else None
         if isinstance(tp, str):
             try:
                 tp = json.loads(tp)
@@ -776,11 +793,12 @@ class StsApp(App):
         msd = int(spec.get("max_session_duration", 3600))
         if not 3600 <= msd <= 43200:
             raise HttpError(400, "max_session_duration must be 3600..43200", "ValidationError")
-        role = Role(arn, tp, msd)
+        role = Role(arn, tp, msd, text)
         with self.lock:
             old = self.roles.get(arn)
             if old is not None:
                 role.role_id = old.role_id  # updating the trust policy keeps the role
+                role.created = old.created
             self.roles[arn] = role
         return role
 
@@ -977,6 +995,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connect-to", action="append", default=[], metavar="HOST:PORT:ADDR:PORT",
                    help="issuer fetches to HOST:PORT connect to ADDR:PORT (loopback), as "
                         "curl's; repeatable")
+    p.add_argument("--iam-port", type=int, default=None, metavar="PORT",
+                   help="also serve the IAM stand-in (standins.iam) on PORT (0 picks one), "
+                        "sharing these roles, providers and sessions")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     a = p.parse_args(argv)
     if not bind_allowed(a.host):
@@ -1017,7 +1038,18 @@ def main(argv: list[str] | None = None) -> int:
     info = {"jwks_url": jwks_url, "endpoint_url": server.url}
     if app.oidc_providers:
         info["oidc_providers"] = sorted(app.oidc_providers)
-    return serve_cli(server, a.state_dir, "sts", info)
+    iam_server = None
+    if a.iam_port is not None:
+        from .iam import make_server as make_iam_server
+        iam_server = make_iam_server(app, a.host, a.iam_port).start()
+        iam_server.app.verbose = app.verbose
+        info["iam_url"] = iam_server.url
+        info["iam_port"] = iam_server.port
+    try:
+        return serve_cli(server, a.state_dir, "sts", info)
+    finally:
+        if iam_server is not None:
+            iam_server.stop()
 
 
 if __name__ == "__main__":
