@@ -1,54 +1,41 @@
 #include "aws/percent_encoding.hpp"
 
+#include "kube/names.hpp"
+
 namespace aws {
 
 namespace {
 
-bool unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_' || c == '.' || c == '~';
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+bool hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 }  // namespace
 
+// AWS's unreserved set is RFC 3986's, which kube's path segments use too.
 std::string percent_encode(std::string_view s, bool keep_slash) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
+  if (!keep_slash) return kube::encode_path_segment(s);
   std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (unreserved(c) || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kDigits[c >> 4];
-      out += kDigits[c & 0xF];
-    }
+  size_t start = 0;
+  for (;;) {
+    size_t slash = s.find('/', start);
+    out += kube::encode_path_segment(s.substr(start, slash - start));
+    if (slash == std::string_view::npos) return out;
+    out += '/';
+    start = slash + 1;
   }
-  return out;
 }
 
 std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
+  // kube's decoder keeps a malformed escape as is; an IAM document with one
+  // is not what IAM sent, so it is refused here first.
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
-    int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
+    if (s[i] != '%') continue;
+    if (i + 2 >= s.size()) return std::nullopt;
+    if (!hex_digit(s[i + 1]) || !hex_digit(s[i + 2])) return std::nullopt;
     i += 2;
   }
-  return out;
+  return kube::decode_path_segment(s);
 }
 
 std::string form_encode(const QueryParams& params) {

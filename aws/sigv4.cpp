@@ -21,6 +21,14 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+std::string upper(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  });
+  return out;
+}
+
 bool space(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
@@ -158,7 +166,7 @@ SignedRequest sign_v4(const RequestToSign& request, const Credentials& credentia
   if (payload_hash.empty()) payload_hash = hex_lower(sha256(request.payload));
 
   const CanonicalHeaders canon = canonical_headers(headers);
-  out.canonical_request = request.method + "\n" + canonical_uri(request.path) + "\n" +
+  out.canonical_request = upper(request.method) + "\n" + canonical_uri(request.path) + "\n" +
                           canonical_query(request.query) + "\n" + canon.lines + "\n" +
                           canon.signed_headers + "\n" + payload_hash;
   const std::string credential_scope =

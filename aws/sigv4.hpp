@@ -27,7 +27,7 @@ struct SigningScope {
 };
 
 struct RequestToSign {
-  std::string method;   // GET, POST, ...
+  std::string method;   // GET, POST, ... (signed upper-cased, as botocore does)
   std::string host;     // the Host header: lower-case, the scheme's default port left out
   std::string path;     // the request target's path as sent ("/" when empty)
   QueryParams query;    // decoded; encoded and sorted for the signature

@@ -628,6 +628,15 @@ def serve_cli(server: Server, state_dir: str | None, name: str, info: dict | Non
     return 0
 
 
+def remove_entry(table: dict, key: Any, message: str, code: str = "NoSuchEntity"):
+    """An admin DELETE: no key clears `table`, else the one entry goes (404
+    with `message` if there is none). The caller holds the lock."""
+    if key is None:
+        table.clear()
+    elif table.pop(key, None) is None:
+        raise HttpError(404, message, code)
+
+
 def as_bool(v: Any) -> bool:
     if isinstance(v, str):
         return v.lower() in ("1", "true", "yes", "on")

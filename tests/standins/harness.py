@@ -452,6 +452,20 @@ class IamStandin(_Standin):
         return self.admin("POST", "/foreign-edits", {"role": role, **kw})
 
 
+def aws_cli_env(config_dir: str, **variables: str) -> dict:
+    """An environment for the aws CLI as a subprocess: this process's,
+    without its AWS_* variables, with no host configuration (files in
+    config_dir that do not exist), region us-east-1, plus `variables`
+    (AWS_ENDPOINT_URL_STS=..., AWS_ROLE_ARN=...)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_CONFIG_FILE": os.path.join(config_dir, "cfg"),
+                "AWS_SHARED_CREDENTIALS_FILE": os.path.join(config_dir, "creds"),
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"})
+    env.update(variables)
+    return env
+
+
 def google_trust_policy(sub: str, oaud: str | None = None, aud: str | None = None,
                         like: bool = False) -> dict:
     """A trust policy for Google tokens pinning sub (and oaud, aud if given)."""

@@ -39,13 +39,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from .common import App, Fault, HttpError, Request, Response, Server
+from .common import HttpError, Request, Response, Server, remove_entry
 from .oidc import validate_provider_url
+from .query_api import QueryApiApp
 from .sts import ROLE_ARN_RE, Role, StsApp, _like, iso8601
 
 NS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -160,20 +160,18 @@ class ForeignEdit:
                 "applied": self.applied}
 
 
-class IamApp(App):
+class IamApp(QueryApiApp):
     name = "iam"
+    NS = NS
+    DEFAULT_CODES = DEFAULT_CODES
+    FALLBACK_CODE = "ServiceFailure"
+    DEFAULT_FAULT_MSGS = DEFAULT_FAULT_MSGS
 
     def __init__(self, sts: StsApp):
         super().__init__()
         self.sts = sts
         self._reset_state()
-        self.add("POST", "/", self.query_api, "iam")
-        self.add("GET", "/", self.query_api, "iam")
         A = lambda m, p, h, n: self.add(m, p, h, "admin." + n, True)  # noqa: E731
-        A("GET", "/_admin/state", self.adm_state, "state")
-        A("POST", "/_admin/reset", self.adm_reset, "reset")
-        A("GET", "/_admin/config", self.adm_config_get, "config")
-        A("POST", "/_admin/config", self.adm_config_set, "config")
         A("GET", "/_admin/identity-policies", self.adm_policies_get, "identity-policies")
         A("POST", "/_admin/identity-policies", self.adm_policies_set, "identity-policies")
         A("DELETE", "/_admin/identity-policies", self.adm_policies_del, "identity-policies")
@@ -198,25 +196,6 @@ class IamApp(App):
         # the state lock is STS's: one lock for the shared roles and providers
         self.lock = self.sts.lock
 
-    # -- error shape -----------------------------------------------------------
-
-    def error(self, req: Request, err: HttpError) -> Response:
-        code = err.code or DEFAULT_CODES.get(err.status, "ServiceFailure")
-        rid = str(uuid.uuid4())
-        req.note["error_code"] = code
-        kind = "Receiver" if err.status >= 500 else "Sender"
-        body = (f'<ErrorResponse xmlns="{NS}">\n  <Error>\n    <Type>{kind}</Type>\n'
-                f"    <Code>{escape(code)}</Code>\n    <Message>{escape(err.message)}</Message>\n"
-                f"  </Error>\n  <RequestId>{rid}</RequestId>\n</ErrorResponse>\n")
-        return Response(err.status, body, "text/xml", {"x-amzn-RequestId": rid})
-
-    def fault_error(self, req: Request, fault: Fault) -> HttpError:
-        code = fault.code or DEFAULT_CODES.get(fault.status, "ServiceFailure")
-        return HttpError(fault.status, fault.message or DEFAULT_FAULT_MSGS.get(code, code), code)
-
-    def not_found(self, req: Request) -> HttpError:
-        return HttpError(404, f"Unknown path {req.path}", "NotFound")
-
     def _apply_faults(self, req: Request) -> Response | None:
         # name the action before faults are matched, so a fault can hit one
         # action (endpoint "iam.UpdateAssumeRolePolicy": a storm on writes only)
@@ -225,14 +204,6 @@ class IamApp(App):
             if action in ACTIONS:
                 req.endpoint = f"iam.{action}"
         return super()._apply_faults(req)
-
-    def ok(self, action: str, inner: str | None) -> Response:
-        rid = str(uuid.uuid4())
-        result = "" if inner is None else f"  <{action}Result>\n{inner}  </{action}Result>\n"
-        body = (f'<{action}Response xmlns="{NS}">\n{result}'
-                f"  <ResponseMetadata>\n    <RequestId>{rid}</RequestId>\n"
-                f"  </ResponseMetadata>\n</{action}Response>\n")
-        return Response(200, body, "text/xml", {"x-amzn-RequestId": rid})
 
     # -- dispatch ----------------------------------------------------------------
 
@@ -549,12 +520,9 @@ class IamApp(App):
         return Response.json({"role_arn": arn, "policy": policy}, 201)
 
     def adm_policies_del(self, req):
-        arn = req.q("role_arn")
         with self.lock:
-            if arn is None:
-                self.identity_policies.clear()
-            elif self.identity_policies.pop(arn, None) is None:
-                raise HttpError(404, "no identity policy for that role", "NoSuchEntity")
+            remove_entry(self.identity_policies, req.q("role_arn"),
+                         "no identity policy for that role")
         return Response.json({})
 
     def adm_edits_get(self, req):

@@ -48,14 +48,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
 import jwt
 
-from .common import App, Fault, HttpError, bind_allowed, Request, Response, Server, as_bool, serve_cli
+from .common import (HttpError, Request, Response, Server, as_bool, bind_allowed, remove_entry,
+                     serve_cli)
+from .query_api import QueryApiApp
 from .oidc import (IdpMisconfigured, IdpUnreachable, OidcProvider, Resolver, fetch_json,
                    provider_arn)
 
@@ -342,21 +343,18 @@ class Role:
                 "trust_policy": self.trust_policy, "trust_policy_text": self.policy_text}
 
 
-class StsApp(App):
+class StsApp(QueryApiApp):
     name = "sts"
+    NS = NS
+    DEFAULT_CODES = DEFAULT_CODES
+    DEFAULT_FAULT_MSGS = DEFAULT_FAULT_MSGS
 
     def __init__(self, jwks_url: str | None = None, account_id: str = "123456789012"):
         super().__init__()
         self.default_account = account_id
         self.jwks = JwksCache(jwks_url)
         self._reset_state()
-        self.add("POST", "/", self.query_api, "sts")
-        self.add("GET", "/", self.query_api, "sts")
         A = lambda m, p, h, n: self.add(m, p, h, "admin." + n, True)  # noqa: E731
-        A("GET", "/_admin/state", self.adm_state, "state")
-        A("POST", "/_admin/reset", self.adm_reset, "reset")
-        A("GET", "/_admin/config", self.adm_config_get, "config")
-        A("POST", "/_admin/config", self.adm_config_set, "config")
         A("GET", "/_admin/roles", self.adm_roles_get, "roles")
         A("POST", "/_admin/roles", self.adm_roles_add, "roles")
         A("DELETE", "/_admin/roles", self.adm_roles_del, "roles")
@@ -380,32 +378,6 @@ class StsApp(App):
         # how OIDC issuers are reached (standins.oidc)
         self.oidc_config = {"oidc_ca_file": None, "resolve": [], "connect_to": []}
         self.resolver = Resolver()
-
-    # -- error shape ---------------------------------------------------------
-
-    def error(self, req: Request, err: HttpError) -> Response:
-        code = err.code or DEFAULT_CODES.get(err.status, "InternalFailure")
-        rid = str(uuid.uuid4())
-        req.note["error_code"] = code
-        kind = "Receiver" if err.status >= 500 else "Sender"
-        body = (f'<ErrorResponse xmlns="{NS}">\n  <Error>\n    <Type>{kind}</Type>\n'
-                f"    <Code>{escape(code)}</Code>\n    <Message>{escape(err.message)}</Message>\n"
-                f"  </Error>\n  <RequestId>{rid}</RequestId>\n</ErrorResponse>\n")
-        return Response(err.status, body, "text/xml", {"x-amzn-RequestId": rid})
-
-    def fault_error(self, req: Request, fault: Fault) -> HttpError:
-        code = fault.code or DEFAULT_CODES.get(fault.status, "InternalFailure")
-        return HttpError(fault.status, fault.message or DEFAULT_FAULT_MSGS.get(code, code), code)
-
-    def not_found(self, req: Request) -> HttpError:
-        return HttpError(404, f"Unknown path {req.path}", "NotFound")
-
-    def ok(self, action: str, inner: str) -> Response:
-        rid = str(uuid.uuid4())
-        body = (f'<{action}Response xmlns="{NS}">\n  <{action}Result>\n{inner}'
-                f"  </{action}Result>\n  <ResponseMetadata>\n    <RequestId>{rid}</RequestId>\n"
-                f"  </ResponseMetadata>\n</{action}Response>\n")
-        return Response(200, body, "text/xml", {"x-amzn-RequestId": rid})
 
     # -- dispatch --------------------------------------------------------------
 
@@ -884,12 +856,8 @@ class StsApp(App):
         return Response.json(out if isinstance(body, list) else out[0], 201)
 
     def adm_roles_del(self, req):
-        arn = req.q("arn")
         with self.lock:
-            if arn is None:
-                self.roles.clear()
-            elif self.roles.pop(arn, None) is None:
-                raise HttpError(404, "no such role", "NoSuchEntity")
+            remove_entry(self.roles, req.q("arn"), "no such role")
         return Response.json({})
 
     def adm_sessions(self, req):
@@ -950,10 +918,7 @@ class StsApp(App):
     def adm_oidc_del(self, req):
         arn = req.q("arn")
         with self.lock:
-            if arn is None:
-                self.oidc_providers.clear()
-            elif self.oidc_providers.pop(arn, None) is None:
-                raise HttpError(404, f"OpenIDConnect provider {arn} not found", "NoSuchEntity")
+            remove_entry(self.oidc_providers, arn, f"OpenIDConnect provider {arn} not found")
         return Response.json({})
 
 

@@ -12,7 +12,8 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from standins.harness import StsStandin, google_trust_policy, http, oidc_trust_policy
+from standins.harness import (StsStandin, aws_cli_env, google_trust_policy, http,
+                              oidc_trust_policy)
 from standins.iam import identity_allows, policy_size
 
 ACCOUNT = "123456789012"
@@ -440,14 +441,9 @@ def test_aws_cli_reads_and_writes(google, aws, tmp_path):
     sts, _, app = aws
     token = tmp_path / "token"
     token.write_text(google.identity(AUD, ADMIN_WL).text)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_CONFIG_FILE": str(tmp_path / "cfg"),
-                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds"),
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                "AWS_WEB_IDENTITY_TOKEN_FILE": str(token), "AWS_ROLE_ARN": ADMIN,
-                "AWS_ROLE_SESSION_NAME": "cli", "AWS_ENDPOINT_URL_STS": sts.url,
-                "AWS_ENDPOINT_URL_IAM": sts.iam.url})
+    env = aws_cli_env(str(tmp_path), AWS_WEB_IDENTITY_TOKEN_FILE=str(token), AWS_ROLE_ARN=ADMIN,
+                      AWS_ROLE_SESSION_NAME="cli", AWS_ENDPOINT_URL_STS=sts.url,
+                      AWS_ENDPOINT_URL_IAM=sts.iam.url)
     aws_cli = os.path.join(os.path.dirname(sys.executable), "aws")
 
     def run(*args):

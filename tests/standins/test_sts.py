@@ -15,7 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from standins.harness import StsStandin, google_trust_policy, http, oidc_trust_policy
+from standins.harness import (StsStandin, aws_cli_env, google_trust_policy, http,
+                              oidc_trust_policy)
 from standins.oidc_issuer import OidcIssuer, TestCA, write_bundle
 from standins.sts import evaluate_trust
 
@@ -435,13 +436,9 @@ def test_boto3_retries_injected_throttling(monkeypatch, aws_env, sts, setup):
 def test_aws_cli_from_env(aws_env, sts, setup):
     token_file = aws_env / "token"
     write_token(token_file, setup[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_CONFIG_FILE": str(aws_env / "cfg"),
-                "AWS_SHARED_CREDENTIALS_FILE": str(aws_env / "creds"),
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                "AWS_WEB_IDENTITY_TOKEN_FILE": str(token_file), "AWS_ROLE_ARN": ROLE,
-                "AWS_ROLE_SESSION_NAME": "cli-session", "AWS_ENDPOINT_URL_STS": sts.url})
+    env = aws_cli_env(str(aws_env), AWS_WEB_IDENTITY_TOKEN_FILE=str(token_file),
+                      AWS_ROLE_ARN=ROLE, AWS_ROLE_SESSION_NAME="cli-session",
+                      AWS_ENDPOINT_URL_STS=sts.url)
     aws = os.path.join(os.path.dirname(sys.executable), "aws")
     out = subprocess.run([aws, "sts", "get-caller-identity", "--output", "json"], env=env,
                          capture_output=True, text=True, timeout=120)

@@ -169,6 +169,12 @@ TEST_CASE("session credentials sign X-Amz-Security-Token; stale auth headers are
   CHECK(s.string_to_sign.find(kExample.secret_access_key) == std::string::npos);
 }
 
+TEST_CASE("the method is signed upper-cased") {
+  aws::RequestToSign lower{"get", "example.amazonaws.com", "/", {}, {}, ""};
+  auto s = aws::sign_v4(lower, kExample, {"us-east-1", "service"}, example_time());
+  CHECK(s.signature == "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+}
+
 TEST_CASE("a request without credentials or host is refused") {
   aws::RequestToSign r{"GET", "iam.amazonaws.com", "/", {}, {}, ""};
   CHECK_THROWS_AS(aws::sign_v4(r, {}, {"us-east-1", "iam"}, example_time()), std::invalid_argument);
