@@ -54,7 +54,8 @@ XmlElement parse_answer(std::string_view body, std::string_view action_name) {
     throw IamAnswerError(std::string(action_name) + ": unexpected answer <" + root.name + ">");
   }
   const XmlElement* result = root.child(std::string(action_name) + "Result");
-  if (!result) throw IamAnswerError(std::string(action_name) + ": no " + std::string(action_name) + "Result");
+  if (!result)
+    throw IamAnswerError(std::string(action_name) + ": no " + std::string(action_name) + "Result");
   return *result;
 }
 
@@ -140,7 +141,9 @@ QueryParams iam_get_oidc_provider(std::string_view provider_arn) {
   return p;
 }
 
-QueryParams iam_list_oidc_providers() { return action("ListOpenIDConnectProviders"); }
+QueryParams iam_list_oidc_providers() {
+  return action("ListOpenIDConnectProviders");
+}
 
 QueryParams iam_add_client_id_to_oidc_provider(std::string_view provider_arn,
                                                std::string_view client_id) {

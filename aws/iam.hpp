@@ -75,7 +75,7 @@ struct IamError {
 IamRole parse_get_role(std::string_view body);
 IamOidcProvider parse_get_oidc_provider(std::string_view body);
 std::vector<std::string> parse_list_oidc_providers(std::string_view body);  // provider ARNs
-std::string parse_create_oidc_provider(std::string_view body);             // the new ARN
+std::string parse_create_oidc_provider(std::string_view body);              // the new ARN
 
 // The error of a non-2xx answer; nullopt when the body is not an
 // ErrorResponse (a proxy's page, an empty body).

@@ -52,9 +52,11 @@ std::string fold_whitespace(std::string_view v) {
 // proxies or tracing may rewrite.
 bool unsigned_header(std::string_view lname) {
   static constexpr std::string_view kSkip[] = {
-      "baggage",  "connection", "expect",  "keep-alive",        "proxy-authenticate",
-      "proxy-authorization", "te", "traceparent", "tracestate", "trailer",
-      "transfer-encoding", "upgrade", "user-agent", "x-amzn-trace-id"};
+      "baggage",    "connection",         "expect",
+      "keep-alive", "proxy-authenticate", "proxy-authorization",
+      "te",         "traceparent",        "tracestate",
+      "trailer",    "transfer-encoding",  "upgrade",
+      "user-agent", "x-amzn-trace-id"};
   return std::find(std::begin(kSkip), std::end(kSkip), lname) != std::end(kSkip);
 }
 
@@ -131,7 +133,7 @@ CanonicalHeaders canonical_headers(const Headers& headers) {
   }
   CanonicalHeaders out;
   for (const auto& [name, value] : by_name) {
-    out.lines += name + ":" + value + "\n";
+    out.lines.append(name).append(":").append(value).append("\n");
     if (!out.signed_headers.empty()) out.signed_headers += ';';
     out.signed_headers += name;
   }
@@ -173,9 +175,9 @@ SignedRequest sign_v4(const RequestToSign& request, const Credentials& credentia
       date + "/" + scope.region + "/" + scope.service + "/aws4_request";
   out.string_to_sign = std::string(kAlgorithm) + "\n" + out.amz_date + "\n" + credential_scope +
                        "\n" + hex_lower(sha256(out.canonical_request));
-  out.signature = hex_lower(hmac_sha256(
-      signing_key(credentials.secret_access_key, date, scope.region, scope.service),
-      out.string_to_sign));
+  out.signature = hex_lower(
+      hmac_sha256(signing_key(credentials.secret_access_key, date, scope.region, scope.service),
+                  out.string_to_sign));
   out.authorization = std::string(kAlgorithm) + " Credential=" + credentials.access_key_id + "/" +
                       credential_scope + ", SignedHeaders=" + canon.signed_headers +
                       ", Signature=" + out.signature;

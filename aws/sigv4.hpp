@@ -40,8 +40,8 @@ struct SignedRequest {
   std::string amz_date;           // X-Amz-Date, YYYYMMDDTHHMMSSZ
   std::string canonical_request;  // for debugging: never contains the secret
   std::string string_to_sign;
-  std::string signature;          // lower-case hex
-  std::string authorization;      // the Authorization header's value
+  std::string signature;      // lower-case hex
+  std::string authorization;  // the Authorization header's value
   // The headers to send besides the request's own: X-Amz-Date,
   // X-Amz-Security-Token (session credentials only), Authorization.
   Headers added_headers;

@@ -87,7 +87,7 @@ class Reader {
     return std::string(s_.substr(start, pos_ - start));
   }
 
-  static std::string local(std::string qname) {
+  static std::string local(const std::string& qname) {
     size_t colon = qname.find(':');
     return colon == std::string::npos ? qname : qname.substr(colon + 1);
   }
@@ -149,10 +149,10 @@ class Reader {
       if (digits.empty()) fail("bad character reference");
       uint32_t cp = 0;
       for (char c : digits) {
-        int d = c >= '0' && c <= '9'                ? c - '0'
-                : hex && c >= 'a' && c <= 'f'       ? c - 'a' + 10
-                : hex && c >= 'A' && c <= 'F'       ? c - 'A' + 10
-                                                    : -1;
+        int d = c >= '0' && c <= '9'          ? c - '0'
+                : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                              : -1;
         if (d < 0) fail("bad character reference");
         cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(d);
         if (cp > 0x10FFFF) fail("bad character reference");
@@ -213,6 +213,8 @@ class Reader {
 
 }  // namespace
 
-XmlElement parse_xml(std::string_view document) { return Reader(document).document(); }
+XmlElement parse_xml(std::string_view document) {
+  return Reader(document).document();
+}
 
 }  // namespace aws

@@ -75,15 +75,23 @@ int parse(const std::string& action) {
         std::cout << nlohmann::json{{"invalid", "not an ErrorResponse"}}.dump() << "\n";
         return 3;
       }
-      out = {{"type", e->type}, {"code", e->code}, {"message", e->message},
+      out = {{"type", e->type},
+             {"code", e->code},
+             {"message", e->message},
              {"request_id", e->request_id}};
     } else if (action == "GetRole") {
       aws::IamRole r = aws::parse_get_role(body);
-      out = {{"name", r.name}, {"id", r.id}, {"arn", r.arn}, {"path", r.path},
-             {"create_date", r.create_date}, {"trust_policy", r.trust_policy}};
+      out = {{"name", r.name},
+             {"id", r.id},
+             {"arn", r.arn},
+             {"path", r.path},
+             {"create_date", r.create_date},
+             {"trust_policy", r.trust_policy}};
     } else if (action == "GetOpenIDConnectProvider") {
       aws::IamOidcProvider p = aws::parse_get_oidc_provider(body);
-      out = {{"url", p.url}, {"client_ids", p.client_ids}, {"thumbprints", p.thumbprints},
+      out = {{"url", p.url},
+             {"client_ids", p.client_ids},
+             {"thumbprints", p.thumbprints},
              {"create_date", p.create_date}};
     } else if (action == "ListOpenIDConnectProviders") {
       out = {{"arns", aws::parse_list_oidc_providers(body)}};

@@ -65,8 +65,8 @@ TEST_CASE("role names and role ARNs") {
 
 TEST_CASE("request forms carry Action and Version, and refuse invalid names") {
   auto get = aws::iam_get_role("app");
-  CHECK(get == aws::QueryParams{{"Action", "GetRole"}, {"Version", "2010-05-08"},
-                                {"RoleName", "app"}});
+  CHECK(get ==
+        aws::QueryParams{{"Action", "GetRole"}, {"Version", "2010-05-08"}, {"RoleName", "app"}});
   CHECK_THROWS_AS(aws::iam_get_role("a&Action=DeleteRole"), aws::IamInputError);
   auto upd = aws::iam_update_assume_role_policy("app", R"({"Statement":[]})");
   CHECK(value(upd, "Action") == "UpdateAssumeRolePolicy");
@@ -75,8 +75,8 @@ TEST_CASE("request forms carry Action and Version, and refuse invalid names") {
   CHECK_THROWS_AS(aws::iam_update_assume_role_policy("app", std::string(131073, ' ')),
                   aws::IamInputError);
 
-  auto create = aws::iam_create_oidc_provider("https://issuer.example/k8s", {"sts.amazonaws.com", "x"},
-                                              {std::string(40, 'a')});
+  auto create = aws::iam_create_oidc_provider("https://issuer.example/k8s",
+                                              {"sts.amazonaws.com", "x"}, {std::string(40, 'a')});
   CHECK(value(create, "Url") == "https://issuer.example/k8s");
   CHECK(value(create, "ClientIDList.member.1") == "sts.amazonaws.com");
   CHECK(value(create, "ClientIDList.member.2") == "x");
@@ -91,10 +91,10 @@ TEST_CASE("request forms carry Action and Version, and refuse invalid names") {
   auto add = aws::iam_add_client_id_to_oidc_provider(arn, "sts.amazonaws.com");
   CHECK(value(add, "Action") == "AddClientIDToOpenIDConnectProvider");
   CHECK(value(add, "ClientID") == "sts.amazonaws.com");
-  for (const char* bad : {"arn:aws:iam::123456789012:role/x", "arn:aws:iam::1234:oidc-provider/x",
-                          "arn:aws:sts::123456789012:oidc-provider/x",
-                          "arn:aws:iam::123456789012:oidc-provider/a b",
-                          "arn:aws:iam::123456789012:oidc-provider/"}) {
+  for (const char* bad :
+       {"arn:aws:iam::123456789012:role/x", "arn:aws:iam::1234:oidc-provider/x",
+        "arn:aws:sts::123456789012:oidc-provider/x", "arn:aws:iam::123456789012:oidc-provider/a b",
+        "arn:aws:iam::123456789012:oidc-provider/"}) {
     CAPTURE(bad);
     CHECK_THROWS_AS(aws::iam_get_oidc_provider(bad), aws::IamInputError);
   }
@@ -104,7 +104,8 @@ TEST_CASE("request forms carry Action and Version, and refuse invalid names") {
 }
 
 TEST_CASE("GetRole: the role and its URL-decoded trust policy") {
-  auto role = aws::parse_get_role(R"(<GetRoleResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  auto role =
+      aws::parse_get_role(R"(<GetRoleResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
   <GetRoleResult>
     <Role>
       <Path>/gtoken/</Path>
@@ -123,7 +124,8 @@ TEST_CASE("GetRole: the role and its URL-decoded trust policy") {
   CHECK(role.arn == "arn:aws:iam::123456789012:role/gtoken/app");
   CHECK(role.path == "/gtoken/");
   CHECK(role.create_date == "2026-12-01T10:00:00Z");
-  CHECK(role.trust_policy == "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"caf\xC3\xA9+&\"}]}");
+  CHECK(role.trust_policy ==
+        "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"caf\xC3\xA9+&\"}]}");
   CHECK_THROWS_AS(aws::parse_get_role("<GetRoleResponse><GetRoleResult/></GetRoleResponse>"),
                   aws::IamAnswerError);
   CHECK_THROWS_AS(aws::parse_get_role("<ListRolesResponse/>"), aws::IamAnswerError);
@@ -136,7 +138,8 @@ TEST_CASE("GetRole: the role and its URL-decoded trust policy") {
 }
 
 TEST_CASE("OIDC provider answers") {
-  auto p = aws::parse_get_oidc_provider(R"(<GetOpenIDConnectProviderResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  auto p = aws::parse_get_oidc_provider(
+      R"(<GetOpenIDConnectProviderResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
   <GetOpenIDConnectProviderResult>
     <ThumbprintList><member>c3768084dfb3d2b68b7897bf5f565da8efEXAMPLE</member></ThumbprintList>
     <CreateDate>2026-12-01T10:00:00Z</CreateDate>
@@ -157,16 +160,18 @@ TEST_CASE("OIDC provider answers") {
 </ListOpenIDConnectProvidersResponse>)");
   CHECK(list == std::vector<std::string>{"arn:aws:iam::123456789012:oidc-provider/a",
                                          "arn:aws:iam::123456789012:oidc-provider/b/c"});
-  CHECK(aws::parse_list_oidc_providers("<ListOpenIDConnectProvidersResponse>"
-                                       "<ListOpenIDConnectProvidersResult><OpenIDConnectProviderList/>"
-                                       "</ListOpenIDConnectProvidersResult>"
-                                       "</ListOpenIDConnectProvidersResponse>")
+  CHECK(aws::parse_list_oidc_providers(
+            "<ListOpenIDConnectProvidersResponse>"
+            "<ListOpenIDConnectProvidersResult><OpenIDConnectProviderList/>"
+            "</ListOpenIDConnectProvidersResult>"
+            "</ListOpenIDConnectProvidersResponse>")
             .empty());
   CHECK(aws::parse_create_oidc_provider(
             "<CreateOpenIDConnectProviderResponse><CreateOpenIDConnectProviderResult>"
             "<OpenIDConnectProviderArn>arn:aws:iam::123456789012:oidc-provider/a"
             "</OpenIDConnectProviderArn></CreateOpenIDConnectProviderResult>"
-            "</CreateOpenIDConnectProviderResponse>") == "arn:aws:iam::123456789012:oidc-provider/a");
+            "</CreateOpenIDConnectProviderResponse>") ==
+        "arn:aws:iam::123456789012:oidc-provider/a");
   CHECK_THROWS_AS(aws::parse_create_oidc_provider("<CreateOpenIDConnectProviderResponse>"
                                                   "<CreateOpenIDConnectProviderResult/>"
                                                   "</CreateOpenIDConnectProviderResponse>"),
@@ -174,7 +179,8 @@ TEST_CASE("OIDC provider answers") {
 }
 
 TEST_CASE("ErrorResponse: Type, Code, Message") {
-  auto e = aws::parse_error_response(R"(<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  auto e =
+      aws::parse_error_response(R"(<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
   <Error>
     <Type>Sender</Type>
     <Code>NoSuchEntity</Code>
@@ -189,5 +195,6 @@ TEST_CASE("ErrorResponse: Type, Code, Message") {
   CHECK(e->request_id == "4f7a3a3f-0000-0000-0000-000000000000");
   CHECK_FALSE(aws::parse_error_response(""));
   CHECK_FALSE(aws::parse_error_response("<html><body>502 Bad Gateway</body></html>"));
-  CHECK_FALSE(aws::parse_error_response("<ErrorResponse><Error><Type>Sender</Type></Error></ErrorResponse>"));
+  CHECK_FALSE(aws::parse_error_response(
+      "<ErrorResponse><Error><Type>Sender</Type></Error></ErrorResponse>"));
 }

@@ -147,8 +147,10 @@ TEST_CASE("session credentials sign X-Amz-Security-Token; stale auth headers are
                        "iam.amazonaws.com",
                        "/",
                        {},
-                       {{"Authorization", "old"}, {"X-Amz-Date", "19700101T000000Z"},
-                        {"Host", "evil.example"}, {"Content-Type", "application/x-www-form-urlencoded"}},
+                       {{"Authorization", "old"},
+                        {"X-Amz-Date", "19700101T000000Z"},
+                        {"Host", "evil.example"},
+                        {"Content-Type", "application/x-www-form-urlencoded"}},
                        "Action=GetRole&RoleName=r&Version=2010-05-08"};
   auto s = aws::sign_v4(r, session, {"us-east-1", "iam"}, example_time());
   CHECK(header(s, "X-Amz-Security-Token") == session.session_token);
