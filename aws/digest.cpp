@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-namespace aws {
+namespace gtoken::aws {
 
 std::string sha256(std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -39,4 +39,4 @@ std::string hex_lower(std::string_view bytes) {
   return out;
 }
 
-}  // namespace aws
+}  // namespace gtoken::aws

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace aws {
+namespace gtoken::aws {
 
 // The 32-byte SHA-256 digest of `data`.
 std::string sha256(std::string_view data);
@@ -14,4 +14,4 @@ std::string hmac_sha256(std::string_view key, std::string_view data);
 // Lower-case hex of raw bytes.
 std::string hex_lower(std::string_view bytes);
 
-}  // namespace aws
+}  // namespace gtoken::aws

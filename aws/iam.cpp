@@ -3,7 +3,7 @@
 #include "aws/partition.hpp"
 #include "aws/xml.hpp"
 
-namespace aws {
+namespace gtoken::aws {
 
 namespace {
 
@@ -217,4 +217,4 @@ std::optional<IamError> parse_error_response(std::string_view body) {
                   error->child_text("Message"), root.child_text("RequestId")};
 }
 
-}  // namespace aws
+}  // namespace gtoken::aws

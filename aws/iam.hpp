@@ -11,7 +11,7 @@
 
 #include "aws/percent_encoding.hpp"
 
-namespace aws {
+namespace gtoken::aws {
 
 inline constexpr std::string_view kIamVersion = "2010-05-08";
 inline constexpr std::string_view kIamService = "iam";
@@ -81,4 +81,4 @@ std::string parse_create_oidc_provider(std::string_view body);              // t
 // ErrorResponse (a proxy's page, an empty body).
 std::optional<IamError> parse_error_response(std::string_view body);
 
-}  // namespace aws
+}  // namespace gtoken::aws

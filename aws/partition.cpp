@@ -1,6 +1,6 @@
 #include "aws/partition.hpp"
 
-namespace aws {
+namespace gtoken::aws {
 
 namespace {
 
@@ -30,4 +30,4 @@ std::optional<std::string_view> arn_partition(std::string_view arn) {
   return endpoint->partition;
 }
 
-}  // namespace aws
+}  // namespace gtoken::aws

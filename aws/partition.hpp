@@ -6,7 +6,7 @@
 #include <optional>
 #include <string_view>
 
-namespace aws {
+namespace gtoken::aws {
 
 struct IamEndpoint {
   std::string_view partition;       // aws, aws-cn, aws-us-gov
@@ -21,4 +21,4 @@ std::optional<IamEndpoint> iam_endpoint(std::string_view partition);
 // not one of a known partition.
 std::optional<std::string_view> arn_partition(std::string_view arn);
 
-}  // namespace aws
+}  // namespace gtoken::aws

@@ -2,7 +2,7 @@
 
 #include "kube/names.hpp"
 
-namespace aws {
+namespace gtoken::aws {
 
 namespace {
 
@@ -49,4 +49,4 @@ std::string form_encode(const QueryParams& params) {
   return out;
 }
 
-}  // namespace aws
+}  // namespace gtoken::aws

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace aws {
+namespace gtoken::aws {
 
 // Query parameters or form fields in the order given, decoded.
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
@@ -26,4 +26,4 @@ std::optional<std::string> percent_decode(std::string_view s);
 // the application/x-www-form-urlencoded body of a query-API request.
 std::string form_encode(const QueryParams& params);
 
-}  // namespace aws
+}  // namespace gtoken::aws

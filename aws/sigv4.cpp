@@ -7,7 +7,7 @@
 
 #include "aws/digest.hpp"
 
-namespace aws {
+namespace gtoken::aws {
 
 namespace {
 
@@ -185,4 +185,4 @@ SignedRequest sign_v4(const RequestToSign& request, const Credentials& credentia
   return out;
 }
 
-}  // namespace aws
+}  // namespace gtoken::aws

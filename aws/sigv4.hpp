@@ -11,7 +11,7 @@
 
 #include "aws/percent_encoding.hpp"
 
-namespace aws {
+namespace gtoken::aws {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -69,4 +69,4 @@ struct CanonicalHeaders {
 };
 CanonicalHeaders canonical_headers(const Headers& headers);
 
-}  // namespace aws
+}  // namespace gtoken::aws

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-namespace aws {
+namespace gtoken::aws {
 
 const XmlElement* XmlElement::child(std::string_view n) const {
   for (const auto& c : children) {
@@ -217,4 +217,4 @@ XmlElement parse_xml(std::string_view document) {
   return Reader(document).document();
 }
 
-}  // namespace aws
+}  // namespace gtoken::aws

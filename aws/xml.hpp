@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace aws {
+namespace gtoken::aws {
 
 struct XmlError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -33,4 +33,4 @@ struct XmlElement {
 // nesting deeper than 64 (answers are a few levels deep).
 XmlElement parse_xml(std::string_view document);
 
-}  // namespace aws
+}  // namespace gtoken::aws

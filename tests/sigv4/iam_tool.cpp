@@ -23,6 +23,8 @@
 #include "aws/iam.hpp"
 #include "aws/sigv4.hpp"
 
+namespace aws = gtoken::aws;
+
 namespace {
 
 std::string read_all(std::istream& in) {

@@ -13,6 +13,8 @@
 
 #include "aws/sigv4.hpp"
 
+namespace aws = gtoken::aws;
+
 namespace {
 
 std::string from_hex(const std::string& hex) {

@@ -262,6 +262,12 @@ def test_authorization_rule(google, aws):
     assert err(e)[:2] == (403, "AccessDenied")
 
 
+def test_policy_size_counts_whitespace_inside_strings_only():
+    assert policy_size('{ "a" :\t[ "b c" ,\n"d" ] }') == len('{"a":["b c","d"]}')
+    assert policy_size('{"a":"x\\" y"}') == len('{"a":"x\\" y"}')  # an escaped quote
+    assert policy_size('{"é": "€"}') == 9  # characters, not bytes
+
+
 def test_identity_policy_evaluation():
     pol = {"Statement": [{"Effect": "Allow", "Action": "iam:Get*", "Resource": "arn:x:role/a/*"},
                          {"Effect": "Deny", "Action": "iam:GetRole", "Resource": "arn:x:role/a/b"}]}

@@ -8,6 +8,8 @@
 #include "aws/iam.hpp"
 #include "aws/partition.hpp"
 
+namespace aws = gtoken::aws;
+
 namespace {
 
 std::string value(const aws::QueryParams& p, std::string_view name) {

@@ -11,6 +11,8 @@
 #include "aws/percent_encoding.hpp"
 #include "aws/sigv4.hpp"
 
+namespace aws = gtoken::aws;
+
 using namespace std::chrono_literals;
 
 namespace {

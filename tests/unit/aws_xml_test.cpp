@@ -5,6 +5,8 @@
 
 #include "aws/xml.hpp"
 
+namespace aws = gtoken::aws;
+
 TEST_CASE("elements, text, entities, CDATA; attributes, prefixes, comments skipped") {
   auto root = aws::parse_xml(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- c -->"
