@@ -486,5 +486,9 @@ TEST_CASE("event_object and pods_missing_injection") {
         {{"metadata", {{"name", "leaving"}, {"deletionTimestamp", "x"}}}, {"spec", json::object()}},
         {{"metadata", {{"name", "optout"}, {"annotations", {{"gtoken.io/inject", "false"}}}}},
          {"spec", json::object()}}}}};
-  CHECK(pods_missing_injection(pods, "gtoken") == std::vector<std::string>{"plain"});
+  CHECK(pods_missing_injection(pods, "gtoken", false) == std::vector<std::string>{"plain"});
+  // For a Kubernetes binding the agent containers count for nothing: only
+  // the running pods without the projected token volume.
+  CHECK(pods_missing_injection(pods, "gtoken", true) ==
+        std::vector<std::string>{"plain", "native", "classic"});
 }
