@@ -6,9 +6,8 @@ namespace kube {
 
 namespace {
 
-std::string encode(std::string_view data, const char* alphabet, bool pad) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
+void encode(std::string& out, std::string_view data, const char* alphabet, bool pad) {
+  out.reserve(out.size() + (data.size() + 2) / 3 * 4);
   size_t i = 0;
   auto byte = [&](size_t k) { return static_cast<unsigned char>(data[k]); };
   for (; i + 2 < data.size(); i += 3) {
@@ -31,17 +30,26 @@ std::string encode(std::string_view data, const char* alphabet, bool pad) {
     out += alphabet[(v >> 6) & 63];
     if (pad) out += '=';
   }
-  return out;
 }
+
+constexpr const char* kStandard = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 }  // namespace
 
 std::string base64_encode(std::string_view data) {
-  return encode(data, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true);
+  std::string out;
+  encode(out, data, kStandard, true);
+  return out;
+}
+
+void base64_encode_append(std::string& out, std::string_view data) {
+  encode(out, data, kStandard, true);
 }
 
 std::string base64url_encode(std::string_view data) {
-  return encode(data, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false);
+  std::string out;
+  encode(out, data, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false);
+  return out;
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {

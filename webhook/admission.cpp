@@ -4,7 +4,9 @@
 #include <stdexcept>
 
 #include "kube/status.hpp"
-#include "webhook/base64.hpp"
+#include "webhook/json_budget.hpp"
+#include "webhook/pod_view.hpp"
+#include "webhook/review_writer.hpp"
 #include "webhook/text.hpp"
 
 namespace gtoken::webhook {
@@ -20,64 +22,37 @@ namespace {
 // body costs one scan and no allocation beyond the lexer's current token.
 class SyntaxCheck {
  public:
-  std::optional<AdmissionError> exceeded;
+  JsonBudget budget;
 
-  bool null() { return value(); }
-  bool boolean(bool /*value*/) { return value(); }
-  bool number_integer(json::number_integer_t /*value*/) { return value(); }
-  bool number_unsigned(json::number_unsigned_t /*value*/) { return value(); }
-  bool number_float(json::number_float_t /*value*/, const std::string& /*text*/) { return value(); }
-  bool string(std::string& s) { return value(kStringNode + heap(s.size())); }
-  bool binary(json::binary_t& /*value*/) { return value(); }
-  bool start_object(std::size_t /*size*/) { return enter(kObjectNode); }
-  bool key(std::string& k) { return count(kMemberNode + heap(k.size())); }
-  bool end_object() { return leave(); }
-  bool start_array(std::size_t /*size*/) { return enter(kArrayNode); }
-  bool end_array() { return leave(); }
+  bool null() { return budget.scalar(); }
+  bool boolean(bool /*value*/) { return budget.scalar(); }
+  bool number_integer(json::number_integer_t /*value*/) { return budget.scalar(); }
+  bool number_unsigned(json::number_unsigned_t /*value*/) { return budget.scalar(); }
+  bool number_float(json::number_float_t /*value*/, const std::string& /*text*/) {
+    return budget.scalar();
+  }
+  bool string(std::string& s) { return budget.string(s.size()); }
+  bool binary(json::binary_t& /*value*/) { return budget.scalar(); }
+  bool start_object(std::size_t /*size*/) { return budget.start_object(); }
+  bool key(std::string& k) { return budget.key(k.size()); }
+  bool end_object() { return budget.end(); }
+  bool start_array(std::size_t /*size*/) { return budget.start_array(); }
+  bool end_array() { return budget.end(); }
   bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
                    const nlohmann::detail::exception& /*error*/) {
     return false;
   }
-
-  std::size_t elements() const { return elements_; }
-  std::size_t bytes() const { return bytes_; }
-
- private:
-  // Estimated costs in nlohmann::json on a 64-bit libstdc++, with malloc's
-  // overhead: every value a 16-byte slot (doubled for vector growth); an
-  // object its std::map, each member a map node with its key; a string its
-  // std::string and, beyond the small-string buffer, its characters.
-  static constexpr std::size_t kSlot = 32;
-  static constexpr std::size_t kObjectNode = 64;
-  static constexpr std::size_t kArrayNode = 40;
-  static constexpr std::size_t kMemberNode = 96;
-  static constexpr std::size_t kStringNode = 48;
-  static std::size_t heap(std::size_t length) { return length > 15 ? length + 17 : 0; }
-
-  bool count(std::size_t cost) {
-    bytes_ += cost;
-    if (++elements_ > kMaxJsonElements || bytes_ > kMaxDecodedBytes) {
-      exceeded = AdmissionError::TooManyElements;
-      return false;
-    }
-    return true;
-  }
-  bool value(std::size_t extra = 0) { return count(kSlot + extra); }
-  bool enter(std::size_t node) {
-    if (++depth_ > kMaxJsonDepth) {
-      exceeded = AdmissionError::JsonTooDeep;
-      return false;
-    }
-    return value(node);
-  }
-  bool leave() {
-    --depth_;
-    return true;
-  }
-  std::size_t depth_ = 0;
-  std::size_t elements_ = 0;
-  std::size_t bytes_ = 0;
 };
+
+// The whole document, after a syntax pass that checks the limits.
+bool parse_whole(std::string_view body, json& out, JsonBudget& budget) {
+  SyntaxCheck check;
+  const bool ok = json::sax_parse(body, &check);
+  budget = check.budget;
+  if (!ok) return false;
+  out = json::parse(body, nullptr, false);
+  return !out.is_discarded();
+}
 
 std::string dump(const json& value) {
   // Replace, not throw, should a string ever hold invalid UTF-8.
@@ -148,37 +123,8 @@ std::optional<AdmissionRequest> decode_request(json& review) {
   return out;
 }
 
-json response_review(const AdmissionRequest& request, const Decision& decision,
-                     AdmissionHttpResult& result) {
-  json response{{"uid", request.uid}, {"allowed", decision.allowed}};
-  if (decision.allowed && !decision.patch.empty()) {
-    response["patchType"] = "JSONPatch";
-    response["patch"] = base64_encode(dump(decision.patch));
-    result.patch_operations = decision.patch.size();
-  }
-  if (!decision.allowed) {
-    response["status"] = {{"code", decision.status_code}, {"message", decision.status_message}};
-  }
-  if (!decision.warnings.empty()) {
-    json warnings = json::array();
-    for (std::size_t i = 0; i < decision.warnings.size(); ++i) {
-      if (i + 1 == kMaxWarnings && decision.warnings.size() > kMaxWarnings) {
-        warnings.push_back(std::to_string(decision.warnings.size() - i) + " more warnings");
-        break;
-      }
-      warnings.push_back(sanitize_warning(decision.warnings[i]));
-    }
-    response["warnings"] = std::move(warnings);
-  }
-  return json{
-      {"apiVersion", "admission.k8s.io/v1"},
-      {"kind", "AdmissionReview"},
-      {"response", std::move(response)},
-  };
-}
-
 DecodedAdmission decode(std::string_view content_type, std::string_view body,
-                        std::size_t body_limit) {
+                        std::size_t body_limit, AdmissionDecoding decoding) {
   DecodedAdmission out;
   if (body.empty()) {
     out.rejection = reject(AdmissionError::EmptyBody, "request body is empty");
@@ -195,12 +141,16 @@ DecodedAdmission decode(std::string_view content_type, std::string_view body,
                                std::string(content_type.substr(0, 64)) + "\"");
     return out;
   }
-  SyntaxCheck check;
-  if (!json::sax_parse(body, &check)) {
-    if (check.exceeded == AdmissionError::JsonTooDeep) {
+  JsonBudget budget;
+  json review;
+  const bool parsed = decoding == AdmissionDecoding::PodView
+                          ? parse_pod_view(body, review, budget)
+                          : parse_whole(body, review, budget);
+  if (!parsed) {
+    if (budget.exceeded == AdmissionError::JsonTooDeep) {
       out.rejection = reject(AdmissionError::JsonTooDeep,
                              "JSON nested deeper than " + std::to_string(kMaxJsonDepth));
-    } else if (check.exceeded == AdmissionError::TooManyElements) {
+    } else if (budget.exceeded == AdmissionError::TooManyElements) {
       out.rejection =
           reject(AdmissionError::TooManyElements,
                  "JSON document over " + std::to_string(kMaxJsonElements) + " elements or " +
@@ -208,11 +158,6 @@ DecodedAdmission decode(std::string_view content_type, std::string_view body,
     } else {
       out.rejection = reject(AdmissionError::MalformedJson, "request body is not valid JSON");
     }
-    return out;
-  }
-  json review = json::parse(body, nullptr, false);
-  if (review.is_discarded()) {
-    out.rejection = reject(AdmissionError::MalformedJson, "request body is not valid JSON");
     return out;
   }
   out.request = decode_request(review);
@@ -247,7 +192,7 @@ AdmissionHttpResult answer(const AdmissionRequest& request, const Decide& decide
   result.dry_run = request.dry_run;
   result.allowed = decision.allowed;
   result.skip = decision.skip;
-  result.body = dump(response_review(request, decision, result));
+  result.body = write_admission_review(request.uid, decision, result.patch_operations);
   return result;
 }
 
@@ -312,9 +257,9 @@ std::string sanitize_warning(std::string_view warning) {
 }
 
 DecodedAdmission decode_admission(std::string_view content_type, std::string_view body,
-                                  std::size_t body_limit) noexcept {
+                                  std::size_t body_limit, AdmissionDecoding decoding) noexcept {
   try {
-    return decode(content_type, body, body_limit);
+    return decode(content_type, body, body_limit, decoding);
   } catch (...) {
     DecodedAdmission out;
     out.rejection = out_of_memory();
@@ -334,7 +279,7 @@ AdmissionHttpResult answer_admission(const AdmissionRequest& request,
 AdmissionHttpResult handle_admission(std::string_view content_type, std::string_view body,
                                      std::size_t body_limit, const Decide& decide) noexcept {
   try {
-    DecodedAdmission decoded = decode(content_type, body, body_limit);
+    DecodedAdmission decoded = decode(content_type, body, body_limit, AdmissionDecoding::Whole);
     if (!decoded.request) return std::move(decoded.rejection);
     return answer(*decoded.request, decide);
   } catch (...) {

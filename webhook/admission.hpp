@@ -43,7 +43,8 @@ struct AdmissionRequest {
   std::string kind;        // request.kind.kind, e.g. "Pod"
   std::string resource;    // request.resource.resource, e.g. "pods"
   std::string sub_resource;
-  // The whole AdmissionReview.request object.
+  // AdmissionReview.request: the whole object, or with
+  // AdmissionDecoding::PodView only what the pod review reads (pod_view.hpp).
   nlohmann::json request;
 
   // request.object, or null.
@@ -108,6 +109,10 @@ AdmissionHttpResult handle_admission(std::string_view content_type, std::string_
 // handle_admission in two halves, for a caller that decides elsewhere (the
 // server decides a cache miss on another thread).
 //
+// What of the body decode_admission builds: the whole document, or in one
+// pass only the parts a pod review reads (webhook/pod_view.hpp; /mutate).
+// The checks, rejections and decoded fields are the same either way.
+enum class AdmissionDecoding { Whole, PodView };
 // The checks before deciding and the decoding: the request, or the rejection
 // to send. Never throws.
 struct DecodedAdmission {
@@ -115,7 +120,8 @@ struct DecodedAdmission {
   AdmissionHttpResult rejection;  // when !request
 };
 DecodedAdmission decode_admission(std::string_view content_type, std::string_view body,
-                                  std::size_t body_limit) noexcept;
+                                  std::size_t body_limit,
+                                  AdmissionDecoding decoding = AdmissionDecoding::Whole) noexcept;
 // Asks `decide` and builds the AdmissionReview answer (or the 500 of a failed
 // decision). Never throws.
 AdmissionHttpResult answer_admission(const AdmissionRequest& request,

@@ -157,8 +157,9 @@ class Routes : public std::enable_shared_from_this<Routes> {
     if (request.body_too_large) {
       return finish(too_large(), {}, start, respond);
     }
-    DecodedAdmission decoded =
-        decode_admission(request.content_type, request.body, env_.body_limit);
+    // Only what the pod review reads (webhook/pod_view.hpp), in one pass.
+    DecodedAdmission decoded = decode_admission(request.content_type, request.body,
+                                                env_.body_limit, AdmissionDecoding::PodView);
     std::string().swap(request.body);  // decoded now; do not hold both
     if (!decoded.request) return finish(decoded.rejection, {}, start, respond);
     auto admission = std::make_shared<const AdmissionRequest>(std::move(*decoded.request));

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/webhook_golden_cases.hpp"
 #include "tests/unit/webhook_yaml.hpp"
 #include "webhook/mutate.hpp"
 
@@ -35,60 +36,11 @@ using gtoken::webhook::to_string;
 using nlohmann::json;
 namespace fs = std::filesystem;
 namespace testing = gtoken::webhook::testing;
-
-fs::path golden_dir() {
-  return fs::path(GTOKEN_SOURCE_DIR) / "tests" / "golden" / "webhook";
-}
-
-// A fixed linear congruential sequence: reproducible "random" suffixes.
-RandomSource counter_random(std::uint32_t seed) {
-  return [state = seed]() mutable {
-    state = state * 1664525u + 1013904223u;
-    return state >> 8;
-  };
-}
-
-SaSettings settings_for(const json& input) {
-  SaSettings sa =
-      gtoken::webhook::settings_from_service_account(input.value("serviceAccount", json::object()));
-  // The AwsRoleBinding, when the case has one, wins over the annotations.
-  const json binding = input.value("binding", json::object());
-  if (binding.contains("roleArn")) sa.role_arn = binding["roleArn"].get<std::string>();
-  if (binding.contains("audience")) sa.audience = binding["audience"].get<std::string>();
-  if (binding.contains("region")) sa.region = binding["region"].get<std::string>();
-  if (binding.contains("containers")) {
-    sa.containers = binding["containers"].get<std::vector<std::string>>();
-  }
-  if (binding.contains("tokenExpirationSeconds")) {
-    sa.token_expiration_seconds = binding["tokenExpirationSeconds"].get<std::int64_t>();
-  }
-  return sa;
-}
-
-MutationConfig config_for(const json& input) {
-  MutationConfig cfg;
-  const json overrides = input.value("config", json::object());
-  for (const auto& [key, value] : overrides.items()) {
-    if (key == "nativeSidecars") {
-      cfg.native_sidecars = value.get<bool>();
-    } else if (key == "agentImage") {
-      cfg.agent_image = value.get<std::string>();
-    } else if (key == "imagePullPolicy") {
-      cfg.image_pull_policy = value.get<std::string>();
-    } else if (key == "tokenMountPath") {
-      cfg.token_mount_path = value.get<std::string>();
-    } else if (key == "volumeName") {
-      cfg.volume_name = value.get<std::string>();
-    } else if (key == "defaultAudience") {
-      cfg.default_audience = value.get<std::string>();
-    } else if (key == "defaultRegion") {
-      cfg.default_region = value.get<std::string>();
-    } else {
-      FAIL("unknown config key in golden input: " << key);
-    }
-  }
-  return cfg;
-}
+using testing::case_names;
+using testing::config_for;
+using testing::counter_random;
+using testing::golden_dir;
+using testing::settings_for;
 
 // What the apiserver's validation would reject, or what would make the pod
 // unable to start, checked on every patched pod.
@@ -195,17 +147,6 @@ void check_eks(const json& eks, const json& patched) {
                                                       << " vs EKS " << json(theirs).dump());
     }
   }
-}
-
-std::vector<std::string> case_names() {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(golden_dir())) {
-    const std::string file = entry.path().filename().string();
-    constexpr std::string_view kSuffix = ".in.yaml";
-    if (file.ends_with(kSuffix)) names.push_back(file.substr(0, file.size() - kSuffix.size()));
-  }
-  std::sort(names.begin(), names.end());
-  return names;
 }
 
 void run_case(const std::string& name, bool update) {
