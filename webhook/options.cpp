@@ -30,7 +30,7 @@ po::options_description describe(WebhookOptions& o, Durations& d, std::vector<st
   desc.add_options()
     ("webhook-port", po::value(&o.port)->default_value(o.port), "HTTPS port of the webhook (10250: reachable from a private GKE control plane)")
     ("webhook-bind-address", po::value(&o.bind_address)->default_value(o.bind_address), "address the webhook listens on")
-    ("webhook-threads", po::value(&o.threads)->default_value(o.threads), "webhook I/O threads (0: one per CPU the process may use, at least 2)")
+    ("webhook-threads", po::value(&o.threads)->default_value(o.threads), "webhook I/O threads (0: one per CPU the process may use)")
     ("webhook-lookup-threads", po::value(&o.lookup_threads)->default_value(o.lookup_threads), "threads for the live ServiceAccount reads of cache misses (off the I/O threads)")
     ("webhook-lookup-queue", po::value(&o.lookup_queue)->default_value(o.lookup_queue), "cache misses waiting for a lookup thread; beyond it an admission is answered 500")
     ("metrics-port", po::value(&o.metrics_port)->default_value(o.metrics_port), "plain-HTTP port of /metrics (0: none)")

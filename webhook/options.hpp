@@ -18,8 +18,7 @@ struct WebhookOptions {
   std::string bind_address = "0.0.0.0";
   // 10250: private GKE's control plane reaches nodes on 443 and 10250 only.
   int port = 10250;
-  // I/O threads; 0: one per CPU the process may use (affinity, cgroup
-  // cpu.max), at least 2.
+  // I/O threads; 0: one per CPU the process may use (cpu_budget.hpp).
   int threads = 0;
   // Threads and queue of the lookup pool (ServiceAccount cache misses).
   int lookup_threads = 4;

@@ -13,6 +13,7 @@
 #include "webhook/cert_leader.hpp"
 #include "webhook/cert_manager.hpp"
 #include "webhook/cert_serving.hpp"
+#include "webhook/cpu_budget.hpp"
 #include "webhook/lookup_pool.hpp"
 #include "webhook/pod_review.hpp"
 #include "webhook/routes.hpp"
@@ -257,7 +258,10 @@ void WebhookRuntime::start() {
   ServerOptions so;
   so.bind_address = o.bind_address;
   so.port = static_cast<unsigned short>(o.port);
-  so.threads = o.threads > 0 ? o.threads : std::max(2, available_cpus());
+  // One per usable CPU: the decisions on these threads never block, so a
+  // second thread on one CPU only queues behind the first (and doubles the
+  // tail latency on a loaded core).
+  so.threads = o.threads > 0 ? o.threads : available_cpus();
   so.handshake_timeout = o.io_timeout;
   so.read_timeout = o.io_timeout;
   so.write_timeout = o.io_timeout;

@@ -4,7 +4,6 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <sched.h>
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,7 +13,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <fstream>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -310,27 +308,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 };
 
 }  // namespace
-
-int available_cpus() {
-  int n = 0;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
-  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
-  // cgroup v2: "max 100000" (no quota) or "<quota> <period>".
-  std::ifstream cpu_max("/sys/fs/cgroup/cpu.max");
-  std::string quota;
-  long long period = 0;
-  if (cpu_max >> quota >> period && quota != "max" && period > 0) {
-    try {
-      const long long q = std::stoll(quota);
-      const int by_quota = static_cast<int>((q + period - 1) / period);  // rounded up
-      if (by_quota > 0 && (n <= 0 || by_quota < n)) n = by_quota;
-    } catch (const std::exception&) {
-    }
-  }
-  return std::max(1, n);
-}
 
 struct HttpsServer::Impl {
   std::shared_ptr<Shared> shared;

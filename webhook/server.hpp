@@ -58,10 +58,6 @@ using Respond = std::function<void(HttpResponseData)>;
 // before responding becomes a 500.
 using RequestHandler = std::function<void(HttpRequestData request, Respond respond)>;
 
-// The CPUs this process may run on: its affinity mask, capped by the cgroup
-// v2 CPU quota (cpu.max) when one is set; at least 1.
-int available_cpus();
-
 struct ServerOptions {
   std::string bind_address = "0.0.0.0";
   unsigned short port = 10250;  // 0 = any free port (tests), see HttpsServer::port()

@@ -306,9 +306,3 @@ TEST_CASE("the metrics port: plain HTTP, /metrics only") {
   CHECK(http.request(r).status == 404);
   server.stop();
 }
-
-TEST_CASE("available_cpus: within the affinity mask") {
-  const int n = wh::available_cpus();
-  CHECK(n >= 1);
-  CHECK(n <= static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-}
