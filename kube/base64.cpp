@@ -6,29 +6,32 @@ namespace kube {
 
 namespace {
 
+// Into `out`, resized once and written through a pointer (no per-character
+// append: the webhook encodes every patch it sends).
 void encode(std::string& out, std::string_view data, const char* alphabet, bool pad) {
-  out.reserve(out.size() + (data.size() + 2) / 3 * 4);
-  size_t i = 0;
+  const size_t full = data.size() / 3;
+  const size_t rest = data.size() - full * 3;
+  const size_t tail = rest == 0 ? 0 : pad ? 4 : rest + 1;
+  const size_t start = out.size();
+  out.resize(start + full * 4 + tail);
+  char* p = out.data() + start;
   auto byte = [&](size_t k) { return static_cast<unsigned char>(data[k]); };
-  for (; i + 2 < data.size(); i += 3) {
-    unsigned v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
+  for (size_t i = 0; i < full * 3; i += 3) {
+    const unsigned v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+    *p++ = alphabet[(v >> 18) & 63];
+    *p++ = alphabet[(v >> 12) & 63];
+    *p++ = alphabet[(v >> 6) & 63];
+    *p++ = alphabet[v & 63];
   }
-  size_t rest = data.size() - i;
-  if (rest == 1) {
-    unsigned v = byte(i) << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    if (pad) out += "==";
-  } else if (rest == 2) {
-    unsigned v = (byte(i) << 16) | (byte(i + 1) << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    if (pad) out += '=';
+  if (rest == 0) return;
+  const size_t i = full * 3;
+  const unsigned v = (byte(i) << 16) | (rest == 2 ? byte(i + 1) << 8 : 0u);
+  *p++ = alphabet[(v >> 18) & 63];
+  *p++ = alphabet[(v >> 12) & 63];
+  if (rest == 2) *p++ = alphabet[(v >> 6) & 63];
+  if (pad) {
+    *p++ = '=';
+    if (rest == 1) *p++ = '=';
   }
 }
 

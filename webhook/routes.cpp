@@ -131,11 +131,13 @@ class Routes : public std::enable_shared_from_this<Routes> {
     respond(std::move(response));
   }
 
-  void finish(const AdmissionHttpResult& result, const Seen& seen, Steady::time_point start,
+  // By value: the body moves on into the response, no copy.
+  void finish(AdmissionHttpResult result, const Seen& seen, Steady::time_point start,
               const Respond& respond) {
     const double seconds = std::chrono::duration<double>(Steady::now() - start).count();
     record(result, seen, seconds);
-    reply("/mutate", {result.status, std::string(AdmissionHttpResult::kContentType), result.body},
+    reply("/mutate",
+          {result.status, std::string(AdmissionHttpResult::kContentType), std::move(result.body)},
           respond);
   }
 
@@ -161,13 +163,13 @@ class Routes : public std::enable_shared_from_this<Routes> {
     DecodedAdmission decoded = decode_admission(request.content_type, request.body,
                                                 env_.body_limit, AdmissionDecoding::PodView);
     std::string().swap(request.body);  // decoded now; do not hold both
-    if (!decoded.request) return finish(decoded.rejection, {}, start, respond);
+    if (!decoded.request) return finish(std::move(decoded.rejection), {}, start, respond);
     auto admission = std::make_shared<const AdmissionRequest>(std::move(*decoded.request));
     const Seen seen = seen_of(*admission);
 
     if (env_.decide_cached) {
       bool deferred = false;
-      const AdmissionHttpResult result =
+      AdmissionHttpResult result =
           answer_admission(*admission, [&](const AdmissionRequest& r) {
             std::optional<Decision> d = env_.decide_cached(r);
             if (!d) {
@@ -176,7 +178,7 @@ class Routes : public std::enable_shared_from_this<Routes> {
             }
             return std::move(*d);
           });
-      if (!deferred) return finish(result, seen, start, respond);
+      if (!deferred) return finish(std::move(result), seen, start, respond);
     }
     if (!env_.pool) return finish(answer_admission(*admission, env_.decide), seen, start, respond);
 
@@ -185,7 +187,7 @@ class Routes : public std::enable_shared_from_this<Routes> {
     auto self = shared_from_this();
     auto work = [self, admission, seen, start, respond, once] {
       AdmissionHttpResult result = answer_admission(*admission, self->env_.decide);
-      if (!once->exchange(true)) self->finish(result, seen, start, respond);
+      if (!once->exchange(true)) self->finish(std::move(result), seen, start, respond);
     };
     auto expired = [self, admission, seen, start, respond, once] {
       if (once->exchange(true)) return;
