@@ -320,7 +320,7 @@ for g in ("gtoken", "gtoken-google"):
 PY
 # GTOKEN_BENCH_PROFILE=FILE: one more gtoken run at c=16 under perf (call graphs), its top entries.
 if [[ -n "${GTOKEN_BENCH_PROFILE:-}" ]] && command -v perf >/dev/null; then
-  perf record -q -F 2000 -g -o "$GTOKEN_BENCH_PROFILE" -p "$gtoken_pid" -- sleep "$seconds" 2>/dev/null &
+  perf record -q -F 999 --call-graph dwarf,16384 -o "$GTOKEN_BENCH_PROFILE" -p "$gtoken_pid" -- sleep "$seconds" 2>/dev/null &
   perf_pid=$!
   taskset -c "$load_cpu" wrk -t1 -c 16 -d "${seconds}s" -s "$work/review-eks.lua" \
     "https://127.0.0.1:$gtoken_port/mutate" >/dev/null
