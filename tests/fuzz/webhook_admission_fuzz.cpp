@@ -3,7 +3,8 @@
 //
 // Beyond "no crash, no sanitizer report", it checks what must hold for every
 // input: the answer is JSON; a 200 echoes the uid; every patch applies to the
-// pod it was made for; and mutating the patched pod again changes nothing.
+// pod it was made for; mutating the patched pod again changes nothing; and
+// decoding only the pod view (/mutate's fast path) gives the same answer.
 //
 // An input starting with "CT:" sets the content type up to the first newline,
 // so the pre-decode checks are fuzzed too. Seeds: tests/fuzz/corpus/webhook_admission/.
@@ -121,6 +122,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   };
 
   const auto result = gtoken::webhook::handle_admission(content_type, input, kBodyLimit, decide);
+  // /mutate's fast path (the pod view) answers every input with the same bytes.
+  const auto decoded = gtoken::webhook::decode_admission(
+      content_type, input, kBodyLimit, gtoken::webhook::AdmissionDecoding::PodView);
+  const auto view = decoded.request ? gtoken::webhook::answer_admission(*decoded.request, decide)
+                                    : decoded.rejection;
+  if (view.status != result.status || view.body != result.body) {
+    fail("the pod view answers otherwise than the whole document");
+  }
   const json body = json::parse(result.body, nullptr, false);
   if (body.is_discarded()) fail("answer is not JSON");
   if (result.status == 200) {
