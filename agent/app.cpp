@@ -20,6 +20,7 @@
 #include "agent/refresher.hpp"
 #include "agent/sinks.hpp"
 #include "agent/sources.hpp"
+#include "agent/sts_probe.hpp"
 #include "kube/clock.hpp"
 #include "kube/duration.hpp"
 #include "kube/log.hpp"
@@ -162,6 +163,55 @@ int run_probe(const Options& o) {
   return kExitFailed;
 }
 
+// probe --sts: one AssumeRoleWithWebIdentity, one JSON line on stdout.
+// Neither the token (in the request body) nor the credentials (in the
+// answer) are printed or logged: the answer goes through sts_answer, which
+// keeps the assumed role and AWS's error only.
+int run_sts_probe(const Options& o) {
+  ::signal(SIGPIPE, SIG_IGN);  // a peer that closes early is an error, not a kill
+  kube::Logger log(o.log_level);
+  nlohmann::json verdict;
+  std::string token;
+  if (std::string why = read_token_file(o.file, &token); !why.empty()) {
+    verdict = {{"ok", false}, {"error", why}};
+  } else {
+    kube::HttpRequest req;
+    req.method = "POST";
+    req.target = "/";
+    req.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
+                   {"Accept", "text/xml"}};
+    req.body = web_identity_form(o.role_arn, o.session_name, token);
+    try {
+      kube::HttpResponse resp;
+      if (is_https(o.sts_endpoint)) {
+#ifdef GTOKEN_AGENT_HTTPS
+        kube::HttpClient client(https_options(o.sts_endpoint, o));
+        resp = client.request(req);
+#else
+        // main_entry execs gtoken-https first; reaching this means it could not.
+        throw std::invalid_argument("--sts-endpoint " + o.sts_endpoint +
+                                    " needs TLS, which this gtoken leaves to " + kHttpsHelper +
+                                    " next to it");
+#endif
+      } else {
+        PlainHttpClient client(plain_http_options(o.sts_endpoint, o));
+        resp = client.request(req);
+      }
+      verdict = sts_answer(resp.status, resp.body);
+    } catch (const std::exception& e) {
+      verdict = {{"ok", false}, {"error", std::string("STS at ") + o.sts_endpoint + ": " + e.what()}};
+    }
+  }
+  verdict["endpoint"] = o.sts_endpoint;
+  write_fd(STDOUT_FILENO,
+           verdict.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  if (verdict.value("ok", false)) {
+    log.debug("sts probe passed", {{"role_arn", o.role_arn}, {"endpoint", o.sts_endpoint}});
+    return kExitOk;
+  }
+  return kExitFailed;
+}
+
 int run_agent(const Options& o) {
   // One thread: SIGTERM/SIGINT are blocked here and taken by the refresh
   // loop's sleep (kube::StopSignal::wait_for), or end the process at once during a
@@ -288,7 +338,20 @@ int main_entry(int argc, char** argv) {
       write_fd(STDOUT_FILENO, version_string() + "\n");
       return kExitOk;
     case Mode::probe:
-      return run_probe(o);
+#ifndef GTOKEN_AGENT_HTTPS
+      if (o.probe_sts && is_https(o.sts_endpoint) && argc > 0) {
+        const std::string why = exec_https_helper(argv);
+        write_fd(STDOUT_FILENO, nlohmann::json{{"ok", false},
+                                               {"error", why + " (--sts-endpoint " +
+                                                             o.sts_endpoint + " needs " +
+                                                             kHttpsHelper + " next to gtoken)"},
+                                               {"endpoint", o.sts_endpoint}}
+                                        .dump() +
+                                    "\n");
+        return kExitFailed;
+      }
+#endif
+      return o.probe_sts ? run_sts_probe(o) : run_probe(o);
     case Mode::once:
     case Mode::refresh:
       break;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "agent/sources.hpp"
+#include "agent/sts_probe.hpp"
 #include "kube/duration.hpp"
 
 #ifndef GTOKEN_VERSION
@@ -28,6 +29,10 @@ enum class Flag {
   request_timeout,
   min_validity,
   claims,
+  sts,
+  role_arn,
+  sts_endpoint,
+  session_name,
   log_level,
   version,
   help,
@@ -51,9 +56,13 @@ const std::map<std::string, FlagInfo>& flag_table() {
       {"file-mode", {Flag::file_mode, true, true, false}},
       {"once-timeout", {Flag::once_timeout, true, true, false}},
       {"refresh-before", {Flag::refresh_before, true, true, false}},
-      {"request-timeout", {Flag::request_timeout, true, true, false}},
+      {"request-timeout", {Flag::request_timeout, true, true, true}},
       {"min-validity", {Flag::min_validity, true, false, true}},
       {"claims", {Flag::claims, false, false, true}},
+      {"sts", {Flag::sts, false, false, true}},
+      {"role-arn", {Flag::role_arn, true, false, true}},
+      {"sts-endpoint", {Flag::sts_endpoint, true, false, true}},
+      {"session-name", {Flag::session_name, true, false, true}},
       {"log-level", {Flag::log_level, true, true, true}},
       {"version", {Flag::version, false, true, false}},
       {"help", {Flag::help, false, true, true}},
@@ -279,6 +288,18 @@ ParseResult parse_options(const std::vector<std::string>& args, const GetEnv& en
       case Flag::claims:
         o.probe_claims = on;
         break;
+      case Flag::sts:
+        o.probe_sts = on;
+        break;
+      case Flag::role_arn:
+        o.role_arn = v;
+        break;
+      case Flag::sts_endpoint:
+        o.sts_endpoint = v;
+        break;
+      case Flag::session_name:
+        o.session_name = v;
+        break;
       case Flag::version:
         version = on;
         break;
@@ -295,6 +316,25 @@ ParseResult parse_options(const std::vector<std::string>& args, const GetEnv& en
   if (probe) {
     if (o.file.empty()) {
       return err("probe needs --file PATH");
+    }
+    const bool sts_flags = !o.role_arn.empty() || o.sts_endpoint != kDefaultStsEndpoint ||
+                           o.session_name != kDefaultStsSessionName;
+    if (!o.probe_sts && sts_flags) {
+      return err("--role-arn, --sts-endpoint and --session-name are for probe --sts");
+    }
+    if (o.probe_sts) {
+      if (o.probe_claims) {
+        return err("--sts and --claims exclude each other (one JSON line each)");
+      }
+      if (o.role_arn.rfind("arn:", 0) != 0) {
+        return err("probe --sts needs --role-arn arn:PARTITION:iam::ACCOUNT:role/NAME");
+      }
+      if (o.sts_endpoint.rfind("https://", 0) != 0 && o.sts_endpoint.rfind("http://", 0) != 0) {
+        return err("--sts-endpoint must start with https:// or http://");
+      }
+      if (!valid_session_name(o.session_name)) {
+        return err("--session-name: 2 to 64 of A-Z a-z 0-9 + = , . @ _ -");
+      }
     }
     o.mode = Mode::probe;
     return {o, {}};
@@ -328,12 +368,16 @@ std::string usage() {
 usage:
   gtoken --audience AUD [--file PATH] [--once | --refresh] [flags]
   gtoken probe --file PATH [--min-validity 10s] [--claims]
+  gtoken probe --sts --file PATH --role-arn ARN [--sts-endpoint URL] [--session-name NAME]
   gtoken --version
 
 modes:
   (default), --once   fetch and write one token, exit 0; exit 1 after --once-timeout
   --refresh           keep the file fresh until SIGTERM/SIGINT; never exits on errors
   probe               exit 0 iff PATH holds a JWT valid for more than --min-validity
+  probe --sts         AssumeRoleWithWebIdentity with PATH's token; prints one JSON
+                      line (the assumed role, or AWS's error code and message;
+                      never the credentials or the token); exit 0 iff STS accepted
 
 flags:
   --file PATH                 token file, written atomically (default: stdout)
@@ -350,6 +394,9 @@ flags:
   --min-validity DUR          probe: required validity ahead (default 10s)
   --claims                    probe: also print the token's claims (iss, aud, sub, azp,
                               email, exp, iat) as one JSON line; never the token
+  --role-arn ARN              probe --sts: the role to assume
+  --sts-endpoint URL          probe --sts: STS base URL (default https://sts.amazonaws.com)
+  --session-name NAME         probe --sts: RoleSessionName (default gtoken-probe)
   --log-level LEVEL           debug, info, warn, error (env GTOKEN_LOG_LEVEL; default info)
 
 environment:

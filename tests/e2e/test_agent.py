@@ -205,6 +205,68 @@ def test_probe_claims_prints_the_claims_never_the_token(tmp_path, google, gsa):
     assert "not a JWT" in p.stderr and "secret-looking" not in p.stderr
 
 
+def test_probe_sts_assumes_the_role_and_prints_no_credentials(tmp_path, google, sts, gsa):
+    """`gtoken probe --sts`, what kubectl gtoken doctor pod --sts runs in the
+    agent container: a real AssumeRoleWithWebIdentity against the STS
+    stand-in with the token file; one JSON line with the assumed role, or
+    STS's own Code and Message; the session's credentials and the token in
+    neither stream."""
+    run = PodProcesses(pod_of("single-container"), str(tmp_path), "127.0.0.1:1")
+    path = run.token_file("cart")
+    token = google.id_token(gsa["email"], DEFAULT_AUDIENCE)
+    with open(path, "w") as f:
+        f.write(token)
+    role = "arn:aws:iam::123456789012:role/shop-cart"
+    sts.add_role(role, google_trust_policy(gsa["uniqueId"], oaud=DEFAULT_AUDIENCE))
+    probe = [AGENT_BIN, "probe", "--sts", "--file=" + path, "--role-arn=" + role,
+             "--sts-endpoint=" + sts.url, "--session-name=doctor.cart"]
+
+    def ask(*extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+        p = subprocess.run(probe + list(extra), env=agent_env("127.0.0.1:1"),
+                           capture_output=True, text=True, timeout=20)
+        (line,) = p.stdout.splitlines()
+        return p, json.loads(line)
+
+    p, got = ask()
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert got["ok"] is True
+    assert got["arn"] == "arn:aws:sts::123456789012:assumed-role/shop-cart/doctor.cart"
+    assert got["assumedRoleId"].endswith(":doctor.cart") and got["expiration"]
+    assert got["subject"] == gsa["uniqueId"] and got["endpoint"] == sts.url
+    (session,) = [s for s in sts.sessions() if s["session_name"] == "doctor.cart"]
+    # The line has these keys and no other; the log is silent; the session's
+    # key id (the only credential part the stand-in shows) and the token's
+    # parts appear in neither stream.
+    assert set(got) == {"ok", "arn", "assumedRoleId", "expiration", "subject", "endpoint"}
+    assert p.stderr == ""
+    for secret in (session["access_key_id"], "ASIA", "AccessKeyId", "SecretAccessKey",
+                   "SessionToken", *token.split(".")):
+        assert secret not in p.stdout
+    # The shortest session: the probe wants an answer, not credentials to use.
+    assert session["expires"] - session["issued"] == pytest.approx(900, abs=2)
+
+    # The trust policy pins another sub: STS's AccessDenied, word for word.
+    sts.add_role(role, google_trust_policy("999999999999999999999", oaud=DEFAULT_AUDIENCE))
+    p, got = ask()
+    assert p.returncode == 1
+    assert got == {"ok": False, "code": "AccessDenied", "status": 403, "endpoint": sts.url,
+                   "message": "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
+
+    # A role STS refuses to parse: its ValidationError, as sent.
+    p, got = ask("--role-arn=arn:aws:iam::123:role/x")
+    assert p.returncode == 1 and got["code"] == "ValidationError" and got["message"]
+
+    # Nothing listening: a transport error, not a crash.
+    p, got = ask("--sts-endpoint=http://127.0.0.1:1")
+    assert p.returncode == 1 and got["ok"] is False and "127.0.0.1:1" in got["error"]
+    assert "code" not in got
+
+    # No token file: said, and nothing is sent.
+    os.unlink(path)
+    p, got = ask()
+    assert p.returncode == 1 and "cannot open" in got["error"]
+
+
 def test_sigterm_exits_zero_promptly(tmp_path, google, listener):
     run = native(tmp_path, listener)
     agent = run.agent(log_path=str(tmp_path / "a1.log")).start()
