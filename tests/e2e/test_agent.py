@@ -235,12 +235,14 @@ def test_probe_sts_assumes_the_role_and_prints_no_credentials(tmp_path, google, 
     assert got["subject"] == gsa["uniqueId"] and got["endpoint"] == sts.url
     (session,) = [s for s in sts.sessions() if s["session_name"] == "doctor.cart"]
     # The line has these keys and no other; the log is silent; the session's
-    # key id (the only credential part the stand-in shows) and the token's
+    # credentials (from the in-process stand-in's own record) and the token's
     # parts appear in neither stream.
     assert set(got) == {"ok", "arn", "assumedRoleId", "expiration", "subject", "endpoint"}
     assert p.stderr == ""
-    for secret in (session["access_key_id"], "ASIA", "AccessKeyId", "SecretAccessKey",
-                   "SessionToken", *token.split(".")):
+    with sts.server.app.lock:
+        issued = dict(sts.server.app.sessions[session["access_key_id"]])
+    for secret in (issued["access_key_id"], issued["secret"], issued["token"], "AccessKeyId",
+                   "SecretAccessKey", "SessionToken", *token.split(".")):
         assert secret not in p.stdout
     # The shortest session: the probe wants an answer, not credentials to use.
     assert session["expires"] - session["issued"] == pytest.approx(900, abs=2)
