@@ -42,6 +42,7 @@ CliParse parse_cli(const std::vector<std::string>& args) {
         {"--operator-namespace", nullptr, &o.operator_namespace},
         {"--webhook-config-name", nullptr, &o.webhook_config_name},
         {"--trust-policy", nullptr, &o.trust_policy_file},
+        {"--sts-endpoint", nullptr, &o.sts_endpoint},
         {"--kubectl", nullptr, &o.kubectl},
         {"--request-timeout", nullptr, &o.request_timeout},
     };
@@ -61,6 +62,8 @@ CliParse parse_cli(const std::vector<std::string>& args) {
     }
     if (name == "--no-exec" && !value) {
       o.exec = false;
+    } else if (name == "--sts" && !value) {
+      o.sts = true;
     } else if ((name == "--help" || name == "-h") && !value) {
       o.command = Command::Help;
       return {o, {}};
@@ -116,6 +119,19 @@ CliParse parse_cli(const std::vector<std::string>& args) {
   if (!o.trust_policy_file.empty() && o.command != Command::DoctorPod) {
     return err("--trust-policy is for doctor pod");
   }
+  if ((o.sts || !o.sts_endpoint.empty()) && o.command != Command::DoctorPod) {
+    return err("--sts and --sts-endpoint are for doctor pod");
+  }
+  if (!o.sts_endpoint.empty() && !o.sts) {
+    return err("--sts-endpoint needs --sts");
+  }
+  if (o.sts && !o.exec) {
+    return err("--sts runs in the pod: it excludes --no-exec");
+  }
+  if (!o.sts_endpoint.empty() && o.sts_endpoint.rfind("https://", 0) != 0 &&
+      o.sts_endpoint.rfind("http://", 0) != 0) {
+    return err("--sts-endpoint " + o.sts_endpoint + ": expected an https:// or http:// URL");
+  }
   if (auto d = kube::parse_duration(o.request_timeout); !d || d->count() <= 0) {
     return err("--request-timeout " + o.request_timeout + ": not a positive duration");
   }
@@ -127,6 +143,7 @@ std::string cli_usage() {
 
 usage:
   kubectl gtoken doctor pod NAME [-n NS] [--trust-policy FILE] [--no-exec]
+                            [--sts [--sts-endpoint URL]]
   kubectl gtoken doctor binding NAME [-n NS]
   kubectl gtoken trust-policy NAME [-n NS] [-o json|yaml]
   kubectl gtoken status [--operator-namespace gtoken-system] [--webhook-config-name gtoken-webhook]
@@ -146,6 +163,11 @@ flags:
   --trust-policy FILE       doctor pod: judge the claims against this policy (the
                             role's, from aws iam get-role) instead of the binding's
   --no-exec                 doctor pod: do not read the token's claims in the pod
+  --sts                     doctor pod: also a real AssumeRoleWithWebIdentity from inside
+                            the pod (the agent's probe --sts), reporting the assumed role
+                            or AWS's exact error; never the credentials
+  --sts-endpoint URL        doctor pod --sts: ask this STS instead of the one the app
+                            container's env names (docs/plugin.md gives the order)
   --kubectl PATH            the kubectl that runs `kubectl exec` (default: kubectl)
   --request-timeout DUR     per apiserver request (default 10s)
 )";

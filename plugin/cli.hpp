@@ -22,6 +22,8 @@ struct CliOptions {
   std::string webhook_config_name = "gtoken-webhook";
   std::string trust_policy_file;    // doctor pod --trust-policy FILE
   bool exec = true;                 // doctor pod: read the claims in the pod (--no-exec: not)
+  bool sts = false;                 // doctor pod --sts: AssumeRoleWithWebIdentity in the pod
+  std::string sts_endpoint;         // --sts-endpoint URL; "" = what the pod's env names
   std::string kubectl = "kubectl";  // what runs kubectl exec (--kubectl PATH)
   std::string request_timeout = "10s";
 };

@@ -5,6 +5,7 @@
 #include "kube/errors.hpp"
 #include "plugin/facts.hpp"
 #include "webhook/replica_report.hpp"
+#include "webhook/settings.hpp"
 
 namespace gtoken::plugin {
 
@@ -94,6 +95,21 @@ PodFacts gather_pod(kube::Client& client, const CliOptions& o, const std::string
     if (auto exec = agent_exec(pod)) {
       f.claims = kube::run_captured(kubectl_exec_argv(o, ns, text_at(pod, "/metadata/name"), *exec),
                                     std::chrono::seconds(30));
+    }
+  }
+  f.sts_asked = o.sts;
+  if (o.sts && f.service_account.object) {
+    const std::string role =
+        webhook::settings_from_service_account(*f.service_account.object).role_arn;
+    StsEndpoint at = o.sts_endpoint.empty() ? sts_endpoint_for(pod)
+                                            : StsEndpoint{o.sts_endpoint, "--sts-endpoint"};
+    f.sts_endpoint = at.url;
+    f.sts_endpoint_from = at.from;
+    if (webhook::is_valid_role_arn(role)) {
+      if (auto exec = sts_exec(pod, role, at.url)) {
+        f.sts = kube::run_captured(kubectl_exec_argv(o, ns, text_at(pod, "/metadata/name"), *exec),
+                                   std::chrono::seconds(30));
+      }
     }
   }
   return f;

@@ -20,7 +20,17 @@ using nlohmann::json;
 namespace c = gtoken::contract;
 using webhook::SkipReason;
 
-enum Step { kNamespace, kServiceAccount, kPolicy, kBinding, kInjected, kAgent, kClaims, kTrust };
+enum Step {
+  kNamespace,
+  kServiceAccount,
+  kPolicy,
+  kBinding,
+  kInjected,
+  kAgent,
+  kClaims,
+  kTrust,
+  kSts  // only with --sts
+};
 
 std::vector<Link> blank_links(const std::string& ns, const std::string& ksa) {
   return {
@@ -134,7 +144,144 @@ std::string agent_reason(const std::string& err) {
   return reason.empty() ? first_line(err) : reason;
 }
 
+// The literal env values of a container, by name.
+std::string env_value(const json& ctr, const std::string& name) {
+  if (!ctr.contains("env") || !ctr["env"].is_array()) {
+    return "";
+  }
+  for (const auto& e : ctr["env"]) {
+    if (e.is_object() && e.value("name", "") == name && e.contains("value") &&
+        e["value"].is_string()) {
+      return e["value"].get<std::string>();
+    }
+  }
+  return "";
+}
+
+// A value, or the value of the one $(VAR) it consists of (the webhook writes
+// AWS_REGION as $(AWS_DEFAULT_REGION) when the app sets that).
+std::string env_resolved(const json& ctr, const std::string& name) {
+  std::string v = env_value(ctr, name);
+  if (v.size() > 3 && v.rfind("$(", 0) == 0 && v.back() == ')') {
+    v = env_value(ctr, v.substr(2, v.size() - 3));
+  }
+  return v;
+}
+
+// What STS said, from the agent's one JSON line.
+Link judge_sts(const PodFacts& f, const json& binding, const std::string& pod_name,
+               const std::string& ns) {
+  Link l{"sts", "AssumeRoleWithWebIdentity from inside the pod", LinkState::NotChecked, "", ""};
+  const std::string at = "STS at " + f.sts_endpoint +
+                         (f.sts_endpoint_from.empty() ? "" : " (" + f.sts_endpoint_from + ")");
+  if (!f.sts) {
+    l.detail = "not run: no role ARN to assume";
+    return l;
+  }
+  if (!f.sts->ran) {
+    l.detail = "could not exec into the pod: " + f.sts->error;
+    l.fix = "the check needs pods/exec on the pod (your RBAC) and kubectl";
+    return l;
+  }
+  const json v = json::parse(first_line(f.sts->out), nullptr, false);
+  if (!v.is_object() || !v.contains("ok")) {
+    l.state = LinkState::Fail;
+    l.detail = "the agent could not run the STS probe: " + agent_reason(f.sts->err);
+    l.fix = "an agent image without gtoken probe --sts (older than this plugin): upgrade it";
+    return l;
+  }
+  if (v.value("ok", false)) {
+    l.state = LinkState::Pass;
+    l.detail = at + ": assumed " + v.value("arn", "?") + " (a 900 s session, until " +
+               v.value("expiration", "?") + ")";
+    return l;
+  }
+  l.state = LinkState::Fail;
+  if (v.contains("code") && v["code"].is_string()) {
+    const std::string code = v["code"].get<std::string>();
+    l.detail = at + " answered " + code + ": " + v.value("message", "");
+    if (code == "AccessDenied") {
+      l.fix = "the role's trust policy does not admit this token (or the role does not exist)";
+      if (binding.is_object()) {
+        l.fix += ": kubectl gtoken trust-policy " + text_at(binding, "/metadata/name") + " -n " +
+                 ns + " > trust.json; aws iam update-assume-role-policy --role-name ROLE "
+                      "--policy-document file://trust.json";
+      }
+    } else if (code == "InvalidIdentityToken" || code == "IDPRejectedClaim") {
+      l.fix = "STS does not accept the token's issuer or signature: for a non-Google issuer the "
+              "account needs an IAM OIDC provider for it";
+    } else if (code == "ExpiredTokenException") {
+      l.fix = "the token expired before STS read it: kubectl logs " + pod_name + " -n " + ns +
+              " -c gtoken";
+    } else if (code == "IDPCommunicationError") {
+      l.fix = "STS could not reach the token's issuer: retry";
+    } else {
+      l.fix = "see AWS's message: it is STS's own answer";
+    }
+  } else {
+    l.detail = at + " not reached: " + v.value("error", "?");
+    l.fix = "check the pod's egress to " + f.sts_endpoint +
+            " (NetworkPolicy, proxy, DNS), or the endpoint its SDK env names";
+  }
+  return l;
+}
+
 }  // namespace
+
+StsEndpoint sts_endpoint_for(const json& pod) {
+  json app = nullptr;
+  if (pod.contains(json::json_pointer("/spec/containers")) && pod["spec"]["containers"].is_array()) {
+    for (const auto& ctr : pod["spec"]["containers"]) {
+      if (!ctr.is_object() || ctr.value("name", "") == c::kAgentContainer) {
+        continue;
+      }
+      if (!env_value(ctr, "AWS_WEB_IDENTITY_TOKEN_FILE").empty()) {
+        app = ctr;
+        break;
+      }
+    }
+  }
+  if (app.is_null()) {
+    return {"https://sts.amazonaws.com", "global: no container with AWS_WEB_IDENTITY_TOKEN_FILE"};
+  }
+  const std::string in = " of container " + app.value("name", "");
+  for (const char* var : {"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"}) {
+    if (std::string u = env_resolved(app, var); !u.empty()) {
+      return {u, var + in};
+    }
+  }
+  std::string region = env_resolved(app, "AWS_REGION");
+  std::string region_var = "AWS_REGION";
+  if (region.empty()) {
+    region = env_resolved(app, "AWS_DEFAULT_REGION");
+    region_var = "AWS_DEFAULT_REGION";
+  }
+  const std::string mode = env_resolved(app, "AWS_STS_REGIONAL_ENDPOINTS");
+  if (!region.empty() && mode != "legacy") {
+    const std::string suffix = region.rfind("cn-", 0) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
+    return {"https://sts." + region + "." + suffix, "regional: " + region_var + " " + region + in};
+  }
+  return {"https://sts.amazonaws.com",
+          std::string("global: ") +
+              (region.empty() ? "no AWS_REGION" : "AWS_STS_REGIONAL_ENDPOINTS legacy") + in};
+}
+
+std::optional<AgentExec> sts_exec(const json& pod, const std::string& role_arn,
+                                  const std::string& endpoint) {
+  auto e = agent_exec(pod);
+  if (!e) {
+    return std::nullopt;
+  }
+  // agent_exec's argv: PROGRAM probe --claims --file=FILE
+  e->argv = {e->argv[0],
+             "probe",
+             "--sts",
+             e->argv[3],
+             "--role-arn=" + role_arn,
+             "--sts-endpoint=" + endpoint,
+             "--session-name=gtoken-doctor"};
+  return e;
+}
 
 std::optional<AgentExec> agent_exec(const json& pod) {
   const json ctr =
@@ -172,6 +319,10 @@ Report diagnose_pod(const PodFacts& f) {
   }
   Report r{"pod " + ns + "/" + text_at(pod, "/metadata/name"), blank_links(ns, ksa)};
   auto& L = r.links;
+  if (f.sts_asked) {
+    L.push_back({"sts", "AssumeRoleWithWebIdentity from inside the pod", LinkState::NotChecked,
+                 "", ""});
+  }
 
   // namespace
   if (!f.namespace_.error.empty()) {
@@ -349,6 +500,10 @@ Report diagnose_pod(const PodFacts& f) {
     }
     L[kTrust].state = LinkState::NotApplicable;
     L[kTrust].detail = "the token is not read in the pod without an agent";
+    if (f.sts_asked) {
+      L[kSts].state = LinkState::NotApplicable;
+      L[kSts].detail = "no agent in the pod to run it (tokenSource Kubernetes)";
+    }
     return r;
   }
 
@@ -458,6 +613,10 @@ Report diagnose_pod(const PodFacts& f) {
   if (L[kClaims].state != LinkState::Pass) {
     mark_rest_not_checked(L, kTrust, "the token's claims are not known to be right");
     return r;
+  }
+  // STS's own answer, whatever the trust policy link below concludes.
+  if (f.sts_asked) {
+    L[kSts] = judge_sts(f, binding, text_at(pod, "/metadata/name"), ns);
   }
 
   // trust policy: aws/'s evaluation, as STS decides

@@ -29,6 +29,7 @@ import yaml
 from arbutil import binding, wait_ready
 from chain import AGENT_BIN, ChainSetup, create_pod, app_pod_manifest
 from cluster import BUILD, eventually
+from standins.harness import google_trust_policy
 
 PLUGIN_DIR = os.path.join(BUILD, "plugin")
 
@@ -156,6 +157,74 @@ def test_every_link_holds(cp, running, fake_exec):
     for part in token.split("."):
         assert part not in json.dumps(report) and part not in text
     assert "\u2713" in text and "\x1b[" not in text  # no colour off a terminal
+
+
+def stand_in_sessions(sts, session_name: str) -> list[dict]:
+    """The STS stand-in's own records of the sessions of that name,
+    credentials included (it runs in this process), to look for them in
+    what the plugin printed."""
+    with sts.server.app.lock:
+        return [dict(v) for v in sts.server.app.sessions.values()
+                if v["session_name"] == session_name]
+
+
+def test_sts_assumes_the_role_from_inside_the_pod(cp, running, fake_exec):
+    """doctor pod --sts: the agent's probe --sts run through kubectl exec does
+    a real AssumeRoleWithWebIdentity against the STS stand-in; the assumed
+    role is reported, the session's credentials appear nowhere."""
+    kubectl, calls = fake_exec
+    name = running.pod["metadata"]["name"]
+    args = ("--kubectl", kubectl, "--sts", "--sts-endpoint", running.sts.url)
+    code, report = doctor_pod(cp, running.ns, name, *args)
+    assert code == 0, json.dumps(report, indent=1)
+    links = {l["id"]: l for l in report["links"]}
+    assert list(links)[-2:] == ["trustPolicy", "sts"]
+    assert links["sts"]["title"] == "AssumeRoleWithWebIdentity from inside the pod"
+    assumed = f"arn:aws:sts::{running.role.split(':')[4]}:assumed-role/chain-uploader/gtoken-doctor"
+    assert f"assumed {assumed}" in links["sts"]["detail"]
+    assert f"STS at {running.sts.url} (--sts-endpoint)" in links["sts"]["detail"]
+    asked = [json.loads(l) for l in calls.read_text().splitlines()][-1]
+    cmd = asked[asked.index("--") + 1:]
+    assert cmd[:3] == ["/gtoken", "probe", "--sts"]
+    assert f"--role-arn={running.role}" in cmd and f"--sts-endpoint={running.sts.url}" in cmd
+    # Neither the credentials STS issued nor the token are printed, in either
+    # output format.
+    _, text, err = gtoken(cp, "doctor", "pod", name, "-n", running.ns, *args)
+    assert "\u2713" in text and "AssumeRoleWithWebIdentity from inside the pod" in text
+    sessions = stand_in_sessions(running.sts, "gtoken-doctor")
+    assert len(sessions) >= 2  # one per run above
+    token = open(running.env["AWS_WEB_IDENTITY_TOKEN_FILE"]).read()
+    printed = json.dumps(report) + text + err
+    for secret in ("AccessKeyId", "SecretAccessKey", "SessionToken", *token.split("."),
+                   *(s[k] for s in sessions for k in ("access_key_id", "secret", "token"))):
+        assert secret not in printed
+    # Without --sts the link is not there at all.
+    _, plain = doctor_pod(cp, running.ns, name, "--kubectl", kubectl)
+    assert "sts" not in [l["id"] for l in plain["links"]]
+
+
+def test_sts_refuses_by_trust_policy(cp, running, fake_exec):
+    """The role's trust policy in AWS pins another sub than the binding's
+    status says (edited by hand in IAM): the plugin's own evaluation of the
+    binding's policy holds, STS's answer does not, and the plugin reports
+    STS's AccessDenied with its exact message."""
+    kubectl, _ = fake_exec
+    name = running.pod["metadata"]["name"]
+    running.sts.add_role(running.role, google_trust_policy("999999999999999999999",
+                                                           oaud=running.audience))
+    try:
+        code, report = doctor_pod(cp, running.ns, name, "--kubectl", kubectl, "--sts",
+                                  "--sts-endpoint", running.sts.url)
+    finally:
+        running.sts.add_role(running.role, running.trust)
+    assert code == 1
+    broken = first_broken(report)
+    assert broken["id"] == "sts"
+    links = {l["id"]: l for l in report["links"]}
+    assert links["trustPolicy"]["state"] == "pass"
+    assert ("answered AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity"
+            in broken["detail"])
+    assert "kubectl gtoken trust-policy uploader" in broken["fix"]
 
 
 def test_no_policy(cp, chain):

@@ -54,6 +54,23 @@ TEST_CASE("kubeconfig, context and the in-pod flags") {
   CHECK(o.output == "json");
 }
 
+TEST_CASE("doctor pod --sts, with or without an endpoint") {
+  CHECK_FALSE(ok({"doctor", "pod", "p"}).sts);
+  auto o = ok({"doctor", "pod", "p", "--sts"});
+  CHECK(o.sts);
+  CHECK(o.sts_endpoint.empty());
+  CHECK(ok({"doctor", "pod", "p", "--sts", "--sts-endpoint=http://127.0.0.1:9"}).sts_endpoint ==
+        "http://127.0.0.1:9");
+  CHECK(error_of({"doctor", "pod", "p", "--sts", "--no-exec"}).find("--no-exec") !=
+        std::string::npos);
+  CHECK(error_of({"doctor", "pod", "p", "--sts-endpoint=http://x"}).find("needs --sts") !=
+        std::string::npos);
+  CHECK(error_of({"doctor", "pod", "p", "--sts", "--sts-endpoint=ftp://x"}).find("https://") !=
+        std::string::npos);
+  CHECK(error_of({"status", "--sts"}).find("doctor pod") != std::string::npos);
+  CHECK(error_of({"doctor", "pod", "p", "--sts=yes"}).find("unknown flag") != std::string::npos);
+}
+
 TEST_CASE("bad command lines say what is wrong") {
   CHECK(error_of({"doctor"}).find("pod NAME") != std::string::npos);
   CHECK(error_of({"doctor", "pod"}).find("exactly one NAME") != std::string::npos);

@@ -390,3 +390,149 @@ TEST_CASE("the in-pod command comes from the stored agent container") {
   none["spec"].erase("initContainers");
   CHECK_FALSE(agent_exec(none));
 }
+
+namespace {
+
+// What the agent's probe --sts printed, as kubectl exec hands it back.
+StsProbe sts_line(const json& line, int exit_code) {
+  return {true, "", exit_code, line.dump() + "\n", ""};
+}
+
+PodFacts with_sts(StsProbe p) {
+  PodFacts f = healthy();
+  f.sts_asked = true;
+  f.sts = std::move(p);
+  f.sts_endpoint = "https://sts.us-east-1.amazonaws.com";
+  f.sts_endpoint_from = "regional: AWS_REGION us-east-1 of container app";
+  return f;
+}
+
+json app_with_env(std::initializer_list<std::pair<const char*, const char*>> env) {
+  json e = json::array({{{"name", "AWS_WEB_IDENTITY_TOKEN_FILE"},
+                         {"value", "/var/run/secrets/aws/token/gtoken"}}});
+  for (const auto& [k, v] : env) {
+    e.push_back({{"name", k}, {"value", v}});
+  }
+  json pod = healthy_pod();
+  pod["spec"]["containers"] = {{{"name", "sidecar"}, {"image", "s:1"}},
+                               {{"name", "app"}, {"image", "app:1"}, {"env", e}}};
+  return pod;
+}
+
+}  // namespace
+
+TEST_CASE("sts: not shown unless asked; the assumed role when STS accepts") {
+  CHECK(diagnose_pod(healthy()).links.size() == 8);
+  Report r = diagnose_pod(with_sts(sts_line(
+      {{"ok", true},
+       {"arn", "arn:aws:sts::123456789012:assumed-role/uploader/gtoken-doctor"},
+       {"assumedRoleId", "AROAX:gtoken-doctor"},
+       {"expiration", "2026-12-02T08:00:00Z"},
+       {"endpoint", "https://sts.us-east-1.amazonaws.com"}},
+      0)));
+  INFO(render_text(r, false));
+  REQUIRE(r.links.size() == 9);
+  const Link& l = r.links.back();
+  CHECK(l.id == "sts");
+  CHECK(l.title == "AssumeRoleWithWebIdentity from inside the pod");
+  CHECK(l.state == LinkState::Pass);
+  CHECK(l.detail.find("assumed arn:aws:sts::123456789012:assumed-role/uploader/gtoken-doctor") !=
+        std::string::npos);
+  CHECK(l.detail.find("STS at https://sts.us-east-1.amazonaws.com (regional: AWS_REGION") !=
+        std::string::npos);
+  CHECK(all_hold(r));
+}
+
+TEST_CASE("sts: AWS's code and message, word for word, with a fix by code") {
+  Report r = diagnose_pod(with_sts(sts_line(
+      {{"ok", false},
+       {"code", "AccessDenied"},
+       {"message", "Not authorized to perform sts:AssumeRoleWithWebIdentity"},
+       {"status", 403}},
+      1)));
+  only_fails_at(r, "sts");
+  const Link& l = link(r, "sts");
+  CHECK(l.detail.find("answered AccessDenied: Not authorized to perform "
+                      "sts:AssumeRoleWithWebIdentity") != std::string::npos);
+  CHECK(l.fix.find("kubectl gtoken trust-policy uploader -n jobs") != std::string::npos);
+  // The trust policy link still says what the policy the plugin knows admits.
+  CHECK(link(r, "trustPolicy").state == LinkState::Pass);
+
+  Report bad = diagnose_pod(with_sts(sts_line(
+      {{"ok", false}, {"code", "InvalidIdentityToken"}, {"message", "No OpenIDConnect provider"}},
+      1)));
+  CHECK(link(bad, "sts").state == LinkState::Fail);
+  CHECK(link(bad, "sts").fix.find("OIDC provider") != std::string::npos);
+}
+
+TEST_CASE("sts: unreachable, an old agent, exec refused, earlier links broken") {
+  Report down = diagnose_pod(
+      with_sts(sts_line({{"ok", false}, {"error", "connect: Connection refused"}}, 1)));
+  only_fails_at(down, "sts");
+  CHECK(link(down, "sts").detail.find("not reached: connect: Connection refused") !=
+        std::string::npos);
+  CHECK(link(down, "sts").fix.find("egress to https://sts.us-east-1.amazonaws.com") !=
+        std::string::npos);
+
+  Report old = diagnose_pod(with_sts(
+      StsProbe{true, "", 2, "", R"({"level":"error","msg":"x"})" "\ngtoken: unknown flag --sts\n"}));
+  only_fails_at(old, "sts");
+  CHECK(link(old, "sts").fix.find("upgrade") != std::string::npos);
+
+  Report refused = diagnose_pod(with_sts(StsProbe{false, "kubectl: forbidden", -1, "", ""}));
+  CHECK(link(refused, "sts").state == LinkState::NotChecked);
+  CHECK(link(refused, "sts").detail.find("kubectl: forbidden") != std::string::npos);
+  CHECK_FALSE(all_hold(refused));
+
+  PodFacts expired = with_sts(sts_line({{"ok", true}, {"arn", "a"}}, 0));
+  json c = json::parse(expired.claims->out);
+  c["valid"] = false;
+  expired.claims->out = c.dump();
+  Report r = diagnose_pod(expired);
+  CHECK(link(r, "sts").state == LinkState::NotChecked);
+  CHECK(link(r, "sts").detail == "the token's claims are not known to be right");
+}
+
+TEST_CASE("sts endpoint: the SDKs' order in the app container's env") {
+  auto at = [](json pod) { return sts_endpoint_for(pod); };
+  CHECK(at(app_with_env({{"AWS_ENDPOINT_URL_STS", "http://sts.local:4566"},
+                         {"AWS_ENDPOINT_URL", "http://all.local"},
+                         {"AWS_REGION", "eu-west-1"}}))
+            .url == "http://sts.local:4566");
+  CHECK(at(app_with_env({{"AWS_ENDPOINT_URL_STS", "http://sts.local:4566"}})).from ==
+        "AWS_ENDPOINT_URL_STS of container app");
+  CHECK(at(app_with_env({{"AWS_ENDPOINT_URL", "http://all.local"}, {"AWS_REGION", "eu-west-1"}}))
+            .url == "http://all.local");
+  CHECK(at(app_with_env({{"AWS_REGION", "eu-west-1"}, {"AWS_STS_REGIONAL_ENDPOINTS", "regional"}}))
+            .url == "https://sts.eu-west-1.amazonaws.com");
+  CHECK(at(app_with_env({{"AWS_REGION", "eu-west-1"}})).url ==
+        "https://sts.eu-west-1.amazonaws.com");
+  CHECK(at(app_with_env({{"AWS_REGION", "cn-north-1"}})).url ==
+        "https://sts.cn-north-1.amazonaws.com.cn");
+  CHECK(at(app_with_env({{"AWS_REGION", "us-west-2"}, {"AWS_STS_REGIONAL_ENDPOINTS", "legacy"}}))
+            .url == "https://sts.amazonaws.com");
+  CHECK(at(app_with_env({})).url == "https://sts.amazonaws.com");
+  // The webhook writes AWS_REGION as $(AWS_DEFAULT_REGION) when the app sets that.
+  CHECK(at(app_with_env({{"AWS_DEFAULT_REGION", "ap-south-1"},
+                         {"AWS_REGION", "$(AWS_DEFAULT_REGION)"}}))
+            .url == "https://sts.ap-south-1.amazonaws.com");
+  CHECK(at(app_with_env({{"AWS_DEFAULT_REGION", "ap-south-1"}})).from ==
+        "regional: AWS_DEFAULT_REGION ap-south-1 of container app");
+  // No container the webhook injected: the global endpoint, said so.
+  CHECK(at(healthy_pod()).from.find("no container with AWS_WEB_IDENTITY_TOKEN_FILE") !=
+        std::string::npos);
+}
+
+TEST_CASE("sts: the in-pod command") {
+  auto e = sts_exec(healthy_pod(), kRole, "http://127.0.0.1:9");
+  REQUIRE(e);
+  CHECK(e->container == "gtoken");
+  CHECK(e->argv == std::vector<std::string>{"/gtoken", "probe", "--sts",
+                                            "--file=/var/run/secrets/aws/token/gtoken",
+                                            std::string("--role-arn=") + kRole,
+                                            "--sts-endpoint=http://127.0.0.1:9",
+                                            "--session-name=gtoken-doctor"});
+  json none = healthy_pod();
+  none["spec"].erase("initContainers");
+  CHECK_FALSE(sts_exec(none, kRole, "https://sts.amazonaws.com"));
+}
