@@ -1,6 +1,7 @@
 // The built programs (agent/gtoken, agent/gtoken-https) as processes against
 // a loopback metadata server: one thread, SIGTERM asleep and mid-request,
-// and gtoken handing an https:// --iam-endpoint to gtoken-https.
+// and gtoken handing an https:// --iam-endpoint (or probe --sts's
+// --sts-endpoint) to gtoken-https.
 // tests/e2e/test_agent.py runs the same binary against the Google stand-in.
 #include <doctest/doctest.h>
 
@@ -17,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "agent/testing/fakes.hpp"
@@ -48,7 +50,8 @@ struct Proc {
   std::string log;  // stderr file
 
   static Proc start(const std::string& bin, const std::vector<std::string>& args,
-                    const std::string& metadata_host, const std::string& log) {
+                    const std::string& metadata_host, const std::string& log,
+                    const std::string& out = "/dev/null") {
     Proc p;
     p.log = log;
     p.pid = ::fork();
@@ -56,7 +59,7 @@ struct Proc {
     if (p.pid == 0) {
       int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(fd, STDERR_FILENO);
-      int null = ::open("/dev/null", O_WRONLY);
+      int null = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(null, STDOUT_FILENO);
       std::vector<char*> argv;
       argv.push_back(const_cast<char*>(bin.c_str()));
@@ -213,6 +216,36 @@ TEST_CASE("an https:// --iam-endpoint is handed to gtoken-https; without it gtok
     const std::string log = slurp(dir + "/log2");
     CHECK(log.find("\"msg\":\"cannot start\"") != std::string::npos);
     CHECK(log.find("needs gtoken-https next to gtoken") != std::string::npos);
+  }
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("probe --sts with an https:// endpoint is handed to gtoken-https; without it, said") {
+  const std::string dir = temp_dir();
+  {
+    std::ofstream(dir + "/token") << "a.b.c";
+  }
+  const std::vector<std::string> args = {"probe", "--sts", "--file=" + dir + "/token",
+                                         "--role-arn=arn:aws:iam::123456789012:role/r",
+                                         "--sts-endpoint=https://127.0.0.1:1"};
+  {
+    Proc p = Proc::start(kBin, args, "127.0.0.1:1", dir + "/log", dir + "/out");
+    CHECK(p.wait() == 1);  // nothing listens on port 1
+    const auto v = nlohmann::json::parse(slurp(dir + "/out"));
+    CHECK(v["ok"] == false);
+    // gtoken-https's own attempt, not gtoken's refusal.
+    CHECK(v["error"].get<std::string>().rfind("STS at https://127.0.0.1:1: ", 0) == 0);
+    CHECK(v["error"].get<std::string>().find("needs") == std::string::npos);
+  }
+  {
+    const std::string lone = dir + "/gtoken-alone";
+    REQUIRE(std::system(("cp " + kBin + " " + lone).c_str()) == 0);
+    Proc p = Proc::start(lone, args, "127.0.0.1:1", dir + "/log2", dir + "/out2");
+    CHECK(p.wait() == 1);
+    const auto v = nlohmann::json::parse(slurp(dir + "/out2"));
+    CHECK(v["ok"] == false);
+    CHECK(v["error"].get<std::string>().find("needs gtoken-https next to gtoken") !=
+          std::string::npos);
   }
   std::system(("rm -rf " + dir).c_str());
 }
