@@ -199,7 +199,8 @@ int run_sts_probe(const Options& o) {
       }
       verdict = sts_answer(resp.status, resp.body);
     } catch (const std::exception& e) {
-      verdict = {{"ok", false}, {"error", std::string("STS at ") + o.sts_endpoint + ": " + e.what()}};
+      verdict = {{"ok", false},
+                 {"error", std::string("STS at ") + o.sts_endpoint + ": " + e.what()}};
     }
   }
   verdict["endpoint"] = o.sts_endpoint;
@@ -341,13 +342,13 @@ int main_entry(int argc, char** argv) {
 #ifndef GTOKEN_AGENT_HTTPS
       if (o.probe_sts && is_https(o.sts_endpoint) && argc > 0) {
         const std::string why = exec_https_helper(argv);
-        write_fd(STDOUT_FILENO, nlohmann::json{{"ok", false},
-                                               {"error", why + " (--sts-endpoint " +
-                                                             o.sts_endpoint + " needs " +
-                                                             kHttpsHelper + " next to gtoken)"},
-                                               {"endpoint", o.sts_endpoint}}
-                                        .dump() +
-                                    "\n");
+        write_fd(STDOUT_FILENO,
+                 nlohmann::json{{"ok", false},
+                                {"error", why + " (--sts-endpoint " + o.sts_endpoint + " needs " +
+                                              kHttpsHelper + " next to gtoken)"},
+                                {"endpoint", o.sts_endpoint}}
+                         .dump() +
+                     "\n");
         return kExitFailed;
       }
 #endif

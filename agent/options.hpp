@@ -32,9 +32,9 @@ struct Options {
   bool probe_claims = false;  // probe --claims: print the token's claims as JSON
   // probe --sts: AssumeRoleWithWebIdentity with the token file (sts_probe.hpp)
   bool probe_sts = false;
-  std::string role_arn;                                  // --role-arn
+  std::string role_arn;                                    // --role-arn
   std::string sts_endpoint = "https://sts.amazonaws.com";  // --sts-endpoint
-  std::string session_name = "gtoken-probe";             // --session-name
+  std::string session_name = "gtoken-probe";               // --session-name
   std::chrono::milliseconds request_timeout{10000};
   kube::LogLevel log_level = kube::LogLevel::info;
   RefreshPolicy policy;

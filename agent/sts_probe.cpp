@@ -51,7 +51,8 @@ json sts_answer(int status, std::string_view body) {
   try {
     root = aws::parse_xml(body);
   } catch (const aws::XmlError& e) {
-    std::string why = "STS answered HTTP " + std::to_string(status) + " with a body that is not XML";
+    std::string why =
+        "STS answered HTTP " + std::to_string(status) + " with a body that is not XML";
     if (!success && !body.empty()) {
       why += ": " + excerpt(body);
     }
@@ -81,8 +82,8 @@ json sts_answer(int status, std::string_view body) {
       return out;
     }
     return {{"ok", false},
-            {"error", "STS answered HTTP " + std::to_string(status) +
-                          " without an AssumedRoleUser Arn"},
+            {"error",
+             "STS answered HTTP " + std::to_string(status) + " without an AssumedRoleUser Arn"},
             {"status", status}};
   }
   std::string why = "STS answered HTTP " + std::to_string(status) + " with <" + root.name + ">";

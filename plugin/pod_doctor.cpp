@@ -204,12 +204,14 @@ Link judge_sts(const PodFacts& f, const json& binding, const std::string& pod_na
       l.fix = "the role's trust policy does not admit this token (or the role does not exist)";
       if (binding.is_object()) {
         l.fix += ": kubectl gtoken trust-policy " + text_at(binding, "/metadata/name") + " -n " +
-                 ns + " > trust.json; aws iam update-assume-role-policy --role-name ROLE "
-                      "--policy-document file://trust.json";
+                 ns +
+                 " > trust.json; aws iam update-assume-role-policy --role-name ROLE "
+                 "--policy-document file://trust.json";
       }
     } else if (code == "InvalidIdentityToken" || code == "IDPRejectedClaim") {
-      l.fix = "STS does not accept the token's issuer or signature: for a non-Google issuer the "
-              "account needs an IAM OIDC provider for it";
+      l.fix =
+          "STS does not accept the token's issuer or signature: for a non-Google issuer the "
+          "account needs an IAM OIDC provider for it";
     } else if (code == "ExpiredTokenException") {
       l.fix = "the token expired before STS read it: kubectl logs " + pod_name + " -n " + ns +
               " -c gtoken";
@@ -230,7 +232,8 @@ Link judge_sts(const PodFacts& f, const json& binding, const std::string& pod_na
 
 StsEndpoint sts_endpoint_for(const json& pod) {
   json app = nullptr;
-  if (pod.contains(json::json_pointer("/spec/containers")) && pod["spec"]["containers"].is_array()) {
+  if (pod.contains(json::json_pointer("/spec/containers")) &&
+      pod["spec"]["containers"].is_array()) {
     for (const auto& ctr : pod["spec"]["containers"]) {
       if (!ctr.is_object() || ctr.value("name", "") == c::kAgentContainer) {
         continue;
@@ -320,8 +323,8 @@ Report diagnose_pod(const PodFacts& f) {
   Report r{"pod " + ns + "/" + text_at(pod, "/metadata/name"), blank_links(ns, ksa)};
   auto& L = r.links;
   if (f.sts_asked) {
-    L.push_back({"sts", "AssumeRoleWithWebIdentity from inside the pod", LinkState::NotChecked,
-                 "", ""});
+    L.push_back(
+        {"sts", "AssumeRoleWithWebIdentity from inside the pod", LinkState::NotChecked, "", ""});
   }
 
   // namespace

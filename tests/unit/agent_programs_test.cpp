@@ -3,9 +3,8 @@
 // and gtoken handing an https:// --iam-endpoint (or probe --sts's
 // --sts-endpoint) to gtoken-https.
 // tests/e2e/test_agent.py runs the same binary against the Google stand-in.
-#include <doctest/doctest.h>
-
 #include <dirent.h>
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -15,10 +14,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "agent/testing/fakes.hpp"
@@ -222,9 +221,7 @@ TEST_CASE("an https:// --iam-endpoint is handed to gtoken-https; without it gtok
 
 TEST_CASE("probe --sts with an https:// endpoint is handed to gtoken-https; without it, said") {
   const std::string dir = temp_dir();
-  {
-    std::ofstream(dir + "/token") << "a.b.c";
-  }
+  { std::ofstream(dir + "/token") << "a.b.c"; }
   const std::vector<std::string> args = {"probe", "--sts", "--file=" + dir + "/token",
                                          "--role-arn=arn:aws:iam::123456789012:role/r",
                                          "--sts-endpoint=https://127.0.0.1:1"};

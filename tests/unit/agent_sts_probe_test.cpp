@@ -8,7 +8,8 @@ using namespace gtoken::agent;
 namespace {
 
 // The answer's shape as STS sends it (query API, Version 2011-06-15).
-const char* kSuccess = R"(<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+const char* kSuccess =
+    R"(<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
     <SubjectFromWebIdentityToken>1122334455</SubjectFromWebIdentityToken>
     <Audience>gtoken/sts/assume-role-with-web-identity</Audience>
@@ -27,7 +28,9 @@ const char* kSuccess = R"(<AssumeRoleWithWebIdentityResponse xmlns="https://sts.
   <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
 </AssumeRoleWithWebIdentityResponse>)";
 
-std::optional<std::string> no_env(const std::string&) { return std::nullopt; }
+std::optional<std::string> no_env(const std::string&) {
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -39,15 +42,16 @@ TEST_CASE("a successful answer gives the assumed role, never the credentials") {
   CHECK(v["expiration"] == "2026-12-02T07:30:00Z");
   CHECK(v["subject"] == "1122334455");
   const std::string printed = v.dump();
-  for (const char* secret : {"IQoJb3JpZ2luX2VjEXAMPLESESSION",
-                             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "ASIAEXAMPLEKEYID1234",
-                             "AccessKeyId", "SecretAccessKey", "SessionToken"}) {
+  for (const char* secret :
+       {"IQoJb3JpZ2luX2VjEXAMPLESESSION", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "ASIAEXAMPLEKEYID1234", "AccessKeyId", "SecretAccessKey", "SessionToken"}) {
     CHECK(printed.find(secret) == std::string::npos);
   }
 }
 
 TEST_CASE("an ErrorResponse gives AWS's exact code and message") {
-  const auto v = sts_answer(403, R"(<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  const auto v =
+      sts_answer(403, R"(<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <Error>
     <Type>Sender</Type>
     <Code>AccessDenied</Code>
@@ -61,9 +65,10 @@ TEST_CASE("an ErrorResponse gives AWS's exact code and message") {
   CHECK(v["status"] == 403);
   CHECK_FALSE(v.contains("error"));
 
-  const auto e = sts_answer(400, "<ErrorResponse><Error><Code>InvalidIdentityToken</Code>"
-                                 "<Message>Couldn&apos;t retrieve verification key from your "
-                                 "identity provider</Message></Error></ErrorResponse>");
+  const auto e = sts_answer(400,
+                            "<ErrorResponse><Error><Code>InvalidIdentityToken</Code>"
+                            "<Message>Couldn&apos;t retrieve verification key from your "
+                            "identity provider</Message></Error></ErrorResponse>");
   CHECK(e["code"] == "InvalidIdentityToken");
   CHECK(e["message"] == "Couldn't retrieve verification key from your identity provider");
 }
@@ -79,23 +84,25 @@ TEST_CASE("answers that are neither: an error naming the status, a 2xx body neve
         std::string::npos);
 
   // A truncated success (credentials in it, no closing tags): not quoted.
-  const std::string cut = std::string(kSuccess).substr(0, std::string(kSuccess).find("</Credentials>"));
+  const std::string cut =
+      std::string(kSuccess).substr(0, std::string(kSuccess).find("</Credentials>"));
   const auto broken = sts_answer(200, cut);
   CHECK(broken["ok"] == false);
   CHECK(broken["error"].get<std::string>().find("wJalrXUtnFEMI") == std::string::npos);
   CHECK(broken.dump().find("ASIAEXAMPLE") == std::string::npos);
 
-  const auto no_user = sts_answer(200,
-      "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
-      "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>");
+  const auto no_user =
+      sts_answer(200,
+                 "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+                 "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>");
   CHECK(no_user["ok"] == false);
   CHECK(no_user["error"].get<std::string>().find("without an AssumedRoleUser Arn") !=
         std::string::npos);
 }
 
 TEST_CASE("the form: the query API's fields, AWS-percent-encoded") {
-  const std::string f = web_identity_form("arn:aws:iam::123456789012:role/path/up", "ns.pod-1",
-                                          "aa.bb_cc.dd+/=");
+  const std::string f =
+      web_identity_form("arn:aws:iam::123456789012:role/path/up", "ns.pod-1", "aa.bb_cc.dd+/=");
   CHECK(f ==
         "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
         "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fpath%2Fup"
@@ -123,20 +130,27 @@ TEST_CASE("probe --sts options") {
   CHECK(p.options->sts_endpoint == "http://127.0.0.1:9");
   CHECK(p.options->session_name == "doc");
 
-  auto d = parse_options({"probe", "--sts", "--file=/t", "--role-arn=arn:aws:iam::1:role/r"}, no_env);
+  auto d =
+      parse_options({"probe", "--sts", "--file=/t", "--role-arn=arn:aws:iam::1:role/r"}, no_env);
   REQUIRE(d.options);
   CHECK(d.options->sts_endpoint == kDefaultStsEndpoint);
   CHECK(d.options->session_name == kDefaultStsSessionName);
 
   CHECK_FALSE(parse_options({"probe", "--sts", "--file=/t"}, no_env).options);  // no role
-  CHECK_FALSE(parse_options({"probe", "--sts", "--claims", "--file=/t",
-                             "--role-arn=arn:aws:iam::1:role/r"}, no_env).options);
+  CHECK_FALSE(
+      parse_options({"probe", "--sts", "--claims", "--file=/t", "--role-arn=arn:aws:iam::1:role/r"},
+                    no_env)
+          .options);
   CHECK_FALSE(parse_options({"probe", "--sts", "--file=/t", "--role-arn=arn:aws:iam::1:role/r",
-                             "--sts-endpoint=ftp://x"}, no_env).options);
-  CHECK_FALSE(parse_options({"probe", "--sts", "--file=/t", "--role-arn=arn:aws:iam::1:role/r",
-                             "--session-name=a b"}, no_env).options);
-  // The STS flags mean nothing without --sts, and nothing to the agent.
-  CHECK_FALSE(parse_options({"probe", "--file=/t", "--role-arn=arn:aws:iam::1:role/r"}, no_env)
+                             "--sts-endpoint=ftp://x"},
+                            no_env)
                   .options);
+  CHECK_FALSE(parse_options({"probe", "--sts", "--file=/t", "--role-arn=arn:aws:iam::1:role/r",
+                             "--session-name=a b"},
+                            no_env)
+                  .options);
+  // The STS flags mean nothing without --sts, and nothing to the agent.
+  CHECK_FALSE(
+      parse_options({"probe", "--file=/t", "--role-arn=arn:aws:iam::1:role/r"}, no_env).options);
   CHECK_FALSE(parse_options({"--audience=a", "--role-arn=arn:aws:iam::1:role/r"}, no_env).options);
 }

@@ -408,8 +408,8 @@ PodFacts with_sts(StsProbe p) {
 }
 
 json app_with_env(std::initializer_list<std::pair<const char*, const char*>> env) {
-  json e = json::array({{{"name", "AWS_WEB_IDENTITY_TOKEN_FILE"},
-                         {"value", "/var/run/secrets/aws/token/gtoken"}}});
+  json e = json::array(
+      {{{"name", "AWS_WEB_IDENTITY_TOKEN_FILE"}, {"value", "/var/run/secrets/aws/token/gtoken"}}});
   for (const auto& [k, v] : env) {
     e.push_back({{"name", k}, {"value", v}});
   }
@@ -423,13 +423,13 @@ json app_with_env(std::initializer_list<std::pair<const char*, const char*>> env
 
 TEST_CASE("sts: not shown unless asked; the assumed role when STS accepts") {
   CHECK(diagnose_pod(healthy()).links.size() == 8);
-  Report r = diagnose_pod(with_sts(sts_line(
-      {{"ok", true},
-       {"arn", "arn:aws:sts::123456789012:assumed-role/uploader/gtoken-doctor"},
-       {"assumedRoleId", "AROAX:gtoken-doctor"},
-       {"expiration", "2026-12-02T08:00:00Z"},
-       {"endpoint", "https://sts.us-east-1.amazonaws.com"}},
-      0)));
+  Report r = diagnose_pod(
+      with_sts(sts_line({{"ok", true},
+                         {"arn", "arn:aws:sts::123456789012:assumed-role/uploader/gtoken-doctor"},
+                         {"assumedRoleId", "AROAX:gtoken-doctor"},
+                         {"expiration", "2026-12-02T08:00:00Z"},
+                         {"endpoint", "https://sts.us-east-1.amazonaws.com"}},
+                        0)));
   INFO(render_text(r, false));
   REQUIRE(r.links.size() == 9);
   const Link& l = r.links.back();
@@ -444,12 +444,12 @@ TEST_CASE("sts: not shown unless asked; the assumed role when STS accepts") {
 }
 
 TEST_CASE("sts: AWS's code and message, word for word, with a fix by code") {
-  Report r = diagnose_pod(with_sts(sts_line(
-      {{"ok", false},
-       {"code", "AccessDenied"},
-       {"message", "Not authorized to perform sts:AssumeRoleWithWebIdentity"},
-       {"status", 403}},
-      1)));
+  Report r = diagnose_pod(
+      with_sts(sts_line({{"ok", false},
+                         {"code", "AccessDenied"},
+                         {"message", "Not authorized to perform sts:AssumeRoleWithWebIdentity"},
+                         {"status", 403}},
+                        1)));
   only_fails_at(r, "sts");
   const Link& l = link(r, "sts");
   CHECK(l.detail.find("answered AccessDenied: Not authorized to perform "
@@ -474,8 +474,9 @@ TEST_CASE("sts: unreachable, an old agent, exec refused, earlier links broken") 
   CHECK(link(down, "sts").fix.find("egress to https://sts.us-east-1.amazonaws.com") !=
         std::string::npos);
 
-  Report old = diagnose_pod(with_sts(
-      StsProbe{true, "", 2, "", R"({"level":"error","msg":"x"})" "\ngtoken: unknown flag --sts\n"}));
+  Report old = diagnose_pod(with_sts(StsProbe{true, "", 2, "",
+                                              R"({"level":"error","msg":"x"})"
+                                              "\ngtoken: unknown flag --sts\n"}));
   only_fails_at(old, "sts");
   CHECK(link(old, "sts").fix.find("upgrade") != std::string::npos);
 
@@ -513,8 +514,8 @@ TEST_CASE("sts endpoint: the SDKs' order in the app container's env") {
             .url == "https://sts.amazonaws.com");
   CHECK(at(app_with_env({})).url == "https://sts.amazonaws.com");
   // The webhook writes AWS_REGION as $(AWS_DEFAULT_REGION) when the app sets that.
-  CHECK(at(app_with_env({{"AWS_DEFAULT_REGION", "ap-south-1"},
-                         {"AWS_REGION", "$(AWS_DEFAULT_REGION)"}}))
+  CHECK(at(app_with_env(
+               {{"AWS_DEFAULT_REGION", "ap-south-1"}, {"AWS_REGION", "$(AWS_DEFAULT_REGION)"}}))
             .url == "https://sts.ap-south-1.amazonaws.com");
   CHECK(at(app_with_env({{"AWS_DEFAULT_REGION", "ap-south-1"}})).from ==
         "regional: AWS_DEFAULT_REGION ap-south-1 of container app");
@@ -527,11 +528,10 @@ TEST_CASE("sts: the in-pod command") {
   auto e = sts_exec(healthy_pod(), kRole, "http://127.0.0.1:9");
   REQUIRE(e);
   CHECK(e->container == "gtoken");
-  CHECK(e->argv == std::vector<std::string>{"/gtoken", "probe", "--sts",
-                                            "--file=/var/run/secrets/aws/token/gtoken",
-                                            std::string("--role-arn=") + kRole,
-                                            "--sts-endpoint=http://127.0.0.1:9",
-                                            "--session-name=gtoken-doctor"});
+  CHECK(e->argv == std::vector<std::string>{
+                       "/gtoken", "probe", "--sts", "--file=/var/run/secrets/aws/token/gtoken",
+                       std::string("--role-arn=") + kRole, "--sts-endpoint=http://127.0.0.1:9",
+                       "--session-name=gtoken-doctor"});
   json none = healthy_pod();
   none["spec"].erase("initContainers");
   CHECK_FALSE(sts_exec(none, kRole, "https://sts.amazonaws.com"));
