@@ -192,7 +192,7 @@ Link judge_sts(const PodFacts& f, const json& binding, const std::string& pod_na
   }
   if (v.value("ok", false)) {
     l.state = LinkState::Pass;
-    l.detail = at + ": assumed " + v.value("arn", "?") + " (a 900 s session, until " +
+    l.detail = at + ": assumed " + v.value("arn", "?") + " (the session it opened expires " +
                v.value("expiration", "?") + ")";
     return l;
   }
