@@ -47,7 +47,7 @@ class NodeSandbox(Sandbox):
                 ("a binding of the same GSA from namespace evil is refused", self.refuse_other_namespace),
                 ("run a Job of an aws-sdk-go-v2 program as ServiceAccount orchestrator",
                  self.run_job),
-                ("kubectl gtoken doctor pod on a running pod of that ServiceAccount",
+                ("kubectl gtoken doctor pod --sts on a running pod of that ServiceAccount",
                  self.doctor)]
 
     def start_node(self):
@@ -130,7 +130,9 @@ class NodeSandbox(Sandbox):
         self.cp.kubectl("wait", "--for=condition=Ready", f"pod/{POD}", "-n", NS, "--timeout=180s",
                         timeout=190)
         plugin = os.path.join(BUILD, "plugin", "kubectl-gtoken")
-        p = self.cp.node_sh("exec", self.cp.dir, plugin, "doctor", "pod", POD, "-n", NS,
+        # --sts: also a real AssumeRoleWithWebIdentity from inside the pod, at
+        # the STS the app container's env names (the stand-in).
+        p = self.cp.node_sh("exec", self.cp.dir, plugin, "doctor", "pod", POD, "-n", NS, "--sts",
                             capture_output=True, check=False, timeout=120)
         lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
         for ln in lines:
@@ -138,7 +140,7 @@ class NodeSandbox(Sandbox):
         if p.returncode != 0:
             raise RuntimeError(f"kubectl gtoken doctor pod {POD}: exit {p.returncode}: "
                                + (p.stderr.strip()[-500:] or "a link is broken"))
-        return f"kubectl gtoken doctor pod {POD}: every link holds (exit 0)"
+        return f"kubectl gtoken doctor pod {POD} --sts: every link holds (exit 0)"
 
     def keep_text(self) -> str:
         node_sh = os.path.relpath(os.path.join(REPO, "tests", "node", "node.sh"))
@@ -148,7 +150,7 @@ class NodeSandbox(Sandbox):
                 f"  {node_sh} exec {d} kubectl logs -n {NS} job/{JOB} -c app\n"
                 f"  {node_sh} exec {d} kubectl logs -n {NS} job/{JOB} -c gtoken\n"
                 f"  {node_sh} exec {d} {os.path.relpath(os.path.join(BUILD, 'plugin'))}/kubectl-gtoken "
-                f"doctor pod {POD} -n {NS}\n"
+                f"doctor pod {POD} -n {NS} --sts\n"
                 f"  {node_sh} exec {d} kubectl logs -n {OPERATOR_NS} deploy/gtoken-operator\n"
                 f"  {node_sh} exec {d} kubectl delete arb {BINDING} -n {NS}   # and watch the cleanup\n"
                 f"  {node_sh} exec {d} bash     # a shell in the node, KUBECONFIG set\n"

@@ -53,8 +53,11 @@ def test_sandbox_on_a_real_node_keep_then_stop():
         assert "phase Succeeded" in out
         # kubectl gtoken doctor on a running pod: every link, the in-pod claims
         # included (kubectl exec of the agent's probe), and no token printed.
-        assert f"kubectl gtoken doctor pod uploader-doctor: every link holds" in out, out[-3000:]
+        assert "kubectl gtoken doctor pod uploader-doctor --sts: every link holds" in out, out[-3000:]
         assert re.search(r"claims.*iss", out, re.I), out[-3000:]
+        # --sts: STS (the stand-in) answered the agent inside the pod.
+        assert re.search(r"AssumeRoleWithWebIdentity from inside the pod.*"
+                         r"assumed-role/my-data-uploader/", out), out[-3000:]
         assert "eyJ" not in out
         # --keep: the commands it prints reach the kept node.
         assert f"exec {os.path.relpath(NODE_DIR, REPO)} kubectl get pods -A" in out
