@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include "agent/options.hpp"
+#include "agent/schedule.hpp"
 #include "aws/trust_evaluation.hpp"
 #include "aws/web_identity.hpp"
 #include "contract/gtoken.hpp"
+#include "kube/clock.hpp"
 #include "kube/time.hpp"
 #include "plugin/binding_doctor.hpp"
 #include "plugin/facts.hpp"
@@ -15,6 +18,46 @@
 namespace gtoken::plugin {
 
 namespace {
+
+// "; last refresh N s ago, next in A-B s": the token's iat is when the agent
+// last fetched it, and the agent's own schedule (agent/schedule.hpp, with the
+// --refresh-before its container was started with) gives the window of its
+// next fetch (the jitter spreads it). "" when the claims or args do not say.
+std::string refresh_timing(const nlohmann::json& claims, const nlohmann::json& pod, TimePoint now) {
+  if (!claims.contains("iat") || !claims["iat"].is_number_integer() ||
+      !claims.contains("exp") || !claims["exp"].is_number_integer()) {
+    return "";
+  }
+  const TimePoint iat{std::chrono::seconds(claims["iat"].get<int64_t>())};
+  const TimePoint exp{std::chrono::seconds(claims["exp"].get<int64_t>())};
+  agent::RefreshPolicy policy;
+  for (const char* list : {"containers", "initContainers"}) {
+    const nlohmann::json* ctrs = pod.contains("spec") ? &pod["spec"] : nullptr;
+    if (!ctrs || !ctrs->contains(list) || !(*ctrs)[list].is_array()) continue;
+    for (const auto& ctr : (*ctrs)[list]) {
+      if (!ctr.is_object() || ctr.value("name", "") != contract::kAgentContainer) continue;
+      std::vector<std::string> args;
+      if (ctr.contains("args") && ctr["args"].is_array()) {
+        for (const auto& a : ctr["args"]) {
+          if (a.is_string()) args.push_back(a.get<std::string>());
+        }
+      }
+      auto parsed = agent::parse_options(args, [](const std::string&) {
+        return std::optional<std::string>();
+      });
+      if (parsed.options) policy = parsed.options->policy;
+    }
+  }
+  auto secs = [](TimePoint::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  };
+  const TimePoint latest = agent::next_refresh(iat, iat, exp, kube::fixed_random(0.0), policy);
+  const TimePoint earliest = agent::next_refresh(iat, iat, exp, kube::fixed_random(0.999), policy);
+  std::string out = "; last refresh " + secs(now - iat) + " s ago, next ";
+  if (latest <= now) return out + "due now";
+  if (earliest <= now) return out + "within " + secs(latest - now) + " s";
+  return out + "in " + secs(earliest - now) + "-" + secs(latest - now) + " s";
+}
 
 using nlohmann::json;
 namespace c = gtoken::contract;
@@ -610,7 +653,8 @@ Report diagnose_pod(const PodFacts& f) {
     } else {
       L[kClaims].state = LinkState::Pass;
       L[kClaims].detail =
-          shown + ", expires in " + std::to_string(claims.value("expires_in_s", 0LL)) + " s";
+          shown + ", expires in " + std::to_string(claims.value("expires_in_s", 0LL)) + " s" +
+          refresh_timing(claims, pod, f.now);
     }
   }
   if (L[kClaims].state != LinkState::Pass) {

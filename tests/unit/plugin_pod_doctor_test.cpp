@@ -536,3 +536,34 @@ TEST_CASE("sts: the in-pod command") {
   none["spec"].erase("initContainers");
   CHECK_FALSE(sts_exec(none, kRole, "https://sts.amazonaws.com"));
 }
+
+TEST_CASE("claims: the agent's last refresh (iat) and its next, by the container's --refresh-before") {
+  PodFacts f = healthy();
+  // A 3600 s token minted 1000 s ago.
+  const int64_t iat = 1'800'000'000 - 3600;
+  f.now = TimePoint{std::chrono::seconds(iat + 1000)};
+  json c = json::parse(f.claims->out);
+  c["iat"] = iat;
+  f.claims->out = c.dump();
+  // The default policy: keep 0.4 of the lifetime, jitter 0.1: the next fetch
+  // 1800-2160 s after iat, i.e. 800-1160 s from now.
+  Report r = diagnose_pod(f);
+  CHECK(all_hold(r));
+  CHECK(link(r, "claims").detail.find("last refresh 1000 s ago, next in 800-1160 s") !=
+        std::string::npos);
+  // --refresh-before 20m on the agent: 2040-2400 s after iat.
+  for (auto& ctr : f.pod["spec"]["initContainers"]) {
+    if (ctr["name"] == "gtoken") ctr["args"].push_back("--refresh-before=20m");
+  }
+  r = diagnose_pod(f);
+  CHECK(link(r, "claims").detail.find("next in 1040-1400 s") != std::string::npos);
+  // Past the window: due now.
+  f.now = TimePoint{std::chrono::seconds(iat + 3000)};
+  r = diagnose_pod(f);
+  CHECK(link(r, "claims").detail.find("next due now") != std::string::npos);
+  // No iat: nothing claimed about refreshes.
+  c.erase("iat");
+  f.claims->out = c.dump();
+  r = diagnose_pod(f);
+  CHECK(link(r, "claims").detail.find("last refresh") == std::string::npos);
+}
