@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/schedule.hpp"
+#include "agent/sts_probe.hpp"
 #include "kube/duration.hpp"
 #include "kube/log.hpp"
 
@@ -33,8 +34,8 @@ struct Options {
   // probe --sts: AssumeRoleWithWebIdentity with the token file (sts_probe.hpp)
   bool probe_sts = false;
   std::string role_arn;                                    // --role-arn
-  std::string sts_endpoint = "https://sts.amazonaws.com";  // --sts-endpoint
-  std::string session_name = "gtoken-probe";               // --session-name
+  std::string sts_endpoint = kDefaultStsEndpoint;     // --sts-endpoint
+  std::string session_name = kDefaultStsSessionName;  // --session-name
   std::chrono::milliseconds request_timeout{10000};
   kube::LogLevel log_level = kube::LogLevel::info;
   RefreshPolicy policy;

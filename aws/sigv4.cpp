@@ -5,6 +5,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "aws/ascii_case.hpp"
 #include "aws/digest.hpp"
 
 namespace gtoken::aws {
@@ -12,14 +13,6 @@ namespace gtoken::aws {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  });
-  return out;
-}
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -126,7 +119,7 @@ std::string signing_key(std::string_view secret, std::string_view date, std::str
 CanonicalHeaders canonical_headers(const Headers& headers) {
   std::map<std::string, std::string> by_name;  // sorted by the lower-case name
   for (const auto& [name, value] : headers) {
-    std::string lname = lower(name);
+    std::string lname = ascii_lower(name);
     if (unsigned_header(lname)) continue;
     auto [it, fresh] = by_name.try_emplace(lname, fold_whitespace(value));
     if (!fresh) it->second += "," + fold_whitespace(value);
@@ -153,7 +146,7 @@ SignedRequest sign_v4(const RequestToSign& request, const Credentials& credentia
   Headers headers;
   std::string payload_hash;
   for (const auto& h : request.headers) {
-    std::string lname = lower(h.first);
+    std::string lname = ascii_lower(h.first);
     if (replaced_header(lname)) continue;
     // A caller that sends its own payload hash signs that value (S3 style).
     if (lname == "x-amz-content-sha256") payload_hash = h.second;

@@ -215,7 +215,8 @@ ClusterConfig load_in_cluster(const InClusterPaths& p,
   return c;
 }
 
-ClusterConfig load_default_config(const std::string& explicit_path, const std::string& context) {
+ClusterConfig load_default_config(const std::string& explicit_path, const std::string& context,
+                                  bool in_cluster_last) {
   if (!explicit_path.empty()) return load_kubeconfig(explicit_path, context);
   if (const char* env = std::getenv("KUBECONFIG"); env && *env) {
     std::stringstream ss(env);
@@ -225,13 +226,14 @@ ClusterConfig load_default_config(const std::string& explicit_path, const std::s
     }
     throw ConfigError(std::string("KUBECONFIG=") + env + ": no listed file exists");
   }
-  if (const char* host = std::getenv("KUBERNETES_SERVICE_HOST"); host && *host) {
-    return load_in_cluster();
-  }
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const bool in_cluster = host && *host;
+  if (in_cluster && !in_cluster_last) return load_in_cluster();
   if (const char* home = std::getenv("HOME"); home && *home) {
     fs::path p = fs::path(home) / ".kube" / "config";
     if (fs::exists(p)) return load_kubeconfig(p, context);
   }
+  if (in_cluster) return load_in_cluster();
   throw ConfigError(
       "no Kubernetes config: pass --kubeconfig, set KUBECONFIG, or run in a cluster");
 }

@@ -46,9 +46,11 @@ ClusterConfig load_in_cluster(const InClusterPaths& p = {},
                               const std::function<const char*(const char*)>& getenv = ::getenv);
 
 // Resolution order: explicit path, $KUBECONFIG (first existing entry),
-// in-cluster (when KUBERNETES_SERVICE_HOST is set), ~/.kube/config.
+// in-cluster (when KUBERNETES_SERVICE_HOST is set), ~/.kube/config. With
+// `in_cluster_last` (kubectl's order, for tools acting as their caller),
+// ~/.kube/config comes before in-cluster.
 ClusterConfig load_default_config(const std::string& explicit_path = "",
-                                  const std::string& context = "");
+                                  const std::string& context = "", bool in_cluster_last = false);
 
 // HttpOptions for the config (bearer token callback re-reads token_file).
 // With an exec plugin, runs it once here (a client certificate it returns

@@ -179,8 +179,11 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
   return true;
 }
 
+namespace {
+constexpr std::string_view kScheme = "https://";
+}  // namespace
+
 bool valid_oidc_issuer(const std::string& issuer) {
-  constexpr std::string_view kScheme = "https://";
   if (issuer.size() <= kScheme.size() || issuer.size() > 255 || issuer.rfind(kScheme, 0) != 0) {
     return false;
   }
@@ -191,6 +194,13 @@ bool valid_oidc_issuer(const std::string& issuer) {
     }
   }
   return issuer[kScheme.size()] != '/';
+}
+
+bool issuer_unreachable_from_aws(const std::string& issuer) {
+  std::string host = issuer.rfind(kScheme, 0) == 0 ? issuer.substr(kScheme.size()) : issuer;
+  host = host.substr(0, host.find_first_of("/:"));
+  return host.find('.') == std::string::npos || host.ends_with(".svc") ||
+         host.ends_with(".local") || host.ends_with(".internal");
 }
 
 }  // namespace gtoken

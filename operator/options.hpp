@@ -16,6 +16,10 @@ namespace gtoken {
 // An issuer AWS IAM can register: https://HOST[/PATH], printable ASCII, no
 // query, fragment, credentials or whitespace, at most 255 characters.
 bool valid_oidc_issuer(const std::string& issuer);
+// A valid issuer whose host only a cluster resolves (no dot, *.svc, *.local,
+// *.internal, e.g. kubernetes.default.svc.cluster.local): AWS cannot fetch
+// its discovery document, so a trust policy naming it cannot work.
+bool issuer_unreachable_from_aws(const std::string& issuer);
 
 struct OperatorOptions {
   std::string kubeconfig;        // "" = KUBECONFIG / in-cluster / ~/.kube/config

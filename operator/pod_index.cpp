@@ -21,14 +21,17 @@ std::string string_at(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-}  // namespace
-
-bool pod_missing_injection(const json& pod, const std::string& agent, bool kubernetes) {
+// Running or to run, and not opted out: a pod either source could inject.
+bool injectable(const json& pod) {
   const json& m = object_at(pod, "metadata");
   if (m.contains("deletionTimestamp")) return false;
   const std::string phase = string_at(object_at(pod, "status"), "phase");
   if (phase == "Succeeded" || phase == "Failed") return false;
-  if (string_at(object_at(m, "annotations"), contract::kInjectAnnotation) == "false") return false;
+  return string_at(object_at(m, "annotations"), contract::kInjectAnnotation) != "false";
+}
+
+// The source's mark, on an injectable pod.
+bool lacks_injection(const json& pod, const std::string& agent, bool kubernetes) {
   const json& spec = object_at(pod, "spec");
   if (kubernetes) {
     // The Kubernetes token source injects a projected volume, no agent.
@@ -53,16 +56,24 @@ bool pod_missing_injection(const json& pod, const std::string& agent, bool kuber
   return true;
 }
 
+}  // namespace
+
+bool pod_missing_injection(const json& pod, const std::string& agent, bool kubernetes) {
+  return injectable(pod) && lacks_injection(pod, agent, kubernetes);
+}
+
+
 json slim_pod(const json& pod, const std::string& agent) {
   const json& m = object_at(pod, "metadata");
+  const bool can = injectable(pod);
   return {
       {"metadata",
        {{"name", string_at(m, "name")},
         {"namespace", string_at(m, "namespace")},
         {"resourceVersion", string_at(m, "resourceVersion")}}},
       {"spec", {{"serviceAccountName", string_at(object_at(pod, "spec"), "serviceAccountName")}}},
-      {"missingAgent", pod_missing_injection(pod, agent, false)},
-      {"missingToken", pod_missing_injection(pod, agent, true)}};
+      {"missingAgent", can && lacks_injection(pod, agent, false)},
+      {"missingToken", can && lacks_injection(pod, agent, true)}};
 }
 
 void PodIndex::Side::erase(const std::string& key, const std::string& name) {

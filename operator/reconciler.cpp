@@ -85,13 +85,7 @@ bool cached_binding_usable(const json& cached) {
          !cached.value("metadata", json::object()).contains("deletionTimestamp");
 }
 
-std::string gsa_project(const std::string& email) {
-  static const std::string suffix = ".iam.gserviceaccount.com";
-  auto at = email.find('@');
-  if (at == std::string::npos || email.size() <= at + 1 + suffix.size()) return "";
-  if (email.compare(email.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
-  return email.substr(at + 1, email.size() - suffix.size() - at - 1);
-}
+std::string gsa_project(const std::string& email) { return tenancy::project_of(email); }
 
 Reconciler::Reconciler(std::shared_ptr<kube::Client> client, std::shared_ptr<IamClient> iam,
                        ReconcilerConfig config, ReconcilerDeps deps)

@@ -67,13 +67,13 @@ void Triggers::service_account_changed(const json& sa, bool deleted) {
   const json annotations = sa["metadata"].value("annotations", json::object());
   for (const auto& b : index_->bindings(*bindings_, ns, name)) {
     if (spec_string(*b, "serviceAccountName") != name) continue;
-    const std::string binding = meta_string(*b, "name");
-    if (!deleted &&
-        annotations_match(annotations, wanted_annotations(binding, (*b)["spec"], default_audience_),
-                          owned_optional_keys(view_binding(*b, default_audience_)))) {
+    const BindingView v = view_binding(*b, default_audience_);
+    if (!deleted && annotations_match(annotations,
+                                      wanted_annotations(v.name, v.spec, default_audience_),
+                                      owned_optional_keys(v))) {
       continue;
     }
-    enqueue_(ns + "/" + binding);
+    enqueue_(ns + "/" + v.name);
   }
 }
 

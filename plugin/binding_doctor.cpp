@@ -17,17 +17,6 @@ std::string ns_name(const json& obj) {
   return text_at(obj, "/metadata/namespace") + "/" + text_at(obj, "/metadata/name");
 }
 
-// The Workload Identity project the operator most likely runs with: the
-// GSA's own (a GSA of another project needs a policy naming that project,
-// which a pattern with the project spelled out satisfies either way).
-std::string project_of(const std::string& gsa) {
-  const auto at = gsa.find('@');
-  const auto dot = gsa.find(".iam.gserviceaccount.com");
-  if (at == std::string::npos || dot == std::string::npos || dot < at) {
-    return "";
-  }
-  return gsa.substr(at + 1, dot - at - 1);
-}
 
 }  // namespace
 
@@ -92,7 +81,11 @@ Link policy_link(const json& binding, const Read& policies, const Read& namespac
     }
   }
   const tenancy::Request req = tenancy::request_from_binding(binding, c::kDefaultAudience);
-  tenancy::Settings settings{project_of(req.gcp_service_account), "", c::kDefaultAudience};
+  // The Workload Identity project the operator most likely runs with: the
+  // GSA's own (a GSA of another project needs a policy naming that project,
+  // which a pattern with the project spelled out satisfies either way).
+  tenancy::Settings settings{tenancy::project_of(req.gcp_service_account), "",
+                             c::kDefaultAudience};
   const json labels = namespace_.object && namespace_.object->contains("metadata")
                           ? (*namespace_.object)["metadata"].value("labels", json::object())
                           : json(nullptr);

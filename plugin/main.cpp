@@ -59,21 +59,10 @@ std::optional<json> must_get(kube::Client& client, const kube::Resource& res, co
   return std::nullopt;
 }
 
-// kubectl's order, not the operator's: the caller's own ~/.kube/config wins
-// over a pod's ServiceAccount when the plugin runs inside a cluster (the
-// caller's RBAC, never a workload's).
-std::string kubeconfig_path(const CliOptions& o) {
-  if (!o.kubeconfig.empty()) return o.kubeconfig;
-  if (const char* env = std::getenv("KUBECONFIG"); env && *env) return "";
-  if (const char* home = std::getenv("HOME"); home && *home) {
-    const std::string p = std::string(home) + "/.kube/config";
-    if (access(p.c_str(), R_OK) == 0) return p;
-  }
-  return "";
-}
-
 int run(const CliOptions& o) {
-  kube::ClusterConfig cfg = kube::load_default_config(kubeconfig_path(o), o.context);
+  // kubectl's order: the caller's own ~/.kube/config wins over a pod's
+  // ServiceAccount when run inside a cluster (the caller's RBAC, never a workload's).
+  kube::ClusterConfig cfg = kube::load_default_config(o.kubeconfig, o.context, true);
   kube::HttpOptions http = kube::http_options(cfg);
   http.request_timeout = *kube::parse_duration(o.request_timeout);
   http.user_agent = std::string("kubectl-gtoken/") + GTOKEN_VERSION;

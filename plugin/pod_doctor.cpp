@@ -4,6 +4,7 @@
 
 #include "agent/options.hpp"
 #include "agent/schedule.hpp"
+#include "agent/sts_probe.hpp"
 #include "aws/trust_evaluation.hpp"
 #include "aws/web_identity.hpp"
 #include "contract/gtoken.hpp"
@@ -18,46 +19,6 @@
 namespace gtoken::plugin {
 
 namespace {
-
-// "; last refresh N s ago, next in A-B s": the token's iat is when the agent
-// last fetched it, and the agent's own schedule (agent/schedule.hpp, with the
-// --refresh-before its container was started with) gives the window of its
-// next fetch (the jitter spreads it). "" when the claims or args do not say.
-std::string refresh_timing(const nlohmann::json& claims, const nlohmann::json& pod, TimePoint now) {
-  if (!claims.contains("iat") || !claims["iat"].is_number_integer() ||
-      !claims.contains("exp") || !claims["exp"].is_number_integer()) {
-    return "";
-  }
-  const TimePoint iat{std::chrono::seconds(claims["iat"].get<int64_t>())};
-  const TimePoint exp{std::chrono::seconds(claims["exp"].get<int64_t>())};
-  agent::RefreshPolicy policy;
-  for (const char* list : {"containers", "initContainers"}) {
-    const nlohmann::json* ctrs = pod.contains("spec") ? &pod["spec"] : nullptr;
-    if (!ctrs || !ctrs->contains(list) || !(*ctrs)[list].is_array()) continue;
-    for (const auto& ctr : (*ctrs)[list]) {
-      if (!ctr.is_object() || ctr.value("name", "") != contract::kAgentContainer) continue;
-      std::vector<std::string> args;
-      if (ctr.contains("args") && ctr["args"].is_array()) {
-        for (const auto& a : ctr["args"]) {
-          if (a.is_string()) args.push_back(a.get<std::string>());
-        }
-      }
-      auto parsed = agent::parse_options(args, [](const std::string&) {
-        return std::optional<std::string>();
-      });
-      if (parsed.options) policy = parsed.options->policy;
-    }
-  }
-  auto secs = [](TimePoint::duration d) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
-  };
-  const TimePoint latest = agent::next_refresh(iat, iat, exp, kube::fixed_random(0.0), policy);
-  const TimePoint earliest = agent::next_refresh(iat, iat, exp, kube::fixed_random(0.999), policy);
-  std::string out = "; last refresh " + secs(now - iat) + " s ago, next ";
-  if (latest <= now) return out + "due now";
-  if (earliest <= now) return out + "within " + secs(latest - now) + " s";
-  return out + "in " + secs(earliest - now) + "-" + secs(latest - now) + " s";
-}
 
 using nlohmann::json;
 namespace c = gtoken::contract;
@@ -130,6 +91,37 @@ json named_entry(const json& obj, std::initializer_list<const char*> lists,
     }
   }
   return nullptr;
+}
+
+// "; last refresh N s ago, next in A-B s": the token's iat is when the agent
+// last fetched it, and the agent's own schedule (agent/schedule.hpp, with the
+// --refresh-before its container was started with) gives the window of its
+// next fetch (the jitter spreads it). "" when the claims or args do not say.
+std::string refresh_timing(const nlohmann::json& claims, const nlohmann::json& pod, TimePoint now) {
+  if (!claims.contains("iat") || !claims["iat"].is_number_integer() ||
+      !claims.contains("exp") || !claims["exp"].is_number_integer()) {
+    return "";
+  }
+  const TimePoint iat{std::chrono::seconds(claims["iat"].get<int64_t>())};
+  const TimePoint exp{std::chrono::seconds(claims["exp"].get<int64_t>())};
+  agent::RefreshPolicy policy;
+  const json ctr =
+      named_entry(pod, {"/spec/initContainers", "/spec/containers"}, c::kAgentContainer);
+  if (ctr.is_object() && ctr.contains("args")) {
+    auto parsed = agent::parse_options(string_values(ctr["args"]), [](const std::string&) {
+      return std::optional<std::string>();
+    });
+    if (parsed.options) policy = parsed.options->policy;
+  }
+  auto secs = [](TimePoint::duration d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  };
+  const TimePoint latest = agent::next_refresh(iat, iat, exp, kube::fixed_random(0.0), policy);
+  const TimePoint earliest = agent::next_refresh(iat, iat, exp, kube::fixed_random(0.999), policy);
+  std::string out = "; last refresh " + secs(now - iat) + " s ago, next ";
+  if (latest <= now) return out + "due now";
+  if (earliest <= now) return out + "within " + secs(latest - now) + " s";
+  return out + "in " + secs(earliest - now) + "-" + secs(latest - now) + " s";
 }
 
 bool has_container(const json& pod, const std::string& name) {
@@ -288,7 +280,7 @@ StsEndpoint sts_endpoint_for(const json& pod) {
     }
   }
   if (app.is_null()) {
-    return {"https://sts.amazonaws.com", "global: no container with AWS_WEB_IDENTITY_TOKEN_FILE"};
+    return {agent::kDefaultStsEndpoint, "global: no container with AWS_WEB_IDENTITY_TOKEN_FILE"};
   }
   const std::string in = " of container " + app.value("name", "");
   for (const char* var : {"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"}) {
@@ -307,7 +299,7 @@ StsEndpoint sts_endpoint_for(const json& pod) {
     const std::string suffix = region.rfind("cn-", 0) == 0 ? "amazonaws.com.cn" : "amazonaws.com";
     return {"https://sts." + region + "." + suffix, "regional: " + region_var + " " + region + in};
   }
-  return {"https://sts.amazonaws.com",
+  return {agent::kDefaultStsEndpoint,
           std::string("global: ") +
               (region.empty() ? "no AWS_REGION" : "AWS_STS_REGIONAL_ENDPOINTS legacy") + in};
 }

@@ -24,17 +24,6 @@ std::vector<std::string> strings_at(const json& spec, const char* key) {
   return out;
 }
 
-// The project of NAME@PROJECT.iam.gserviceaccount.com; "" for other forms.
-std::string project_of(std::string_view email) {
-  auto at = email.find('@');
-  if (at == std::string_view::npos) return "";
-  std::string_view domain = email.substr(at + 1);
-  if (domain.size() <= kGsaSuffix.size() ||
-      domain.substr(domain.size() - kGsaSuffix.size()) != kGsaSuffix) {
-    return "";
-  }
-  return std::string(domain.substr(0, domain.size() - kGsaSuffix.size()));
-}
 
 bool is_account_id(std::string_view s) {
   return s.size() == 12 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -109,6 +98,17 @@ bool older(const Request& a, const Request& b) {
 }
 
 }  // namespace
+
+std::string project_of(std::string_view email) {
+  auto at = email.find('@');
+  if (at == std::string_view::npos) return "";
+  std::string_view domain = email.substr(at + 1);
+  if (domain.size() <= kGsaSuffix.size() ||
+      domain.substr(domain.size() - kGsaSuffix.size()) != kGsaSuffix) {
+    return "";
+  }
+  return std::string(domain.substr(0, domain.size() - kGsaSuffix.size()));
+}
 
 bool glob_match(std::string_view pattern, std::string_view text) {
   // Iterative wildcard match with one backtrack point: linear-ish, no recursion.

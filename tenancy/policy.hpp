@@ -104,4 +104,7 @@ Request request_from_binding(const nlohmann::json& binding, const std::string& d
 // '*' glob match (no other metacharacters).
 bool glob_match(std::string_view pattern, std::string_view text);
 
+// The project of NAME@PROJECT.iam.gserviceaccount.com; "" for other forms.
+std::string project_of(std::string_view email);
+
 }  // namespace gtoken::tenancy

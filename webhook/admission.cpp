@@ -54,11 +54,6 @@ bool parse_whole(std::string_view body, json& out, JsonBudget& budget) {
   return !out.is_discarded();
 }
 
-std::string dump(const json& value) {
-  // Replace, not throw, should a string ever hold invalid UTF-8.
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 AdmissionHttpResult reject(AdmissionError error, const std::string& message) {
   AdmissionHttpResult result;
   result.error = error;
@@ -71,8 +66,8 @@ AdmissionHttpResult reject(AdmissionError error, const std::string& message) {
     result.status = 500;
     reason = "InternalError";
   }
-  result.body = dump(
-      kube::failure_status(result.status, reason, std::string(to_string(error)) + ": " + message));
+  result.body = kube::failure_status_body(result.status, reason,
+                                          std::string(to_string(error)) + ": " + message);
   return result;
 }
 

@@ -37,20 +37,6 @@ constexpr kube::MetricFamily kLeader{"gtoken_leader", kube::MetricType::gauge,
 // https://container.googleapis.com/v1/projects/P/locations/L/clusters/C).
 // "" when neither gives an https URL: those bindings then carry no trust
 // policy and say why.
-// An issuer whose host only a cluster resolves (kubernetes.default.svc,
-// *.cluster.local, no dot): AWS cannot fetch its discovery document, so
-// the trust policy gtoken renders for it cannot work.
-bool issuer_unreachable_from_aws(const std::string& issuer) {
-  std::string host = issuer.substr(std::string("https://").size());
-  host = host.substr(0, host.find_first_of("/:"));
-  auto ends_with = [&](const std::string& suffix) {
-    return host.size() >= suffix.size() &&
-           host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  return host.find('.') == std::string::npos || ends_with(".svc") || ends_with(".local") ||
-         ends_with(".internal");
-}
-
 std::string cluster_oidc_issuer(kube::Client& client, const std::string& flag) {
   auto warn_if_private = [](const std::string& issuer) {
     if (issuer_unreachable_from_aws(issuer)) {

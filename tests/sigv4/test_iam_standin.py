@@ -26,9 +26,13 @@ APP = f"arn:aws:iam::{ACCOUNT}:role/gtoken/app"
 AUD = "sts.amazonaws.com/gtoken-test"
 ISSUER = "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(TOOL),
-                                reason="GTOKEN_AWS_IAM_TOOL names no aws_iam_tool binary "
-                                       "(ctest sets it)")
+
+
+@pytest.fixture(autouse=True)
+def _tool_built():
+    # A missing tool is a failure, not a skip: ctest would pass having run nothing.
+    if not os.path.exists(TOOL):
+        pytest.fail(f"GTOKEN_AWS_IAM_TOOL={TOOL!r} names no aws_iam_tool binary (ctest sets it)")
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ from xml.sax.saxutils import escape
 from .common import HttpError, Request, Response, Server, remove_entry
 from .oidc import validate_provider_url
 from .query_api import QueryApiApp
-from .sts import ROLE_ARN_RE, Role, StsApp, _like, iso8601
+from .sts import ROLE_ARN_RE, Role, StsApp, _as_list, _like, iso8601
 
 NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 VERSION = "2010-05-08"
@@ -65,12 +65,6 @@ DEFAULT_FAULT_MSGS = {"Throttling": "Rate exceeded",
 ACTIONS = ("GetRole", "UpdateAssumeRolePolicy", "CreateOpenIDConnectProvider",
            "GetOpenIDConnectProvider", "ListOpenIDConnectProviders",
            "AddClientIDToOpenIDConnectProvider")
-
-
-def _as_list(v: Any) -> list:
-    if v is None:
-        return []
-    return v if isinstance(v, list) else [v]
 
 
 def policy_size(text: str) -> int:

@@ -184,3 +184,14 @@ TEST_CASE("--oidc-issuer: an https URL AWS IAM can register, or refused naming t
     CHECK(q.error.find("--oidc-issuer") != std::string::npos);
   }
 }
+
+TEST_CASE("an issuer only a cluster resolves is one AWS cannot reach") {
+  using gtoken::issuer_unreachable_from_aws;
+  CHECK(issuer_unreachable_from_aws("https://kubernetes.default.svc.cluster.local"));
+  CHECK(issuer_unreachable_from_aws("https://kubernetes.default.svc"));
+  CHECK(issuer_unreachable_from_aws("https://kubernetes:6443/issuer"));
+  CHECK(issuer_unreachable_from_aws("https://metadata.google.internal/x"));
+  CHECK_FALSE(issuer_unreachable_from_aws(
+      "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"));
+  CHECK_FALSE(issuer_unreachable_from_aws("https://oidc.example.com:8443/svc"));
+}
