@@ -81,4 +81,34 @@ std::string parse_create_oidc_provider(std::string_view body);              // t
 // ErrorResponse (a proxy's page, an empty body).
 std::optional<IamError> parse_error_response(std::string_view body);
 
+// A non-2xx answer from IAM, as thrown by the IAM client (aws/iam_client.hpp):
+// the HTTP status and IAM's own error (code "" when the body was not an
+// ErrorResponse). what() names the action and the code, never a credential.
+class IamCallError : public std::runtime_error {
+ public:
+  IamCallError(int http, IamError error, const std::string& what)
+      : std::runtime_error(what), http_(http), error_(std::move(error)) {}
+  int http() const { return http_; }
+  const IamError& error() const { return error_; }
+  const std::string& code() const { return error_.code; }
+  bool no_such_entity() const { return error_.code == "NoSuchEntity" || http_ == 404; }
+  bool access_denied() const { return error_.code == "AccessDenied" || http_ == 403; }
+  // Worth sending again later: throttling and IAM's own failures.
+  bool retryable() const {
+    return http_ == 429 || http_ >= 500 || error_.code == "Throttling" ||
+           error_.code == "ServiceFailure" || error_.code == "ServiceUnavailable" ||
+           error_.code == "RequestLimitExceeded";
+  }
+  // The session the request was signed with is no longer valid: fetch new
+  // credentials and send again.
+  bool expired_credentials() const {
+    return error_.code == "ExpiredToken" || error_.code == "InvalidClientTokenId" ||
+           error_.code == "RequestExpired";
+  }
+
+ private:
+  int http_;
+  IamError error_;
+};
+
 }  // namespace gtoken::aws
