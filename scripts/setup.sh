@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev doctest-dev libssl-dev
   clang libclang-rt-14-dev clang-format clang-tidy
   wrk nghttp2-client time
+  awscli
 )
 missing=()
 for p in "${packages[@]}"; do

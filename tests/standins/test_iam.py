@@ -1,4 +1,5 @@
-"""The IAM stand-in, driven by real boto3 and the aws CLI with credentials
+"""The IAM stand-in, driven by real boto3 and the AWS CLI (v1 from .venv, v2
+from Debian's awscli) with credentials
 its STS stand-in issued (AssumeRoleWithWebIdentity of a Google token)."""
 
 import json
@@ -475,6 +476,69 @@ def test_aws_cli_reads_and_writes(google, aws, tmp_path):
     assert run("list-open-id-connect-providers")["OpenIDConnectProviderList"] == [{"Arn": arn}]
     assert {c["caller"] for c in sts.iam.calls()} == \
         {f"arn:aws:sts::{ACCOUNT}:assumed-role/gtoken-admin/cli"}
+
+
+# AWS CLI v2 is Debian's awscli package (/usr/bin/aws, 2.9.19 on bookworm:
+# scripts/setup.sh installs it). That release predates the
+# AWS_ENDPOINT_URL_<SERVICE> variables, so it gets the STS-issued session
+# as environment credentials and IAM's address as --endpoint-url; it signs
+# with its own botocore for service iam in us-east-1, IAM's signing region.
+AWS_CLI_V2 = "/usr/bin/aws"
+
+
+def test_aws_cli_v2_reads_and_writes(google, aws, tmp_path):
+    sts, _, app = aws
+    version = subprocess.run([AWS_CLI_V2, "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("aws-cli/2."), \
+        version.stdout + version.stderr
+    c = creds(google, sts)
+    env = aws_cli_env(str(tmp_path), AWS_ACCESS_KEY_ID=c["AccessKeyId"],
+                      AWS_SECRET_ACCESS_KEY=c["SecretAccessKey"],
+                      AWS_SESSION_TOKEN=c["SessionToken"], AWS_PAGER="")
+
+    def run(*args, ok=True):
+        out = subprocess.run([AWS_CLI_V2, "iam", *args, "--endpoint-url", sts.iam.url,
+                              "--output", "json"], env=env, capture_output=True, text=True,
+                             timeout=120)
+        if ok:
+            assert out.returncode == 0, out.stderr
+            return json.loads(out.stdout) if out.stdout.strip() else None
+        assert out.returncode != 0
+        return out.stderr
+
+    # a non-ASCII (Latin-1) description inside the document: URL-encoded both ways
+    doc = google_trust_policy(app["uniqueId"], oaud=AUD)
+    doc["Statement"][0]["Sid"] = "CliV2"
+    policy = tmp_path / "trust.json"
+    policy.write_text(json.dumps(doc, indent=2))
+    assert not can_assume(google, sts)
+    run("update-assume-role-policy", "--role-name", "app", "--policy-document",
+        f"file://{policy}")
+    assert can_assume(google, sts)
+    role = run("get-role", "--role-name", "app")["Role"]
+    assert role["Arn"] == APP and role["Path"] == "/gtoken/"
+    assert role["AssumeRolePolicyDocument"] == doc
+    # IAM's error codes reach the CLI as AWS's would
+    assert "NoSuchEntity" in run("get-role", "--role-name", "nobody", ok=False)
+    assert "AccessDenied" in run("update-assume-role-policy", "--role-name", "other",
+                                 "--policy-document", f"file://{policy}", ok=False)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Version": "2012-10-17", "Statement": [')
+    assert "MalformedPolicyDocument" in run("update-assume-role-policy", "--role-name", "app",
+                                            "--policy-document", f"file://{bad}", ok=False)
+    # 2.9's service model still requires a thumbprint list (IAM has not since 2024)
+    arn = run("create-open-id-connect-provider", "--url", ISSUER, "--client-id-list",
+              "sts.amazonaws.com", "--thumbprint-list", "9" * 40)["OpenIDConnectProviderArn"]
+    assert arn == PROVIDER
+    run("add-client-id-to-open-id-connect-provider", "--open-id-connect-provider-arn", arn,
+        "--client-id", "gtoken")
+    got = run("get-open-id-connect-provider", "--open-id-connect-provider-arn", arn)
+    assert got["ClientIDList"] == ["sts.amazonaws.com", "gtoken"] and got["Url"] == ISSUER[8:]
+    assert got["ThumbprintList"] == ["9" * 40]
+    assert run("list-open-id-connect-providers")["OpenIDConnectProviderList"] == [{"Arn": arn}]
+    callers = {x["caller"] for x in sts.iam.calls()}
+    assert callers == {f"arn:aws:sts::{ACCOUNT}:assumed-role/gtoken-admin/gtoken-operator"}
 
 
 def test_served_beside_the_sts_cli(google, aws_env, tmp_path):
