@@ -507,7 +507,6 @@ def test_aws_cli_v2_reads_and_writes(google, aws, tmp_path):
         assert out.returncode != 0
         return out.stderr
 
-    # a non-ASCII (Latin-1) description inside the document: URL-encoded both ways
     doc = google_trust_policy(app["uniqueId"], oaud=AUD)
     doc["Statement"][0]["Sid"] = "CliV2"
     policy = tmp_path / "trust.json"
