@@ -84,5 +84,7 @@ inline constexpr const char* kConditionServiceAccountReady = "ServiceAccountRead
 inline constexpr const char* kConditionWorkloadIdentityReady = "WorkloadIdentityReady";
 inline constexpr const char* kReasonNotAllowed = "NotAllowed";
 inline constexpr const char* kReasonConflict = "Conflict";
+// Whether the AWS role's trust policy admits the binding's tokens (issue #12).
+inline constexpr const char* kConditionTrustPolicyVerified = "TrustPolicyVerified";
 
 }  // namespace gtoken::contract
