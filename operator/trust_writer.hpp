@@ -12,7 +12,11 @@
 //   role is read again after each write and the plan made again on what was
 //   read; a plan that is not Unchanged then means someone else wrote in
 //   between, and the sync backs off and starts over (at most
-//   conflict_retries times, then Conflict).
+//   conflict_retries times, then Conflict). The role is also read once
+//   more right before each write, and a document that moved since the plan
+//   was made starts the sync over (counted as a conflict): an edit made
+//   meanwhile would otherwise be written over. IAM offers nothing to close
+//   the last gap between that read and the write.
 // - Every statement gtoken does not own stays byte for byte (the planner's
 //   promise); TooLarge is reported with the numbers and nothing is written.
 // - Only roles whose IAM path (GetRole's Path, not the ARN's text) starts
