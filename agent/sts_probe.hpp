@@ -10,20 +10,20 @@
 #include <string>
 #include <string_view>
 
+#include "aws/sts.hpp"
+
 namespace gtoken::agent {
 
-inline constexpr const char* kDefaultStsEndpoint = "https://sts.amazonaws.com";
+inline constexpr const char* kDefaultStsEndpoint = aws::kStsDefaultEndpoint;
 inline constexpr const char* kDefaultStsSessionName = "gtoken-probe";
 // The shortest session the API grants: the probe wants an answer, not a session.
-inline constexpr int kStsProbeDurationSeconds = 900;
+inline constexpr int kStsProbeDurationSeconds = aws::kStsMinDurationSeconds;
 
-// The form body (application/x-www-form-urlencoded, AWS's percent-encoding)
-// of AssumeRoleWithWebIdentity, Version 2011-06-15, DurationSeconds 900.
+// The form body of AssumeRoleWithWebIdentity (aws/sts.hpp), DurationSeconds 900.
 std::string web_identity_form(std::string_view role_arn, std::string_view session_name,
                               std::string_view token);
 
-// STS's session-name rule: 2 to 64 of [A-Za-z0-9+=,.@_-].
-bool valid_session_name(std::string_view name);
+using aws::valid_session_name;
 
 // What one answer says, as the probe prints it:
 //   {"ok":true,"arn":...,"assumedRoleId":...,"expiration":...} on a

@@ -9,17 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "aws/credentials.hpp"
 #include "aws/percent_encoding.hpp"
 
 namespace gtoken::aws {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
-
-struct Credentials {
-  std::string access_key_id;
-  std::string secret_access_key;
-  std::string session_token;  // empty for long-lived keys
-};
 
 struct SigningScope {
   std::string region;   // e.g. us-east-1 (IAM's signing region in the aws partition)
