@@ -1,5 +1,6 @@
 #include "aws/local_credentials.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -15,6 +16,14 @@ std::string_view trim(std::string_view s) {
 }
 
 }  // namespace
+
+Getenv process_environment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
 
 ExpiringCredentials environment_credentials(const Getenv& getenv) {
   ExpiringCredentials out;

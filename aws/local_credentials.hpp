@@ -18,6 +18,8 @@
 namespace gtoken::aws {
 
 using Getenv = std::function<std::optional<std::string>(const std::string&)>;
+// The process's own environment (std::getenv).
+Getenv process_environment();
 
 ExpiringCredentials environment_credentials(const Getenv& getenv);
 

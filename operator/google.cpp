@@ -238,6 +238,19 @@ std::string metadata_project_id(const std::string& base_url) {
   return id;
 }
 
+std::string metadata_id_token(const std::string& audience, const std::string& base_url) {
+  kube::HttpClient http(options_for(base_url));
+  kube::HttpRequest req;
+  req.target = "/computeMetadata/v1/instance/service-accounts/default/identity?audience=" +
+               kube::url_encode(audience) + "&format=full";
+  req.headers = {{"Metadata-Flavor", "Google"}};
+  auto res = http.request(req);
+  if (res.status != 200) throw google_error_from(res.status, res.body, "metadata identity");
+  std::string token = res.body;
+  while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
+  return token;
+}
+
 IamClient::IamClient(std::string endpoint, std::shared_ptr<AccessTokenSource> tokens,
                      double read_qps, double write_qps)
     : tokens_(std::move(tokens)),

@@ -125,6 +125,12 @@ std::shared_ptr<AccessTokenSource> default_access_token_source();
 // The project id from the metadata server.
 std::string metadata_project_id(const std::string& base_url = metadata_base_url());
 
+// An ID token of the instance's (the pod's Workload Identity) GSA for
+// `audience`, format=full, from the metadata server. Throws GoogleError or
+// kube::NetworkError; the token is never in an error.
+std::string metadata_id_token(const std::string& audience,
+                              const std::string& base_url = metadata_base_url());
+
 // RS256 signature of `data` with a PEM private key (exposed for tests).
 std::string rs256_sign(const std::string& private_key_pem, const std::string& data);
 

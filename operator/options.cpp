@@ -4,6 +4,9 @@
 #include <sstream>
 #include <string_view>
 
+#include "aws/iam.hpp"
+#include "aws/partition.hpp"
+#include "aws/sts.hpp"
 #include "kube/duration.hpp"
 #include "kube/log.hpp"
 
@@ -83,6 +86,8 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
       o.shutdown_delay};
   DurationFlag* const durations[] = {&resync, &lease, &renew, &retry, &shutdown_delay};
   std::string log_level = kube::log_level_name(o.log_level);
+  std::string aws_credentials = "auto";
+  std::string trust_policy = "verify";
   po::options_description desc("gtoken-operator options");
   // clang-format off
   desc.add_options()
@@ -102,7 +107,17 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("identity", po::value(&o.identity), "leader election identity (default: hostname_pid)")
     ("log-level", po::value(&log_level)->default_value(log_level), "debug, info, warn or error")
     ("controller", po::value(&o.controller)->default_value(o.controller), "run the AwsRoleBinding controller")
-    ("webhook", po::value(&o.webhook)->default_value(o.webhook), "run the admission webhook");
+    ("webhook", po::value(&o.webhook)->default_value(o.webhook), "run the admission webhook")
+    ("aws-trust-policy", po::value(&trust_policy)->default_value(trust_policy), "off, or verify: read each binding's AWS role and report whether its trust policy admits the binding (TrustPolicyVerified)")
+    ("aws-credentials", po::value(&aws_credentials)->default_value(aws_credentials), "the operator's AWS credentials: auto, none, gke (its GSA's ID token traded at STS for --aws-role-arn), web-identity, environment or shared-file")
+    ("aws-role-arn", po::value(&o.aws.role_arn), "the role the operator assumes (gke; web-identity without AWS_ROLE_ARN)")
+    ("aws-audience", po::value(&o.aws.audience)->default_value(o.aws.audience), "audience of the operator's own Google ID token (gke)")
+    ("aws-session-name", po::value(&o.aws.session_name)->default_value(o.aws.session_name), "RoleSessionName of the operator's AWS session")
+    ("aws-sts-endpoint", po::value(&o.aws.sts_endpoint)->default_value(o.aws.sts_endpoint), "AWS STS base URL")
+    ("aws-partition", po::value(&o.aws.partition)->default_value(o.aws.partition), "aws, aws-cn or aws-us-gov: IAM's global endpoint and signing region")
+    ("aws-iam-endpoint", po::value(&o.aws.iam_endpoint), "AWS IAM base URL (default: the partition's global endpoint)")
+    ("aws-shared-credentials-file", po::value(&o.aws.shared_credentials_file), "shared credentials file (default: $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)")
+    ("aws-profile", po::value(&o.aws.profile), "its profile (default: $AWS_PROFILE, else default)");
   // clang-format on
   po::options_description deprecated(
       "deprecated spellings (whole seconds; each logs a warning naming its replacement)");
@@ -156,6 +171,9 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
         "--oidc-issuer must be an https URL without query or fragment, as AWS IAM registers it "
         "(e.g. https://container.googleapis.com/v1/projects/P/locations/L/clusters/C)");
   }
+  if (!parse_aws_modes(aws_credentials, trust_policy, o.aws, error) || !valid_aws(o.aws, error)) {
+    return fail(error);
+  }
   if (o.iam_read_qps < 0 || o.iam_write_qps < 0) {
     return fail("--iam-read-qps and --iam-write-qps must be 0 (no limit) or positive");
   }
@@ -182,6 +200,88 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
 namespace {
 constexpr std::string_view kScheme = "https://";
 }  // namespace
+
+bool parse_aws_modes(const std::string& credentials, const std::string& trust_policy,
+                     AwsOptions& out, std::string& error) {
+  static const std::pair<const char*, AwsCredentialsMode> kModes[] = {
+      {"auto", AwsCredentialsMode::Auto},
+      {"none", AwsCredentialsMode::None},
+      {"gke", AwsCredentialsMode::Gke},
+      {"web-identity", AwsCredentialsMode::WebIdentity},
+      {"environment", AwsCredentialsMode::Environment},
+      {"shared-file", AwsCredentialsMode::SharedFile}};
+  bool found = false;
+  for (const auto& [name, mode] : kModes) {
+    if (credentials == name) {
+      out.credentials = mode;
+      found = true;
+    }
+  }
+  if (!found) {
+    error = "--aws-credentials must be auto, none, gke, web-identity, environment or shared-file";
+    return false;
+  }
+  if (trust_policy == "off") {
+    out.trust_policy = TrustPolicyMode::Off;
+  } else if (trust_policy == "verify") {
+    out.trust_policy = TrustPolicyMode::Verify;
+  } else if (trust_policy == "apply") {
+    // TrustWriter (operator/trust_writer.hpp) exists but the reconciler
+    // does not call it yet: refuse rather than silently verify.
+    error = "--aws-trust-policy=apply is not available yet: the controller only verifies";
+    return false;
+  } else {
+    error = "--aws-trust-policy must be off or verify";
+    return false;
+  }
+  return true;
+}
+
+bool valid_aws(const AwsOptions& a, std::string& error) {
+  if (!aws::iam_endpoint(a.partition)) {
+    error = "--aws-partition must be aws, aws-cn or aws-us-gov";
+    return false;
+  }
+  if (!a.role_arn.empty() && aws::arn_partition(a.role_arn) != a.partition) {
+    error = "--aws-role-arn must be a role ARN of partition " + a.partition +
+            " (arn:" + a.partition + ":iam::ACCOUNT:role/NAME)";
+    return false;
+  }
+  if (!a.role_arn.empty() && !aws::role_name_of_arn(a.role_arn)) {
+    error = "--aws-role-arn must be a role ARN (arn:" + a.partition + ":iam::ACCOUNT:role/NAME)";
+    return false;
+  }
+  if (a.credentials == AwsCredentialsMode::Gke && a.role_arn.empty()) {
+    error = "--aws-credentials=gke needs --aws-role-arn: the role the operator assumes";
+    return false;
+  }
+  if (a.audience.empty()) {
+    error = "--aws-audience must not be empty";
+    return false;
+  }
+  if (!aws::valid_session_name(a.session_name)) {
+    error = "--aws-session-name must be 2 to 64 of [A-Za-z0-9+=,.@_-]";
+    return false;
+  }
+  for (const auto& [flag, url] : {std::pair{"--aws-sts-endpoint", a.sts_endpoint},
+                                  std::pair{"--aws-iam-endpoint", a.iam_endpoint}}) {
+    if (!url.empty() && url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0) {
+      error = std::string(flag) + " must be an http(s) URL";
+      return false;
+    }
+  }
+  if (!a.iam_role_path.empty() &&
+      (a.iam_role_path.front() != '/' || a.iam_role_path.back() != '/' ||
+       a.iam_role_path.size() > 512)) {
+    error = "--aws-iam-role-path must start and end with '/' (e.g. /gtoken/), as IAM paths do";
+    return false;
+  }
+  if (a.trust_policy == TrustPolicyMode::Apply && a.credentials == AwsCredentialsMode::None) {
+    error = "--aws-trust-policy=apply needs AWS credentials (--aws-credentials is none)";
+    return false;
+  }
+  return true;
+}
 
 bool valid_oidc_issuer(const std::string& issuer) {
   if (issuer.size() <= kScheme.size() || issuer.size() > 255 || issuer.rfind(kScheme, 0) != 0) {

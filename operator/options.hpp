@@ -21,6 +21,35 @@ bool valid_oidc_issuer(const std::string& issuer);
 // its discovery document, so a trust policy naming it cannot work.
 bool issuer_unreachable_from_aws(const std::string& issuer);
 
+// The controller's AWS side (issue #12): where the operator's own AWS
+// credentials come from, and what it does with the trust policies of the
+// roles bindings name.
+enum class AwsCredentialsMode { Auto, None, Gke, WebIdentity, Environment, SharedFile };
+enum class TrustPolicyMode { Off, Verify, Apply };
+
+struct AwsOptions {
+  // auto: web-identity when AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are
+  // set, else environment when AWS_ACCESS_KEY_ID is, else gke when
+  // --aws-role-arn is given, else shared-file when the file exists, else none.
+  AwsCredentialsMode credentials = AwsCredentialsMode::Auto;
+  // The role the operator assumes (gke; web-identity when AWS_ROLE_ARN is unset).
+  std::string role_arn;
+  // The audience of the operator's own Google ID token (gke).
+  std::string audience = "gtoken-operator/aws";
+  std::string session_name = "gtoken-operator";
+  std::string sts_endpoint = "https://sts.amazonaws.com";
+  std::string partition = "aws";
+  std::string iam_endpoint;  // "" = the partition's global endpoint
+  std::string shared_credentials_file;  // "" = AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials
+  std::string profile;                  // "" = AWS_PROFILE or default
+  // verify: read each role and report TrustPolicyVerified; apply: also
+  // write gtoken's statement where the tenancy policy allows it; off:
+  // never call AWS (the condition says Unverified).
+  TrustPolicyMode trust_policy = TrustPolicyMode::Verify;
+  // Apply writes only roles whose IAM path starts with this ("" = any).
+  std::string iam_role_path;
+};
+
 struct OperatorOptions {
   std::string kubeconfig;        // "" = KUBECONFIG / in-cluster / ~/.kube/config
   std::string namespace_;        // the operator's own namespace ("" = from config)
@@ -50,11 +79,19 @@ struct OperatorOptions {
   kube::LogLevel log_level = kube::LogLevel::info;
   bool controller = true;  // run the AwsRoleBinding controller
   bool webhook = true;     // run the admission webhook
+  AwsOptions aws;
   std::vector<std::string> webhook_args;  // passed through to the webhook's own options
   // Flags spelled the way an earlier release took them (--resync-seconds=N,
   // a duration without a unit): accepted; run_operator logs each as a warning.
   std::vector<kube::FlagDeprecation> deprecations;
 };
+
+// --aws-credentials and --aws-trust-policy by name; false and `error` when unknown.
+bool parse_aws_modes(const std::string& credentials, const std::string& trust_policy,
+                     AwsOptions& out, std::string& error);
+// The AWS options' rules (ARN partitions, the path's form, apply needing
+// credentials, ...); false and `error` naming the flag.
+bool valid_aws(const AwsOptions& a, std::string& error);
 
 // Parses argv into options; returns false and fills `error` (or `help` when
 // --help was asked: the controller's part of the usage) when the process

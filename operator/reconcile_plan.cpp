@@ -18,6 +18,7 @@ namespace {
 constexpr const char* kSaReady = contract::kConditionServiceAccountReady;
 constexpr const char* kWiReady = contract::kConditionWorkloadIdentityReady;
 constexpr const char* kReady = contract::kConditionReady;
+constexpr const char* kTrust = contract::kConditionTrustPolicyVerified;
 constexpr const char* kGcpServiceAccount = contract::kGcpServiceAccountAnnotation;
 constexpr const char* kRoleArn = contract::kRoleArnAnnotation;
 constexpr const char* kAudience = contract::kAudienceAnnotation;
@@ -554,6 +555,21 @@ StatusPlan plan_live_status(const json& current, const BindingView& b, const Liv
     }
   }
 
+  if (!plan.conflict && out.trust) {
+    const TrustCondition& t = *out.trust;
+    set_condition(conditions, kTrust, t.status, t.reason, t.message, generation, now);
+    const json* ready = find_condition(conditions, kReady);
+    if (t.failing() && ready && ready->value("status", "") == "True") {
+      set_condition(conditions, kReady, "False", t.reason, t.message, generation, now);
+    }
+    const json* was = find_condition(b.conditions, kTrust);
+    if (t.failing() && was && was->value("status", "") == "True") {
+      sp.events.push_back({"Warning", trust_reason::kDriftEvent,
+                           "the trust policy of " + desired.role_arn +
+                               " no longer admits this binding's tokens: " + t.message});
+    }
+  }
+
   const json old_status = current.value("status", json::object());
   json st = old_status;
   const int previous_missed = st.value("podsMissingInjection", 0);
@@ -618,6 +634,8 @@ StatusPlan plan_live_status(const json& current, const BindingView& b, const Liv
     sp.result = kube::Result::error(out.cleanup_error);
   } else if (!plan.conflict && !b.kubernetes && !wi.ok) {
     sp.result = kube::Result::error(wi.reason + ": " + wi.message);
+  } else if (!plan.conflict && out.trust && out.trust->reason == trust_reason::kIamError) {
+    sp.result = kube::Result::error(out.trust->message);
   } else {
     sp.result = kube::Result::requeue_after(c.resync);
   }

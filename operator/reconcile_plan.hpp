@@ -23,6 +23,7 @@
 #include "kube/controller.hpp"
 #include "kube/store.hpp"
 #include "operator/binding_view.hpp"
+#include "operator/trust_check.hpp"
 #include "tenancy/policy.hpp"
 
 namespace gtoken {
@@ -198,6 +199,11 @@ struct LiveOutcome {
   std::vector<Target> remaining;         // appliedTargets after cleanup
   std::string cleanup_error;             // the last cleanup failure ("" none)
   std::vector<std::string> missed_pods;  // pods of the KSA without the agent
+  // TrustPolicyVerified as found (operator/trust_check.hpp); nullopt leaves
+  // the condition as it is (in conflict nothing is checked). A False one
+  // makes Ready False; one turning False from True is a TrustPolicyDrift
+  // Event; IamError retries with backoff.
+  std::optional<TrustCondition> trust;
 };
 
 // `current`: the binding as last written (after `record`), `before`: the

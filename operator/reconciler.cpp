@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "aws/credential_source.hpp"
 #include "kube/errors.hpp"
 #include "kube/finalizers.hpp"
 #include "kube/log.hpp"
@@ -104,6 +105,7 @@ Reconciler::Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerCo
       index_(std::move(deps.index)),
       gate_(std::move(deps.gate)),
       metrics_(std::move(deps.metrics)),
+      aws_(std::move(deps.aws)),
       is_leader_(std::move(deps.is_leader)),
       clock_(std::move(deps.clock)),
       random_(std::move(deps.random)),
@@ -142,6 +144,58 @@ json Reconciler::service_account(const std::string& email) {
   std::lock_guard lock(sa_cache_mu_);
   sa_cache_[email] = {gsa, now};
   return gsa;
+}
+
+TrustObservation Reconciler::read_role(const std::string& role_name) {
+  const auto now = clock_->now();
+  {
+    std::lock_guard lock(role_cache_mu_);
+    auto it = role_cache_.find(role_name);
+    if (it != role_cache_.end() && now - it->second.second < cache_ttl_) return it->second.first;
+  }
+  TrustObservation seen;
+  try {
+    seen.document = aws_.get_role(role_name).trust_policy;
+    seen.kind = TrustObservation::Kind::Read;
+  } catch (const aws::IamCallError& e) {
+    seen.kind = e.no_such_entity()   ? TrustObservation::Kind::RoleNotFound
+                : e.access_denied() ? TrustObservation::Kind::AccessDenied
+                                    : TrustObservation::Kind::IamError;
+    seen.detail = e.what();
+  } catch (const aws::AwsCredentialsError& e) {
+    seen.kind = TrustObservation::Kind::IamError;
+    seen.detail = e.what();
+  } catch (const kube::NetworkError& e) {
+    seen.kind = TrustObservation::Kind::IamError;
+    seen.detail = std::string("IAM cannot be reached: ") + e.what();
+  } catch (const aws::IamAnswerError& e) {
+    seen.kind = TrustObservation::Kind::IamError;
+    seen.detail = e.what();
+  }
+  // Failures are not cached: the retry asks IAM again.
+  if (seen.kind != TrustObservation::Kind::IamError) {
+    std::lock_guard lock(role_cache_mu_);
+    role_cache_[role_name] = {seen, now};
+  }
+  return seen;
+}
+
+TrustCondition Reconciler::check_trust(const BindingView& b, const Target& desired,
+                                       const std::string& unique_id) {
+  if (!config_.verify_trust || !aws_.configured()) return unverified(config_.trust_unverified_why);
+  const auto role_name = aws::role_name_of_arn(desired.role_arn);
+  if (!role_name) return unverified(desired.role_arn + " is not a role ARN gtoken can read");
+  std::string provider_arn;
+  if (desired.kubernetes()) {
+    provider_arn = oidc_provider_arn(config_.oidc_issuer, desired.role_arn);
+    if (provider_arn.empty()) {
+      return unverified("the cluster's ServiceAccount token issuer is unknown (--oidc-issuer)");
+    }
+  } else if (unique_id.empty()) {
+    return unverified("the Google service account's uniqueId is not known yet");
+  }
+  const aws::WebIdentityRequest request = binding_web_identity(b, unique_id, provider_arn);
+  return trust_condition(read_role(*role_name), request, desired.role_arn);
 }
 
 bool Reconciler::take_live(const std::string& key) {
@@ -463,6 +517,10 @@ kube::Result Reconciler::reconcile_live(BindingView b, bool live) {
     }
     cleanup_targets(self, {t}, plan.conflict ? nullptr : &desired, !plan.conflict, out.remaining,
                     out.cleanup_error);
+  }
+
+  if (!plan.conflict && (desired.kubernetes() || out.wi.ok)) {
+    out.trust = check_trust(b, desired, out.wi.unique_id);
   }
 
   if (!plan.conflict && pods_) {

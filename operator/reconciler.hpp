@@ -26,6 +26,7 @@
 #include "kube/metrics.hpp"
 #include "kube/store.hpp"
 #include "operator/binding_index.hpp"
+#include "operator/aws_io.hpp"
 #include "operator/binding_view.hpp"
 #include "operator/google.hpp"
 #include "operator/pod_index.hpp"
@@ -66,6 +67,11 @@ struct ReconcilerConfig {
   // so each resync still checks Google.
   std::chrono::milliseconds google_cache_ttl{30000};
   std::string agent_container_name = contract::kAgentContainer;  // how injected pods are recognised
+  // Read each binding's AWS role (ReconcilerDeps::aws) and report
+  // TrustPolicyVerified; when false (or without AWS I/O) the condition is
+  // Unverified with `trust_unverified_why` as its message.
+  bool verify_trust = false;
+  std::string trust_unverified_why = "the operator has no AWS credentials (--aws-credentials)";
 };
 
 // Whether an update of a cached binding needs a reconcile: spec
@@ -113,6 +119,8 @@ struct ReconcilerDeps {
   // Decides which bindings may act (tenancy/policy.hpp); null allows none.
   std::shared_ptr<const TenancyGate> gate;
   std::shared_ptr<kube::Metrics> metrics;  // null: none recorded
+  // IAM, for the roles' trust policies (verify); unconfigured: Unverified.
+  AwsIo aws;
   // Checked before every write.
   std::function<bool()> is_leader = [] { return true; };
   std::shared_ptr<kube::Clock> clock = kube::system_clock();
@@ -171,6 +179,12 @@ class Reconciler {
   bool gsa_missing(const std::string& email);
   // GET serviceAccounts/EMAIL, through a short-lived cache.
   nlohmann::json service_account(const std::string& email);
+  // TrustPolicyVerified for `desired` (unique_id: the GSA's, "" unknown).
+  TrustCondition check_trust(const BindingView& b, const Target& desired,
+                             const std::string& unique_id);
+  // The role's trust policy as IAM holds it, through a short-lived cache
+  // (many bindings share a role).
+  TrustObservation read_role(const std::string& role_name);
   // Writes the planned status (when changed) and the planned Events.
   void apply_status(const StatusPlan& plan, nlohmann::json& current);
   void event(const nlohmann::json& b, const PlannedEvent& e);
@@ -189,6 +203,7 @@ class Reconciler {
   std::shared_ptr<const BindingIndex> index_;
   std::shared_ptr<const TenancyGate> gate_;
   std::shared_ptr<kube::Metrics> metrics_;
+  AwsIo aws_;
   std::function<bool()> is_leader_;
   std::shared_ptr<kube::Clock> clock_;
   kube::Random random_;
@@ -196,6 +211,8 @@ class Reconciler {
   std::unique_ptr<PolicyWriter> policies_;
   std::mutex sa_cache_mu_;
   std::map<std::string, std::pair<nlohmann::json, kube::Clock::time_point>> sa_cache_;
+  std::mutex role_cache_mu_;
+  std::map<std::string, std::pair<TrustObservation, kube::Clock::time_point>> role_cache_;
   std::mutex live_mu_;
   std::set<std::string> live_keys_;
 };

@@ -16,6 +16,10 @@
 #include "kube/rate_limiter.hpp"
 #include "kube/stop_signal.hpp"
 #include "kube/watcher.hpp"
+#include "aws/iam_client.hpp"
+#include "aws/partition.hpp"
+#include "operator/aws_credentials.hpp"
+#include "operator/aws_io.hpp"
 #include "operator/google.hpp"
 #include "operator/operator_identity.hpp"
 #include "operator/reconciler.hpp"
@@ -146,6 +150,36 @@ int run_operator(const OperatorOptions& o) {
           "cannot set up Google access: pass --project, or run where the metadata "
           "server answers",
           {{"error", e.what()}});
+      return 2;
+    }
+  }
+
+  // The AWS side: the operator's own AWS credentials (fetched on first
+  // use) and IAM, to verify the roles' trust policies.
+  AwsIo aws;
+  bool verify_trust = false;
+  std::string trust_unverified_why = "verification is off (--aws-trust-policy=off)";
+  if (o.controller && o.aws.trust_policy != TrustPolicyMode::Off) {
+    try {
+      OperatorAwsCredentials creds =
+          operator_aws_credentials(o.aws, aws::process_environment(), kube::system_clock());
+      if (creds.source) {
+        const auto endpoint = aws::iam_endpoint(o.aws.partition);  // checked by the options
+        const std::string url = o.aws.iam_endpoint.empty()
+                                    ? "https://" + std::string(endpoint->host)
+                                    : o.aws.iam_endpoint;
+        aws = aws_io(std::make_shared<aws::IamClient>(url, std::string(endpoint->signing_region),
+                                                      creds.source));
+        verify_trust = true;
+        log.info("verifying AWS trust policies",
+                 {{"credentials", creds.description}, {"iam", url}});
+      } else {
+        trust_unverified_why =
+            "the operator has no AWS credentials (see --aws-credentials in docs/reference.md)";
+        log.info("no AWS credentials: trust policies are not verified");
+      }
+    } catch (const std::exception& e) {
+      log.error("cannot set up the operator's AWS credentials", {{"error", e.what()}});
       return 2;
     }
   }
@@ -288,6 +322,8 @@ int run_operator(const OperatorOptions& o) {
     rc.oidc_issuer = oidc_issuer;
     rc.instance = identity;
     rc.resync = o.resync;
+    rc.verify_trust = verify_trust;
+    rc.trust_unverified_why = trust_unverified_why;
     // The binding and its ServiceAccount are read from these caches; the
     // ServiceAccount informer is started below (the webhook shares it).
     ReconcilerDeps deps;
@@ -298,6 +334,7 @@ int run_operator(const OperatorOptions& o) {
     deps.gate = gate;
     deps.metrics = metrics;
     deps.is_leader = is_leader;
+    deps.aws = aws;
     reconciler = std::make_shared<Reconciler>(client, iam, rc, std::move(deps));
     bindings->start();
     pods->start();

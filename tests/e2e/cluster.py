@@ -221,6 +221,10 @@ class Operator:
             # Suites run in parallel: no fixed metrics port (8080 by default), and
             # only on loopback.
             cmd += [f"--metrics-port={free_port()}", "--metrics-bind-address=127.0.0.1"]
+        if not any(a.startswith("--aws-credentials") for a in self.args):
+            # Never whatever AWS credentials the host has: a suite that
+            # verifies trust policies names its own.
+            cmd += ["--aws-credentials=none"]
         if not any(a.startswith("--shutdown-delay") for a in self.args):
             # Loopback URL mode: no Service to drop out of before stopping.
             cmd += ["--shutdown-delay=0s"]

@@ -466,6 +466,22 @@ def aws_cli_env(config_dir: str, **variables: str) -> dict:
     return env
 
 
+def iam_admin_policy(account: str) -> list[dict]:
+    """The identity policy docs/user-guide.md gives the operator's AWS role:
+    read any role, write trust policies only under /gtoken/, manage OIDC
+    providers."""
+    return [
+        {"Effect": "Allow", "Action": "iam:GetRole", "Resource": f"arn:aws:iam::{account}:role/*"},
+        {"Effect": "Allow", "Action": "iam:UpdateAssumeRolePolicy",
+         "Resource": f"arn:aws:iam::{account}:role/gtoken/*"},
+        {"Effect": "Allow", "Action": ["iam:CreateOpenIDConnectProvider",
+                                       "iam:GetOpenIDConnectProvider",
+                                       "iam:AddClientIDToOpenIDConnectProvider"],
+         "Resource": f"arn:aws:iam::{account}:oidc-provider/*"},
+        {"Effect": "Allow", "Action": "iam:ListOpenIDConnectProviders", "Resource": "*"},
+    ]
+
+
 def google_trust_policy(sub: str, oaud: str | None = None, aud: str | None = None,
                         like: bool = False) -> dict:
     """A trust policy for Google tokens pinning sub (and oaud, aud if given)."""

@@ -13,7 +13,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from standins.harness import (StsStandin, aws_cli_env, google_trust_policy, http,
+from standins.harness import (StsStandin, aws_cli_env, google_trust_policy, http, iam_admin_policy,
                               oidc_trust_policy)
 from standins.iam import identity_allows, policy_size
 
@@ -27,18 +27,7 @@ AUD = "sts.amazonaws.com/gtoken-test"
 ISSUER = "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER[8:]}"
 
-# what the administrator role may do: read any role, write under /gtoken/,
-# manage OIDC providers (the shape docs/user-guide.md will recommend)
-ADMIN_POLICY = [
-    {"Effect": "Allow", "Action": "iam:GetRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/*"},
-    {"Effect": "Allow", "Action": "iam:UpdateAssumeRolePolicy",
-     "Resource": f"arn:aws:iam::{ACCOUNT}:role/gtoken/*"},
-    {"Effect": "Allow", "Action": ["iam:CreateOpenIDConnectProvider",
-                                   "iam:GetOpenIDConnectProvider",
-                                   "iam:AddClientIDToOpenIDConnectProvider"],
-     "Resource": f"arn:aws:iam::{ACCOUNT}:oidc-provider/*"},
-    {"Effect": "Allow", "Action": "iam:ListOpenIDConnectProviders", "Resource": "*"},
-]
+ADMIN_POLICY = iam_admin_policy(ACCOUNT)
 
 
 @pytest.fixture

@@ -195,3 +195,46 @@ TEST_CASE("an issuer only a cluster resolves is one AWS cannot reach") {
       "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"));
   CHECK_FALSE(issuer_unreachable_from_aws("https://oidc.example.com:8443/svc"));
 }
+
+TEST_CASE("the AWS side's flags: verify by default, credentials auto") {
+  auto p = parse({});
+  REQUIRE(p.ok);
+  CHECK(p.options.aws.trust_policy == gtoken::TrustPolicyMode::Verify);
+  CHECK(p.options.aws.credentials == gtoken::AwsCredentialsMode::Auto);
+  CHECK(p.options.aws.audience == "gtoken-operator/aws");
+  CHECK(p.options.aws.partition == "aws");
+
+  auto gke = parse({"--aws-credentials=gke", "--aws-role-arn=arn:aws:iam::123456789012:role/gtoken-admin",
+                    "--aws-sts-endpoint=http://127.0.0.1:9", "--aws-iam-endpoint=http://127.0.0.1:8",
+                    "--aws-audience=aud", "--aws-trust-policy=off"});
+  REQUIRE(gke.ok);
+  CHECK(gke.options.aws.credentials == gtoken::AwsCredentialsMode::Gke);
+  CHECK(gke.options.aws.role_arn == "arn:aws:iam::123456789012:role/gtoken-admin");
+  CHECK(gke.options.aws.sts_endpoint == "http://127.0.0.1:9");
+  CHECK(gke.options.aws.iam_endpoint == "http://127.0.0.1:8");
+  CHECK(gke.options.aws.trust_policy == gtoken::TrustPolicyMode::Off);
+  CHECK(gke.options.webhook_args.empty());
+}
+
+TEST_CASE("the AWS side's flags: what is refused, and why") {
+  struct Case {
+    std::vector<std::string> args;
+    const char* error;
+  };
+  for (const Case& c : {
+           Case{{"--aws-credentials=keys"}, "--aws-credentials must be"},
+           Case{{"--aws-credentials=gke"}, "--aws-credentials=gke needs --aws-role-arn"},
+           Case{{"--aws-role-arn=arn:aws-cn:iam::1:role/x"}, "partition aws"},
+           Case{{"--aws-role-arn=arn:aws:iam::1:user/x"}, "must be a role ARN"},
+           Case{{"--aws-partition=aws-mars"}, "--aws-partition must be"},
+           Case{{"--aws-session-name=a b"}, "--aws-session-name"},
+           Case{{"--aws-sts-endpoint=ftp://x"}, "--aws-sts-endpoint must be an http(s) URL"},
+           Case{{"--aws-trust-policy=sometimes"}, "--aws-trust-policy must be"},
+           Case{{"--aws-trust-policy=apply"}, "not available yet"},
+       }) {
+    auto p = parse(c.args);
+    CAPTURE(c.args[0]);
+    CHECK_FALSE(p.ok);
+    CHECK(p.error.find(c.error) != std::string::npos);
+  }
+}

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kube/log.hpp"
+#include "aws/iam.hpp"
 #include "operator/policy.hpp"
 #include "operator/reconciler.hpp"
 #include "operator_reconciler_fake.hpp"
@@ -69,7 +70,8 @@ struct World {
   std::unique_ptr<gtoken::Reconciler> rec;
 
   // `pod_cache` false: the reconciler lists pods instead of asking the index.
-  explicit World(bool allowed = true, bool pod_cache = true, const std::string& oidc_issuer = "") {
+  explicit World(bool allowed = true, bool pod_cache = true, const std::string& oidc_issuer = "",
+                 gtoken::AwsIo aws = {}) {
     kube::process_logger().set_level(kube::LogLevel::error);  // the reconciler's info lines
     if (allowed) {
       policies->replace({{{"metadata", {{"name", "jobs"}}},
@@ -93,7 +95,9 @@ struct World {
     rc.project = "my-project";
     rc.resync = std::chrono::seconds(300);
     rc.oidc_issuer = oidc_issuer;
+    rc.verify_trust = aws.configured();
     gtoken::ReconcilerDeps deps;
+    deps.aws = std::move(aws);
     deps.bindings = bindings;
     deps.service_accounts = service_accounts;
     deps.pods = pod_cache ? pods : nullptr;
@@ -130,12 +134,14 @@ struct World {
   }
   json& b(const std::string& name) { return *kube->find("awsrolebindings", name); }
   json* sa(const std::string& name = "orchestrator") { return kube->find("serviceaccounts", name); }
-  json ready(const std::string& name) {
+  json condition(const std::string& name, const std::string& type) {
     for (const auto& c : b(name)["status"]["conditions"]) {
-      if (c["type"] == "Ready") return c;
+      if (c["type"] == type) return c;
     }
     return nullptr;
   }
+  json ready(const std::string& name) { return condition(name, "Ready"); }
+  json trust(const std::string& name) { return condition(name, "TrustPolicyVerified"); }
   bool has_member(const std::string& gsa, const std::string& member = kMember) {
     return gtoken::has_member(google.policies[gsa], gtoken::kWorkloadIdentityUserRole, member);
   }
@@ -788,4 +794,122 @@ TEST_CASE("tokenSource Kubernetes refused by every policy: NotAllowed, and nothi
         std::string::npos);
   CHECK_FALSE(w.sa());
   CHECK(w.google.calls.empty());
+}
+
+namespace {
+
+// IAM as the verify path sees it: one role whose stored trust policy the
+// test edits, or an error IAM answers.
+struct ScriptedIam {
+  std::string document;
+  std::optional<gtoken::aws::IamCallError> error;
+  int reads = 0;
+  gtoken::AwsIo io() {
+    gtoken::AwsIo a;
+    a.get_role = [this](const std::string& name) {
+      ++reads;
+      if (name != "uploader") throw std::logic_error("read a role the binding does not name: " + name);
+      if (error) throw *error;
+      gtoken::aws::IamRole r;
+      r.name = name;
+      r.arn = kRole;
+      r.path = "/";
+      r.trust_policy = document;
+      return r;
+    };
+    return a;
+  }
+};
+
+gtoken::aws::IamCallError iam_error(int http, const std::string& code) {
+  return gtoken::aws::IamCallError(http, {"Sender", code, "said " + code, "r1"},
+                                   "IAM GetRole: HTTP " + std::to_string(http) + " " + code);
+}
+
+std::string admitting(const std::string& unique_id) {
+  return gtoken::aws_trust_policy(unique_id, gtoken::contract::kDefaultAudience).dump();
+}
+
+}  // namespace
+
+TEST_CASE("verify: without AWS credentials the condition says Unverified and Ready is untouched") {
+  World w;
+  w.add(binding("b"));
+  w.run("b");
+  CHECK(w.trust("b")["status"] == "Unknown");
+  CHECK(w.trust("b")["reason"] == "Unverified");
+  CHECK(w.ready("b")["status"] == "True");
+}
+
+TEST_CASE("verify: the role's stored trust policy decides TrustPolicyVerified and Ready") {
+  auto iam = std::make_shared<ScriptedIam>();
+  iam->document = admitting("111");
+  World w(true, true, "", iam->io());
+  w.add(binding("b"));
+  check_requeue_after_resync(w.run("b"));
+  CHECK(w.trust("b")["status"] == "True");
+  CHECK(w.trust("b")["reason"] == "Verified");
+  CHECK(w.ready("b")["status"] == "True");
+  CHECK(iam->reads == 1);
+  w.run("b");
+  CHECK(iam->reads == 1);  // within the cache's TTL
+
+  SUBCASE("a later foreign edit is drift: Mismatch, Ready False, one Event") {
+    iam->document = admitting("999");
+    w.clock->advance(std::chrono::seconds(31));
+    check_requeue_after_resync(w.run("b"));
+    CHECK(iam->reads == 2);
+    CHECK(w.trust("b")["status"] == "False");
+    CHECK(w.trust("b")["reason"] == "TrustPolicyMismatch");
+    CHECK(w.ready("b")["status"] == "False");
+    CHECK(w.ready("b")["reason"] == "TrustPolicyMismatch");
+    REQUIRE(w.kube->events.size() == 2);
+    CHECK(std::count(w.kube->calls.begin(), w.kube->calls.end(), "event TrustPolicyDrift") == 1);
+    // Still mismatched at the next resync: no second drift Event.
+    w.clock->advance(std::chrono::seconds(31));
+    w.run("b");
+    CHECK(std::count(w.kube->calls.begin(), w.kube->calls.end(), "event TrustPolicyDrift") == 0);
+    // Fixed by hand: Verified again, Ready again.
+    iam->document = admitting("111");
+    w.clock->advance(std::chrono::seconds(31));
+    w.run("b");
+    CHECK(w.trust("b")["status"] == "True");
+    CHECK(w.ready("b")["status"] == "True");
+  }
+  SUBCASE("no statement for gtoken's provider at all: TrustPolicyMissing") {
+    iam->document = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]})";
+    w.clock->advance(std::chrono::seconds(31));
+    w.run("b");
+    CHECK(w.trust("b")["reason"] == "TrustPolicyMissing");
+    CHECK(w.ready("b")["status"] == "False");
+  }
+  SUBCASE("the role deleted: RoleNotFound, Ready False") {
+    iam->error = iam_error(404, "NoSuchEntity");
+    w.clock->advance(std::chrono::seconds(31));
+    w.run("b");
+    CHECK(w.trust("b")["status"] == "False");
+    CHECK(w.trust("b")["reason"] == "RoleNotFound");
+    CHECK(w.ready("b")["reason"] == "RoleNotFound");
+  }
+  SUBCASE("the operator may not read the role: AccessDenied is Unknown, Ready stays True") {
+    iam->error = iam_error(403, "AccessDenied");
+    w.clock->advance(std::chrono::seconds(31));
+    check_requeue_after_resync(w.run("b"));
+    CHECK(w.trust("b")["status"] == "Unknown");
+    CHECK(w.trust("b")["reason"] == "AccessDenied");
+    CHECK(w.ready("b")["status"] == "True");
+  }
+  SUBCASE("IAM throttling: IamError, retried with backoff, and not cached") {
+    iam->error = iam_error(400, "Throttling");
+    w.clock->advance(std::chrono::seconds(31));
+    kube::Result r = w.run("b");
+    CHECK(r.kind() == kube::Result::Kind::Error);
+    CHECK(w.trust("b")["reason"] == "IamError");
+    CHECK(w.ready("b")["status"] == "True");
+    iam->error.reset();
+    const int before = iam->reads;
+    w.run("b");
+    CHECK(iam->reads == before + 1);
+    CHECK(w.trust("b")["reason"] == "Verified");
+  }
 }

@@ -1,0 +1,172 @@
+"""The controller's AWS side against the STS + IAM stand-ins: verify (the
+TrustPolicyVerified condition from the role's stored trust policy, evaluated
+as STS does), with the operator's own AWS credentials from its chain (its
+GSA's ID token from the metadata stand-in, AssumeRoleWithWebIdentity into an
+administrator role, then SigV4-signed IAM calls). The workload's own
+AssumeRoleWithWebIdentity through boto3 agrees with the condition every
+time: the stand-in's STS evaluates the same stored policy."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from arbutil import PROJECT, binding, condition, events_for, start_operator, wait_condition
+from cluster import eventually
+from standins.harness import StsStandin, google_trust_policy, iam_admin_policy
+
+ACCOUNT = "123456789012"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:role/gtoken-admin"
+APP = f"arn:aws:iam::{ACCOUNT}:role/gtoken/app"
+OPERATOR_AUD = "gtoken-operator/aws"
+AUD = "gtoken/sts/assume-role-with-web-identity"
+FAST = "--resync=3s"
+# Someone else's statement in the app role: not about any web identity.
+FOREIGN = ('{"Sid":"Ops","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::'
+           + ACCOUNT + ':root"},"Action":"sts:AssumeRole"}')
+
+ADMIN_POLICY = iam_admin_policy(ACCOUNT)
+
+
+@pytest.fixture
+def aws(google):
+    """STS + IAM; the administrator role trusts the operator's GSA (the
+    metadata stand-in's instance account) for OPERATOR_AUD."""
+    s = StsStandin(jwks_url=google.jwks_url, account_id=ACCOUNT, iam=True).start()
+    try:
+        op_gsa = google.sa(f"gtoken-operator@{PROJECT}.iam.gserviceaccount.com")
+        s.add_role(ADMIN, google_trust_policy(op_gsa["uniqueId"], oaud=OPERATOR_AUD))
+        s.iam.allow(ADMIN, ADMIN_POLICY)
+        yield s
+    finally:
+        s.stop()
+
+
+def aws_args(sts, *extra: str) -> list[str]:
+    return [FAST, "--aws-credentials=gke", f"--aws-role-arn={ADMIN}",
+            f"--aws-audience={OPERATOR_AUD}", f"--aws-sts-endpoint={sts.url}",
+            f"--aws-iam-endpoint={sts.iam.url}", *extra]
+
+
+def set_trust(sts, arn: str, document: str):
+    """The role's trust policy as a person writes it: the text kept as given."""
+    sts.add_role(arn, document)
+
+
+def document(*statements: str) -> str:
+    """A trust policy text laid out as a person might write it."""
+    return '{ "Version" : "2012-10-17",\n  "Statement" : [ ' + " ,\n  ".join(statements) + " ] }"
+
+
+def workload_can_assume(google, sts, role: str, gsa: str, audience: str = AUD) -> bool:
+    """The workload's own call, as its SDK makes it with the token gtoken's
+    agent would write: a Google ID token of its GSA for `audience`."""
+    c = boto3.client("sts", endpoint_url=sts.url, region_name="us-east-1",
+                     aws_access_key_id="x", aws_secret_access_key="y")
+    try:
+        c.assume_role_with_web_identity(RoleArn=role, RoleSessionName="app",
+                                        WebIdentityToken=google.id_token(gsa, audience))
+        return True
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDenied", e.response
+        return False
+
+
+def trust(b: dict | None) -> dict | None:
+    return condition(b, "TrustPolicyVerified")
+
+
+def wait_trust(cp, name, ns, reason, status="False", op=None, timeout=60):
+    return wait_condition(cp, name, ns, reason, status=status, ctype="TrustPolicyVerified",
+                          op=op, timeout=timeout)
+
+
+# -- verify ------------------------------------------------------------------------
+
+
+def test_verify_follows_the_roles_stored_policy(cp, google, aws):
+    """Verify only: each reason as the role changes under the binding, Ready
+    following it, the workload's own STS call agreeing every time, and drift
+    made by hand reported as an Event."""
+    sts = aws
+    ns = cp.create_namespace("verify")
+    gsa = google.create_sa("uploader")
+    email = gsa["email"]
+    uid = gsa["uniqueId"]
+    set_trust(sts, APP, document(FOREIGN))
+    with start_operator(cp, google, *aws_args(sts)) as op:
+        cp.apply(binding("b", ns, "app", email, role=APP))
+        b = wait_trust(cp, "b", ns, "TrustPolicyMissing", op=op)
+        assert condition(b, "Ready")["status"] == "False"
+        assert condition(b, "Ready")["reason"] == "TrustPolicyMissing"
+        assert not workload_can_assume(google, sts, APP, email)
+
+        # the status's own trust policy, pasted by a person: verified
+        pasted = b["status"]["awsTrustPolicy"]
+        set_trust(sts, APP, pasted)
+        b = wait_trust(cp, "b", ns, "Verified", status="True", op=op)
+        assert is_ready_now(b)
+        assert workload_can_assume(google, sts, APP, email)
+        header, row = cp.kubectl("get", "awsrolebinding", "b", "-n", ns).splitlines()
+        assert header.split()[-2:] == ["TRUST", "AGE"], header
+        assert row.split()[-2] == "Verified", row
+
+        # a typo in the audience made later: noticed at resync, named, an Event
+        set_trust(sts, APP, pasted.replace(AUD, AUD + "x"))
+        b = wait_trust(cp, "b", ns, "TrustPolicyMismatch", op=op)
+        msg = trust(b)["message"]
+        assert "oaud" in msg and AUD in msg, msg
+        assert condition(b, "Ready")["status"] == "False"
+        assert not workload_can_assume(google, sts, APP, email)
+        eventually(lambda: any(e.get("reason") == "TrustPolicyDrift"
+                               for e in events_for(cp, "b", ns)), 30,
+                   what="a TrustPolicyDrift Event")
+
+        # an explicit Deny beside the right Allow wins, as at STS
+        deny = json.loads(pasted)
+        allow = deny["Statement"][0]
+        deny["Statement"].append(dict(allow, Effect="Deny", Sid="NoUploader"))
+        set_trust(sts, APP, json.dumps(deny))
+        # (the reason stays TrustPolicyMismatch: wait for the message to name the Deny)
+        b = eventually(lambda: (lambda b: b if trust(b) and "NoUploader" in trust(b)["message"]
+                                else None)(cp.get("awsrolebinding", "b", ns)), 60,
+                       what="the Deny named")
+        assert trust(b)["reason"] == "TrustPolicyMismatch"
+        assert not workload_can_assume(google, sts, APP, email)
+
+        # the role deleted under the binding
+        sts.admin("DELETE", f"/roles?arn={APP}")
+        b = wait_trust(cp, "b", ns, "RoleNotFound", op=op)
+        assert condition(b, "Ready")["status"] == "False"
+        assert stored_uid(b) == uid
+
+
+def stored_uid(b: dict) -> str:
+    return b["status"].get("gcpServiceAccountUniqueId", "")
+
+
+def is_ready_now(b: dict) -> bool:
+    c = condition(b, "Ready")
+    return bool(c and c["status"] == "True")
+
+
+def test_unverified_without_credentials_and_access_denied_without_permission(cp, google, aws):
+    sts = aws
+    ns = cp.create_namespace("unverified")
+    email = google.create_sa("reader")["email"]
+    set_trust(sts, APP, document(FOREIGN))
+    # no AWS flags at all: nothing to verify with, Ready as before
+    with start_operator(cp, google, FAST) as op:
+        cp.apply(binding("b", ns, "app", email, role=APP))
+        b = wait_trust(cp, "b", ns, "Unverified", status="Unknown", op=op)
+        assert is_ready_now(b)
+    assert sts.iam.calls() == []
+    # credentials, but the administrator role may not read this role
+    sts.iam.allow(ADMIN, [s for s in ADMIN_POLICY if s["Action"] != "iam:GetRole"])
+    with start_operator(cp, google, *aws_args(sts)) as op:
+        b = wait_trust(cp, "b", ns, "AccessDenied", status="Unknown", op=op)
+        assert "iam:GetRole" in trust(b)["message"]
+        assert is_ready_now(b)
