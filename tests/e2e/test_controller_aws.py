@@ -170,3 +170,38 @@ def test_unverified_without_credentials_and_access_denied_without_permission(cp,
         b = wait_trust(cp, "b", ns, "AccessDenied", status="Unknown", op=op)
         assert "iam:GetRole" in trust(b)["message"]
         assert is_ready_now(b)
+
+
+def test_verify_rides_out_iam_faults_and_an_expired_session(cp, google, aws):
+    """IAM 5xx and throttling storms end in Verified once IAM answers again
+    (IamError meanwhile, Ready untouched); the operator's AWS session
+    expiring mid-run is replaced by a new one from its chain; nothing
+    secret reaches the log."""
+    sts = aws
+    ns = cp.create_namespace("faults")
+    gsa = google.create_sa("stormy")
+    set_trust(sts, APP, json.dumps(google_trust_policy(gsa["uniqueId"], oaud=AUD)))
+    assert workload_can_assume(google, sts, APP, gsa["email"])
+    sts.iam.fault("/", status=503, count=4)
+    sts.iam.fault("/", status=400, count=4, code="Throttling")
+    with start_operator(cp, google, *aws_args(sts)) as op:
+        cp.apply(binding("b", ns, "app", gsa["email"], role=APP))
+        wait_trust(cp, "b", ns, "Verified", status="True", op=op, timeout=120)
+        # every injected failure was answered to the operator, and it kept asking
+        statuses = [c["status"] for c in sts.iam.calls()]
+        assert statuses.count(503) == 4 and statuses.count(400) == 4, statuses
+        assert statuses[-1] == 200, statuses
+
+        # the session expires; the next GetRole is refused as ExpiredToken,
+        # the operator fetches a new session and reads again
+        before = len(sts.sessions())
+        assert before >= 1
+        sts.expire_sessions()
+        set_trust(sts, APP, document(FOREIGN))  # someone removes the statement
+        b = wait_trust(cp, "b", ns, "TrustPolicyMissing", op=op)
+        assert condition(b, "Ready")["reason"] == "TrustPolicyMissing"
+        assert len(sts.sessions()) > before
+        assert any(not s["expired"] for s in sts.sessions())
+        logs = op.logs()
+        assert "eyJ" not in logs  # no token (a JWT) in any log line
+        assert "SecretAccessKey" not in logs and "SessionToken" not in logs
