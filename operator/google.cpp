@@ -226,29 +226,34 @@ std::shared_ptr<AccessTokenSource> default_access_token_source() {
   return std::make_shared<MetadataTokenSource>();
 }
 
-std::string metadata_project_id(const std::string& base_url) {
+namespace {
+
+// GET a metadata server path (Metadata-Flavor: Google); the body, trailing
+// newline and spaces cut. `what` names it in errors.
+std::string metadata_get(const std::string& base_url, const std::string& target,
+                         const char* what) {
   kube::HttpClient http(options_for(base_url));
   kube::HttpRequest req;
-  req.target = "/computeMetadata/v1/project/project-id";
+  req.target = target;
   req.headers = {{"Metadata-Flavor", "Google"}};
   auto res = http.request(req);
-  if (res.status != 200) throw google_error_from(res.status, res.body, "metadata project-id");
-  std::string id = res.body;
-  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
-  return id;
+  if (res.status != 200) throw google_error_from(res.status, res.body, what);
+  std::string body = res.body;
+  while (!body.empty() && (body.back() == '\n' || body.back() == ' ')) body.pop_back();
+  return body;
+}
+
+}  // namespace
+
+std::string metadata_project_id(const std::string& base_url) {
+  return metadata_get(base_url, "/computeMetadata/v1/project/project-id", "metadata project-id");
 }
 
 std::string metadata_id_token(const std::string& audience, const std::string& base_url) {
-  kube::HttpClient http(options_for(base_url));
-  kube::HttpRequest req;
-  req.target = "/computeMetadata/v1/instance/service-accounts/default/identity?audience=" +
-               kube::url_encode(audience) + "&format=full";
-  req.headers = {{"Metadata-Flavor", "Google"}};
-  auto res = http.request(req);
-  if (res.status != 200) throw google_error_from(res.status, res.body, "metadata identity");
-  std::string token = res.body;
-  while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
-  return token;
+  return metadata_get(base_url,
+                      "/computeMetadata/v1/instance/service-accounts/default/identity?audience=" +
+                          kube::url_encode(audience) + "&format=full",
+                      "metadata identity");
 }
 
 IamClient::IamClient(std::string endpoint, std::shared_ptr<AccessTokenSource> tokens,
