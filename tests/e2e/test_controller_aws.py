@@ -14,9 +14,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from arbutil import PROJECT, binding, condition, events_for, start_operator, wait_condition
+from arbutil import (PROJECT, binding, condition, events_for, kubernetes_binding, start_operator,
+                     wait_condition)
 from cluster import eventually
-from standins.harness import StsStandin, google_trust_policy, iam_admin_policy
+from standins.harness import (StsStandin, google_trust_policy, iam_admin_policy,
+                              oidc_trust_policy)
 
 ACCOUNT = "123456789012"
 ADMIN = f"arn:aws:iam::{ACCOUNT}:role/gtoken-admin"
@@ -205,3 +207,27 @@ def test_verify_rides_out_iam_faults_and_an_expired_session(cp, google, aws):
         logs = op.logs()
         assert "eyJ" not in logs  # no token (a JWT) in any log line
         assert "SecretAccessKey" not in logs and "SessionToken" not in logs
+
+
+def test_verify_a_kubernetes_source_binding(cp, google, aws):
+    """tokenSource: Kubernetes: the role is judged for the cluster's OIDC
+    provider and the ServiceAccount's subject."""
+    sts = aws
+    ns = cp.create_namespace("kverify")
+    issuer = "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer[len('https://'):]}"
+    set_trust(sts, APP, json.dumps(oidc_trust_policy(
+        provider, f"system:serviceaccount:{ns}:someone-else", aud="sts.amazonaws.com")))
+    with start_operator(cp, google, *aws_args(sts, f"--oidc-issuer={issuer}")) as op:
+        cp.apply(kubernetes_binding("k", ns, "reports", role=APP))
+        b = wait_trust(cp, "k", ns, "TrustPolicyMismatch", op=op)
+        assert f"system:serviceaccount:{ns}:reports" in trust(b)["message"], trust(b)
+        assert condition(b, "Ready")["status"] == "False"
+        set_trust(sts, APP, b["status"]["awsTrustPolicy"])
+        b = wait_trust(cp, "k", ns, "Verified", status="True", op=op)
+        assert condition(b, "Ready")["status"] == "True"
+        # another cluster's provider admits nothing of this one
+        other = provider.replace("clusters/c", "clusters/d")
+        set_trust(sts, APP, json.dumps(oidc_trust_policy(
+            other, f"system:serviceaccount:{ns}:reports", aud="sts.amazonaws.com")))
+        wait_trust(cp, "k", ns, "TrustPolicyMissing", op=op)
