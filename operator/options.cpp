@@ -108,7 +108,7 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("log-level", po::value(&log_level)->default_value(log_level), "debug, info, warn or error")
     ("controller", po::value(&o.controller)->default_value(o.controller), "run the AwsRoleBinding controller")
     ("webhook", po::value(&o.webhook)->default_value(o.webhook), "run the admission webhook")
-    ("aws-trust-policy", po::value(&trust_policy)->default_value(trust_policy), "off, or verify: read each binding's AWS role and report whether its trust policy admits the binding (TrustPolicyVerified)")
+    ("aws-trust-policy", po::value(&trust_policy)->default_value(trust_policy), "off; verify: read each binding's AWS role and report whether its trust policy admits the binding (TrustPolicyVerified); apply: also write gtoken's statement into the roles of bindings a trustPolicy: Apply policy allows")
     ("aws-credentials", po::value(&aws_credentials)->default_value(aws_credentials), "the operator's AWS credentials: auto, none, gke (its GSA's ID token traded at STS for --aws-role-arn), web-identity, environment or shared-file")
     ("aws-role-arn", po::value(&o.aws.role_arn), "the role the operator assumes (gke; web-identity without AWS_ROLE_ARN)")
     ("aws-audience", po::value(&o.aws.audience)->default_value(o.aws.audience), "audience of the operator's own Google ID token (gke)")
@@ -117,7 +117,8 @@ bool parse_operator_args(int argc, const char* const* argv, OperatorOptions& o, 
     ("aws-partition", po::value(&o.aws.partition)->default_value(o.aws.partition), "aws, aws-cn or aws-us-gov: IAM's global endpoint and signing region")
     ("aws-iam-endpoint", po::value(&o.aws.iam_endpoint), "AWS IAM base URL (default: the partition's global endpoint)")
     ("aws-shared-credentials-file", po::value(&o.aws.shared_credentials_file), "shared credentials file (default: $AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)")
-    ("aws-profile", po::value(&o.aws.profile), "its profile (default: $AWS_PROFILE, else default)");
+    ("aws-profile", po::value(&o.aws.profile), "its profile (default: $AWS_PROFILE, else default)")
+    ("aws-iam-role-path", po::value(&o.aws.iam_role_path), "apply writes only roles whose IAM path starts with this, e.g. /gtoken/ (default: any the tenancy policy allows)");
   // clang-format on
   po::options_description deprecated(
       "deprecated spellings (whole seconds; each logs a warning naming its replacement)");
@@ -226,12 +227,9 @@ bool parse_aws_modes(const std::string& credentials, const std::string& trust_po
   } else if (trust_policy == "verify") {
     out.trust_policy = TrustPolicyMode::Verify;
   } else if (trust_policy == "apply") {
-    // TrustWriter (operator/trust_writer.hpp) exists but the reconciler
-    // does not call it yet: refuse rather than silently verify.
-    error = "--aws-trust-policy=apply is not available yet: the controller only verifies";
-    return false;
+    out.trust_policy = TrustPolicyMode::Apply;
   } else {
-    error = "--aws-trust-policy must be off or verify";
+    error = "--aws-trust-policy must be off, verify or apply";
     return false;
   }
   return true;

@@ -131,6 +131,17 @@ Reconciler::Reconciler(std::shared_ptr<KubeIo> io, GoogleIo google, ReconcilerCo
         return g && g->is_aborted();
       },
       o, clock_, random_);
+  if (config_.apply_trust && aws_.configured()) {
+    TrustWriterOptions to;
+    to.role_path = config_.trust_role_path;
+    to.before_write = [this] { check_leader(); };
+    to.on_write = [](const std::string& role_arn) {
+      kube::process_logger().info("wrote trust policy", {{"role", role_arn}});
+    };
+    trust_writer_ = std::make_unique<TrustWriter>(
+        aws_, [this](const std::string& role_arn) { return grants_.of(role_arn); }, to, clock_,
+        random_);
+  }
 }
 
 json Reconciler::service_account(const std::string& email) {
@@ -181,7 +192,7 @@ TrustObservation Reconciler::read_role(const std::string& role_name) {
 }
 
 TrustCondition Reconciler::check_trust(const BindingView& b, const Target& desired,
-                                       const std::string& unique_id) {
+                                       const std::string& unique_id, const std::string& note) {
   if (!config_.verify_trust || !aws_.configured()) return unverified(config_.trust_unverified_why);
   const auto role_name = aws::role_name_of_arn(desired.role_arn);
   if (!role_name) return unverified(desired.role_arn + " is not a role ARN gtoken can read");
@@ -195,8 +206,139 @@ TrustCondition Reconciler::check_trust(const BindingView& b, const Target& desir
     return unverified("the Google service account's uniqueId is not known yet");
   }
   const aws::WebIdentityRequest request = binding_web_identity(b, unique_id, provider_arn);
-  return trust_condition(read_role(*role_name), request, desired.role_arn);
+  TrustObservation seen = read_role(*role_name);
+  if (seen.kind == TrustObservation::Kind::Read) seen.detail = note;
+  return trust_condition(seen, request, desired.role_arn);
 }
+
+namespace {
+
+// "arn:PARTITION:iam::ACCOUNT:role/..." -> {PARTITION, ACCOUNT}.
+std::pair<std::string, std::string> partition_and_account(const std::string& role_arn) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (int i = 0; i < 5; ++i) {
+    const size_t colon = role_arn.find(':', start);
+    if (colon == std::string::npos) throw std::invalid_argument("not an ARN: " + role_arn);
+    parts.push_back(role_arn.substr(start, colon - start));
+    start = colon + 1;
+  }
+  return {parts[1], parts[4]};
+}
+
+// What a sync says about the role, as the condition reads it.
+TrustObservation observed(const TrustSync& s) {
+  TrustObservation o;
+  switch (s.outcome) {
+    case TrustSync::Outcome::Unchanged:
+    case TrustSync::Outcome::Written:
+      o.kind = TrustObservation::Kind::Read;
+      o.document = s.role.trust_policy;
+      break;
+    case TrustSync::Outcome::OutsidePath:
+      o.kind = TrustObservation::Kind::Read;
+      o.document = s.role.trust_policy;
+      o.detail = s.message;
+      break;
+    case TrustSync::Outcome::TooLarge:
+      o.kind = TrustObservation::Kind::TooLarge;
+      o.detail = s.message;
+      break;
+    case TrustSync::Outcome::RoleNotFound:
+      o.kind = TrustObservation::Kind::RoleNotFound;
+      o.detail = s.message;
+      break;
+    case TrustSync::Outcome::Conflict:
+      o.kind = TrustObservation::Kind::Conflict;
+      o.detail = s.message;
+      break;
+  }
+  return o;
+}
+
+}  // namespace
+
+void Reconciler::sync_roles(const std::vector<std::string>& roles) {
+  for (const auto& role : roles) {
+    if (!grants_.complete(role, *bindings_)) continue;  // written once every binding is known
+    trust_writer_->sync(role);
+    if (auto name = aws::role_name_of_arn(role)) {
+      std::lock_guard lock(role_cache_mu_);
+      role_cache_.erase(*name);
+    }
+  }
+}
+
+void Reconciler::release_trust(const std::string& key, const std::string& role_arn) {
+  if (!trust_writer_ || !aws::role_name_of_arn(role_arn)) return;
+  std::vector<std::string> roles = grants_.set(key, role_arn, std::nullopt);
+  // After a restart this process may not know what the binding was granted
+  // before: its spec's role is synced in any case (Unchanged when nothing of
+  // it was there).
+  if (std::find(roles.begin(), roles.end(), role_arn) == roles.end()) roles.push_back(role_arn);
+  sync_roles(roles);
+}
+
+TrustCondition Reconciler::apply_trust(const BindingView& b, const Target& desired,
+                                       const std::string& unique_id, bool may_write) {
+  const std::string key = b.ns + "/" + b.name;
+  const std::string no_apply =
+      "gtoken did not write it: no AwsRoleBindingPolicy that allows this binding says "
+      "trustPolicy: Apply";
+  if (!may_write) {
+    try {
+      sync_roles(grants_.set(key, desired.role_arn, std::nullopt));
+    } catch (const std::exception& e) {
+      // The role it wanted before keeps its statement until a sync succeeds.
+      kube::process_logger().warn("could not remove a binding from its old role",
+                                  {{"binding", key}, {"error", e.what()}});
+    }
+    return check_trust(b, desired, unique_id, no_apply);
+  }
+  std::string provider_arn;
+  aws::TrustGrant grant;
+  TrustObservation seen;
+  try {
+    if (desired.kubernetes()) {
+      provider_arn = oidc_provider_arn(config_.oidc_issuer, desired.role_arn);
+      if (provider_arn.empty()) {
+        return unverified("the cluster's ServiceAccount token issuer is unknown (--oidc-issuer)");
+      }
+      const auto [partition, account] = partition_and_account(desired.role_arn);
+      trust_writer_->ensure_oidc_provider(partition, account, config_.oidc_issuer, b.audience);
+      grant = aws::kubernetes_grant(provider_arn, b.ns, desired.ksa, b.audience);
+    } else {
+      if (unique_id.empty()) return unverified("the Google service account's uniqueId is not known yet");
+      grant = aws::google_grant(unique_id, b.audience);
+    }
+    std::vector<std::string> roles = grants_.set(key, desired.role_arn, grant);
+    roles.erase(std::remove(roles.begin(), roles.end(), desired.role_arn), roles.end());
+    sync_roles(roles);  // a role this binding left
+    if (!grants_.complete(desired.role_arn, *bindings_)) {
+      return check_trust(b, desired, unique_id,
+                         "gtoken writes it once every binding of the role has been reconciled");
+    }
+    seen = observed(trust_writer_->sync(desired.role_arn));
+    if (auto name = aws::role_name_of_arn(desired.role_arn)) {
+      std::lock_guard lock(role_cache_mu_);
+      role_cache_.erase(*name);
+    }
+  } catch (const NotLeader&) {
+    throw;
+  } catch (const aws::IamCallError& e) {
+    seen.kind = e.no_such_entity()   ? TrustObservation::Kind::RoleNotFound
+                : e.access_denied() ? TrustObservation::Kind::AccessDenied
+                                    : TrustObservation::Kind::IamError;
+    seen.detail = e.what();
+  } catch (const std::exception& e) {
+    seen.kind = TrustObservation::Kind::IamError;
+    seen.detail = e.what();
+  }
+  return trust_condition(seen, binding_web_identity(b, unique_id, provider_arn),
+                         desired.role_arn);
+}
+
+
 
 bool Reconciler::take_live(const std::string& key) {
   std::lock_guard lock(live_mu_);
@@ -520,7 +662,20 @@ kube::Result Reconciler::reconcile_live(BindingView b, bool live) {
   }
 
   if (!plan.conflict && (desired.kubernetes() || out.wi.ok)) {
-    out.trust = check_trust(b, desired, out.wi.unique_id);
+    out.trust = trust_writer_ ? apply_trust(b, desired, out.wi.unique_id, verdict.apply_trust)
+                              : check_trust(b, desired, out.wi.unique_id);
+  } else if (trust_writer_) {
+    // Nothing to grant while in conflict or without the GSA: recorded as
+    // such, so that the role's other bindings are not held up waiting for
+    // this one (TrustGrants::complete).
+    try {
+      sync_roles(grants_.set(b.ns + "/" + b.name, b.role_arn, std::nullopt));
+    } catch (const NotLeader&) {
+      throw;
+    } catch (const std::exception& e) {
+      kube::process_logger().warn("could not remove a binding from its role's trust policy",
+                                  {{"binding", b.ns + "/" + b.name}, {"error", e.what()}});
+    }
   }
 
   if (!plan.conflict && pods_) {
@@ -549,6 +704,13 @@ kube::Result Reconciler::refuse(const BindingView& b, const tenancy::Verdict& ve
   std::vector<Target> remaining;
   std::string cleanup_error;
   cleanup_targets(b, b.applied, nullptr, true, remaining, cleanup_error);
+  try {
+    release_trust(b.ns + "/" + b.name, b.role_arn);
+  } catch (const NotLeader&) {
+    throw;
+  } catch (const std::exception& e) {
+    cleanup_error = std::string("removing it from its role's trust policy: ") + e.what();
+  }
   StatusPlan sp = plan_refused_status(b, verdict, remaining, cleanup_error, now, plan_config_);
   json current = b.object;
   if (sp.write) current = write_status(*sp.write);
@@ -565,6 +727,8 @@ kube::Result Reconciler::finalize(const BindingView& b) {
   if (!release) return kube::Result::ok();
   try {
     for (const auto& t : b.applied) cleanup_target(b, t, nullptr, true);
+    // Its subject leaves the role's trust policy before the object goes.
+    release_trust(b.ns + "/" + b.name, b.role_arn);
   } catch (const NotLeader&) {
     throw;
   } catch (const std::exception& e) {
@@ -588,6 +752,7 @@ kube::Result Reconciler::finalize(const BindingView& b) {
     if (e.is_invalid()) return kube::Result::requeue();  // the list moved: read it again
     throw;
   }
+  grants_.forget(b.ns + "/" + b.name);
   kube::process_logger().info("cleaned up and released binding",
                               {{"binding", b.ns + "/" + b.name}});
   return kube::Result::ok();

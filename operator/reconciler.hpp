@@ -34,6 +34,8 @@
 #include "operator/reconcile_io.hpp"
 #include "operator/reconcile_plan.hpp"
 #include "operator/tenancy_gate.hpp"
+#include "operator/trust_grants.hpp"
+#include "operator/trust_writer.hpp"
 
 namespace gtoken {
 
@@ -71,6 +73,11 @@ struct ReconcilerConfig {
   // TrustPolicyVerified; when false (or without AWS I/O) the condition is
   // Unverified with `trust_unverified_why` as its message.
   bool verify_trust = false;
+  // --aws-trust-policy=apply: also write gtoken's statement into the roles
+  // of bindings a trustPolicy: Apply policy allows, only under
+  // `trust_role_path` ("" = any path).
+  bool apply_trust = false;
+  std::string trust_role_path;
   std::string trust_unverified_why = "the operator has no AWS credentials (--aws-credentials)";
 };
 
@@ -180,8 +187,20 @@ class Reconciler {
   // GET serviceAccounts/EMAIL, through a short-lived cache.
   nlohmann::json service_account(const std::string& email);
   // TrustPolicyVerified for `desired` (unique_id: the GSA's, "" unknown).
+  // `note` is appended when the role does not admit the binding.
   TrustCondition check_trust(const BindingView& b, const Target& desired,
-                             const std::string& unique_id);
+                             const std::string& unique_id, const std::string& note = "");
+  // Apply: records the binding's grant (none when `may_write` is false),
+  // syncs the roles whose statements change, and judges the role as
+  // written.
+  TrustCondition apply_trust(const BindingView& b, const Target& desired,
+                             const std::string& unique_id, bool may_write);
+  // The binding wants nothing in any role any more (deleted, refused): the
+  // role it wanted and `role_arn` (its spec's) are synced without it.
+  // Throws what TrustWriter throws.
+  void release_trust(const std::string& key, const std::string& role_arn);
+  // TrustWriter::sync of every role in `roles` whose bindings are all known.
+  void sync_roles(const std::vector<std::string>& roles);
   // The role's trust policy as IAM holds it, through a short-lived cache
   // (many bindings share a role).
   TrustObservation read_role(const std::string& role_name);
@@ -211,6 +230,8 @@ class Reconciler {
   std::unique_ptr<PolicyWriter> policies_;
   std::mutex sa_cache_mu_;
   std::map<std::string, std::pair<nlohmann::json, kube::Clock::time_point>> sa_cache_;
+  TrustGrants grants_;
+  std::unique_ptr<TrustWriter> trust_writer_;
   std::mutex role_cache_mu_;
   std::map<std::string, std::pair<TrustObservation, kube::Clock::time_point>> role_cache_;
   std::mutex live_mu_;

@@ -169,6 +169,13 @@ std::optional<Policy> parse_policy(const json& obj, std::string& error) {
       if (!spec["exclusive"].is_boolean()) throw std::invalid_argument("spec.exclusive must be a boolean");
       p.exclusive = spec["exclusive"].get<bool>();
     }
+    if (spec.contains("trustPolicy")) {
+      const json& t = spec["trustPolicy"];
+      if (t != "Verify" && t != "Apply") {
+        throw std::invalid_argument("spec.trustPolicy must be Verify or Apply");
+      }
+      p.apply_trust = t == "Apply";
+    }
     return p;
   } catch (const std::exception& e) {
     error = e.what();
@@ -304,7 +311,10 @@ Verdict evaluate(const Request& r, const std::vector<Policy>& policies, const js
     }
   }
   v.allowed = true;
-  for (const auto* p : aud_ok) v.allowed_by.push_back(p->name);
+  for (const auto* p : aud_ok) {
+    v.allowed_by.push_back(p->name);
+    v.apply_trust = v.apply_trust || p->apply_trust;
+  }
   return v;
 }
 

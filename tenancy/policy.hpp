@@ -37,6 +37,11 @@ struct Policy {
   // that names none allows Google only, what every policy meant before
   // Kubernetes-issued tokens existed.
   std::vector<std::string> token_sources = {"Google"};
+  // spec.trustPolicy: Apply lets the operator (run with
+  // --aws-trust-policy=apply) write gtoken's statement into the trust
+  // policies of the roles this policy allows; Verify (the default) only
+  // lets it read them.
+  bool apply_trust = false;
 };
 
 // Parses an AwsRoleBindingPolicy object; nullopt with `error` set when it is
@@ -86,6 +91,8 @@ struct Verdict {
   // the admission answer.
   std::string message;
   std::vector<std::string> allowed_by;  // policy names, when allowed
+  // Some policy that allows the binding says trustPolicy: Apply.
+  bool apply_trust = false;
 };
 
 // `namespace_labels` are the binding namespace's labels (null when the

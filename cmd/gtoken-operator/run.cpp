@@ -323,6 +323,8 @@ int run_operator(const OperatorOptions& o) {
     rc.instance = identity;
     rc.resync = o.resync;
     rc.verify_trust = verify_trust;
+    rc.apply_trust = verify_trust && o.aws.trust_policy == TrustPolicyMode::Apply;
+    rc.trust_role_path = o.aws.iam_role_path;
     rc.trust_unverified_why = trust_unverified_why;
     // The binding and its ServiceAccount are read from these caches; the
     // ServiceAccount informer is started below (the webhook shares it).

@@ -14,8 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from arbutil import (PROJECT, binding, condition, events_for, kubernetes_binding, start_operator,
-                     wait_condition)
+from arbutil import (PROJECT, binding, condition, events_for, kubernetes_binding, policy,
+                     start_operator, wait_condition, wait_gone)
 from cluster import eventually
 from standins.harness import (StsStandin, google_trust_policy, iam_admin_policy,
                               oidc_trust_policy)
@@ -231,3 +231,109 @@ def test_verify_a_kubernetes_source_binding(cp, google, aws):
         set_trust(sts, APP, json.dumps(oidc_trust_policy(
             other, f"system:serviceaccount:{ns}:reports", aud="sts.amazonaws.com")))
         wait_trust(cp, "k", ns, "TrustPolicyMissing", op=op)
+
+
+# -- apply -------------------------------------------------------------------------
+
+
+def stored_policy(sts, arn: str) -> str:
+    """The role's trust policy text as IAM holds it."""
+    for r in sts.admin("GET", "/roles")["roles"]:
+        if r["arn"] == arn:
+            return r["trust_policy_text"]
+    raise AssertionError(f"no role {arn}")
+
+
+def apply_policy(name: str, ns: str, roles: list[str]) -> dict:
+    """A policy letting namespace `ns` bind any test GSA to `roles` and
+    letting gtoken write those roles' trust policies."""
+    p = policy(name, {"names": [ns]}, [f"*@{PROJECT}.iam.gserviceaccount.com"], roles, ["*"],
+               token_sources=["Google", "Kubernetes"])
+    p["spec"]["trustPolicy"] = "Apply"
+    return p
+
+
+def gtoken_sids(text: str) -> list[str]:
+    return [s["Sid"] for s in json.loads(text)["Statement"]
+            if s.get("Sid", "").startswith("GtokenManaged")]
+
+
+def test_apply_merges_gtokens_statement_and_removes_it_with_the_last_binding(cp, google, aws):
+    """Apply: one write makes the workload's SDK call work, every other
+    statement kept byte for byte; a binding no Apply policy names and a role
+    outside --aws-iam-role-path are never written; the last binding's delete
+    takes gtoken's statement with it."""
+    sts = aws
+    ns = cp.create_namespace("apply")
+    other_ns = cp.create_namespace("verifyonly")
+    outside = f"arn:aws:iam::{ACCOUNT}:role/team/outside"
+    cp.apply(apply_policy(f"apply-{ns}", ns, [APP, outside]))
+    a = google.create_sa("writer-a")
+    c = google.create_sa("writer-c")
+    stranger = google.create_sa("stranger")
+    before = document(FOREIGN)
+    set_trust(sts, APP, before)
+    set_trust(sts, outside, before)
+    sts.iam.allow(ADMIN, ADMIN_POLICY + [{"Effect": "Allow", "Action": "iam:UpdateAssumeRolePolicy",
+                                          "Resource": outside}])
+    with start_operator(cp, google, *aws_args(sts, "--aws-trust-policy=apply",
+                                              "--aws-iam-role-path=/gtoken/")) as op:
+        assert not workload_can_assume(google, sts, APP, a["email"])
+        cp.apply(binding("a", ns, "app", a["email"], role=APP))
+        cp.apply(binding("c", ns, "other", c["email"], role=APP))
+        wait_trust(cp, "a", ns, "Verified", status="True", op=op)
+        wait_trust(cp, "c", ns, "Verified", status="True", op=op)
+        after = stored_policy(sts, APP)
+        assert FOREIGN in after, after  # byte for byte
+        assert len(gtoken_sids(after)) == 1, after  # one statement for the provider and audience
+        assert workload_can_assume(google, sts, APP, a["email"])
+        assert workload_can_assume(google, sts, APP, c["email"])
+
+        # a binding in a namespace no Apply policy names: verified, never written
+        cp.apply(binding("s", other_ns, "app", stranger["email"], role=APP))
+        b = wait_trust(cp, "s", other_ns, "TrustPolicyMismatch", op=op)
+        assert "trustPolicy: Apply" in trust(b)["message"], trust(b)
+        assert stranger["uniqueId"] not in stored_policy(sts, APP)
+        assert not workload_can_assume(google, sts, APP, stranger["email"])
+
+        # a role outside the IAM path the operator may write: left as it was
+        cp.apply(binding("o", ns, "outside", a["email"], role=outside))
+        b = wait_trust(cp, "o", ns, "TrustPolicyMissing", op=op)
+        assert "/gtoken/" in trust(b)["message"], trust(b)
+        assert stored_policy(sts, outside) == before
+
+        # the last bindings of the role go: only gtoken's statement goes with them
+        cp.kubectl("delete", "awsrolebinding", "a", "-n", ns)
+        wait_gone(cp, "awsrolebinding", "a", ns, op=op)
+        assert not workload_can_assume(google, sts, APP, a["email"])
+        assert workload_can_assume(google, sts, APP, c["email"])
+        cp.kubectl("delete", "awsrolebinding", "c", "-n", ns)
+        wait_gone(cp, "awsrolebinding", "c", ns, op=op)
+        final = stored_policy(sts, APP)
+        assert FOREIGN in final, final
+        assert not workload_can_assume(google, sts, APP, c["email"])
+        assert a["uniqueId"] not in final and c["uniqueId"] not in final, final
+
+
+def test_apply_survives_iam_faults_and_a_foreign_edit(cp, google, aws):
+    """5xx and throttling storms, a foreign edit between gtoken's read and its
+    write: the statement ends written once, the foreign edit kept, nothing
+    duplicated."""
+    sts = aws
+    ns = cp.create_namespace("applyfaults")
+    cp.apply(apply_policy(f"apply-{ns}", ns, [APP]))
+    gsa = google.create_sa("stormy")
+    set_trust(sts, APP, document(FOREIGN))
+    sts.iam.fault("/", status=503, count=3)
+    sts.iam.fault("/", status=400, count=3, code="Throttling")
+    late = {"Sid": "LateEdit", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:TagSession"}
+    sts.iam.foreign_edit("app", add_statement=late)
+    with start_operator(cp, google, *aws_args(sts, "--aws-trust-policy=apply")) as op:
+        cp.apply(binding("b", ns, "app", gsa["email"], role=APP))
+        wait_trust(cp, "b", ns, "Verified", status="True", op=op, timeout=120)
+        text = stored_policy(sts, APP)
+        sids = [s.get("Sid") for s in json.loads(text)["Statement"]]
+        assert "Ops" in sids and "LateEdit" in sids, sids
+        assert len(gtoken_sids(text)) == 1, sids
+        assert workload_can_assume(google, sts, APP, gsa["email"])

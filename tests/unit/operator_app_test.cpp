@@ -230,7 +230,8 @@ TEST_CASE("the AWS side's flags: what is refused, and why") {
            Case{{"--aws-session-name=a b"}, "--aws-session-name"},
            Case{{"--aws-sts-endpoint=ftp://x"}, "--aws-sts-endpoint must be an http(s) URL"},
            Case{{"--aws-trust-policy=sometimes"}, "--aws-trust-policy must be"},
-           Case{{"--aws-trust-policy=apply"}, "not available yet"},
+           Case{{"--aws-trust-policy=apply", "--aws-credentials=none"}, "needs AWS credentials"},
+           Case{{"--aws-iam-role-path=gtoken"}, "--aws-iam-role-path must start and end with '/'"},
        }) {
     auto p = parse(c.args);
     CAPTURE(c.args[0]);

@@ -71,7 +71,8 @@ struct World {
 
   // `pod_cache` false: the reconciler lists pods instead of asking the index.
   explicit World(bool allowed = true, bool pod_cache = true, const std::string& oidc_issuer = "",
-                 gtoken::AwsIo aws = {}) {
+                 gtoken::AwsIo aws = {}, bool apply_trust = false,
+                 bool policy_allows_apply = true) {
     kube::process_logger().set_level(kube::LogLevel::error);  // the reconciler's info lines
     if (allowed) {
       policies->replace({{{"metadata", {{"name", "jobs"}}},
@@ -79,7 +80,8 @@ struct World {
                            {{"namespaces", {{"names", {"jobs"}}}},
                             {"gcpServiceAccounts", {"*@my-project.iam.gserviceaccount.com"}},
                             {"awsRoles", {"123456789012"}},
-                            {"tokenSources", {"Google", "Kubernetes"}}}}}});
+                            {"tokenSources", {"Google", "Kubernetes"}},
+                            {"trustPolicy", apply_trust && policy_allows_apply ? "Apply" : "Verify"}}}}});
     } else {
       policies->replace({});
     }
@@ -96,6 +98,7 @@ struct World {
     rc.resync = std::chrono::seconds(300);
     rc.oidc_issuer = oidc_issuer;
     rc.verify_trust = aws.configured();
+    rc.apply_trust = apply_trust;
     gtoken::ReconcilerDeps deps;
     deps.aws = std::move(aws);
     deps.bindings = bindings;
@@ -804,6 +807,7 @@ struct ScriptedIam {
   std::string document;
   std::optional<gtoken::aws::IamCallError> error;
   int reads = 0;
+  int writes = 0;
   gtoken::AwsIo io() {
     gtoken::AwsIo a;
     a.get_role = [this](const std::string& name) {
@@ -816,6 +820,11 @@ struct ScriptedIam {
       r.path = "/";
       r.trust_policy = document;
       return r;
+    };
+    a.update_assume_role_policy = [this](const std::string& name, const std::string& doc) {
+      if (name != "uploader") throw std::logic_error("wrote a role the binding does not name: " + name);
+      ++writes;
+      document = doc;
     };
     return a;
   }
@@ -912,4 +921,46 @@ TEST_CASE("verify: the role's stored trust policy decides TrustPolicyVerified an
     CHECK(iam->reads == before + 1);
     CHECK(w.trust("b")["reason"] == "Verified");
   }
+}
+
+TEST_CASE("apply: gtoken's statement merged in, kept once, and removed with the binding") {
+  const std::string foreign =
+      R"({ "Version": "2012-10-17", "Statement": [ {"Sid":"Ops","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"} ] })";
+  const std::string ops_statement =
+      R"({"Sid":"Ops","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"})";
+  auto iam = std::make_shared<ScriptedIam>();
+  iam->document = foreign;
+  World w(true, true, "", iam->io(), true);
+  w.add(binding("b"));
+  w.run("b");
+  CHECK(iam->writes == 1);
+  CHECK(iam->document.find(ops_statement) != std::string::npos);  // byte for byte
+  CHECK(iam->document.find("GtokenManaged") != std::string::npos);
+  CHECK(iam->document.find("\"111\"") != std::string::npos);
+  CHECK(w.trust("b")["reason"] == "Verified");
+  CHECK(w.ready("b")["status"] == "True");
+  // Already there: read, not written again.
+  w.clock->advance(std::chrono::seconds(31));
+  w.run("b");
+  CHECK(iam->writes == 1);
+
+  SUBCASE("deleted: only gtoken's statement goes") {
+    w.b("b")["metadata"]["deletionTimestamp"] = "2026-01-02T00:00:00Z";
+    w.bindings->apply(w.b("b"));
+    CHECK(w.run("b").kind() == kube::Result::Kind::Ok);
+    CHECK(iam->writes == 2);
+    CHECK(iam->document.find(ops_statement) != std::string::npos);
+    CHECK(iam->document.find("111") == std::string::npos);
+  }
+}
+
+TEST_CASE("apply: a binding no Apply policy allows is verified, never written") {
+  auto iam = std::make_shared<ScriptedIam>();
+  iam->document = R"({"Version":"2012-10-17","Statement":[]})";
+  World w(true, true, "", iam->io(), true, false);
+  w.add(binding("b"));
+  w.run("b");
+  CHECK(iam->writes == 0);
+  CHECK(w.trust("b")["reason"] == "TrustPolicyMissing");
+  CHECK(w.trust("b")["message"].get<std::string>().find("trustPolicy: Apply") != std::string::npos);
 }

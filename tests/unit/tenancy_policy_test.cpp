@@ -270,3 +270,27 @@ TEST_CASE("request_from_binding reads the token source and its default audience"
   CHECK_FALSE(r.kubernetes);
   CHECK(r.audience == "gtoken/sts/assume-role-with-web-identity");
 }
+
+TEST_CASE("trustPolicy: Apply from any allowing policy; Verify by default") {
+  json verify = kJobsProject;
+  json apply = kJobsProject;
+  apply["trustPolicy"] = "Apply";
+  apply["awsRoles"] = {"arn:aws:iam::123456789012:role/gtoken/*"};
+  const std::vector<Policy> both = {policy(verify, "v"), policy(apply, "a")};
+  // A role only the Verify policy allows: verify only.
+  Verdict v = evaluate(req("jobs"), both, json::object(), kSettings);
+  REQUIRE(v.allowed);
+  CHECK_FALSE(v.apply_trust);
+  // A role both allow: the Apply one lets gtoken write it.
+  v = evaluate(req("jobs", "uploader@my-project.iam.gserviceaccount.com",
+                   "arn:aws:iam::123456789012:role/gtoken/up"),
+               both, json::object(), kSettings);
+  REQUIRE(v.allowed);
+  CHECK(v.apply_trust);
+  CHECK(policy(kJobsProject).apply_trust == false);
+  std::string error;
+  json bad = kJobsProject;
+  bad["trustPolicy"] = "Write";
+  CHECK_FALSE(parse_policy({{"metadata", {{"name", "x"}}}, {"spec", bad}}, error));
+  CHECK(error == "spec.trustPolicy must be Verify or Apply");
+}
