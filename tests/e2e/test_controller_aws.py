@@ -337,3 +337,29 @@ def test_apply_survives_iam_faults_and_a_foreign_edit(cp, google, aws):
         assert "Ops" in sids and "LateEdit" in sids, sids
         assert len(gtoken_sids(text)) == 1, sids
         assert workload_can_assume(google, sts, APP, gsa["email"])
+
+
+def test_apply_for_a_kubernetes_source_binding_ensures_the_oidc_provider(cp, google, aws):
+    """tokenSource: Kubernetes with apply: the cluster's IAM OIDC provider is
+    created with the binding's audience as client id (and never removed),
+    the statement for the ServiceAccount's subject written."""
+    sts = aws
+    ns = cp.create_namespace("kapply")
+    cp.apply(apply_policy(f"apply-{ns}", ns, [APP]))
+    issuer = "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c"
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer[len('https://'):]}"
+    set_trust(sts, APP, document(FOREIGN))
+    assert not any(p["arn"] == provider for p in sts.oidc_providers())
+    with start_operator(cp, google, *aws_args(sts, "--aws-trust-policy=apply",
+                                              f"--oidc-issuer={issuer}")) as op:
+        cp.apply(kubernetes_binding("k", ns, "reports", role=APP))
+        wait_trust(cp, "k", ns, "Verified", status="True", op=op)
+        made = [p for p in sts.oidc_providers() if p["arn"] == provider]
+        assert made and "sts.amazonaws.com" in made[0]["client_ids"], sts.oidc_providers()
+        text = stored_policy(sts, APP)
+        assert FOREIGN in text
+        assert f"system:serviceaccount:{ns}:reports" in text, text
+        cp.kubectl("delete", "awsrolebinding", "k", "-n", ns)
+        wait_gone(cp, "awsrolebinding", "k", ns, op=op)
+        assert f"system:serviceaccount:{ns}:reports" not in stored_policy(sts, APP)
+        assert any(p["arn"] == provider for p in sts.oidc_providers())  # never deleted
