@@ -4,9 +4,17 @@ images run by containerd, the sample policy and binding, and a Job of an
 aws-sdk-go-v2 program that calls AWS STS from inside its container and
 completes.
 
+The operator gets AWS credentials of its own the way gtoken gives them to
+pods (its GSA's ID token from the metadata server, AssumeRoleWithWebIdentity
+into an administrator role) and, since the sample policy is switched to
+`trustPolicy: Apply`, writes the role's trust policy itself: nobody pastes
+status.awsTrustPolicy anywhere. A second binding, allowed by a policy
+without Apply, is only verified.
+
 The node runs in a network namespace of its own; the stand-ins run inside
-it too (metadata at 169.254.169.254, as on GKE; STS at 10.200.0.1:8090), as
-processes of their own so that --keep can leave everything running.
+it too (metadata at 169.254.169.254, as on GKE; STS at 10.200.0.1:8090, IAM
+at 10.200.0.1:8091), as processes of their own so that --keep can leave
+everything running.
 """
 
 from __future__ import annotations
@@ -22,9 +30,25 @@ sys.path.insert(0, os.path.join(REPO, "tests", "node"))
 from cluster import eventually  # noqa: E402
 from nodeutil import (NODE_IP, OPERATOR_NS, STS_PORT, Node, build_gtoken_images,  # noqa: E402
                       install_gtoken, operator_pods, wait_rollout, write_overlay)
-from standins.harness import GoogleStandin, StsStandin  # noqa: E402
+from standins.harness import (GoogleStandin, StsStandin, google_trust_policy,  # noqa: E402
+                              iam_admin_policy)
 
 OPERATOR_GSA = f"gtoken-operator@{PROJECT}.iam.gserviceaccount.com"
+IAM_PORT = 8091
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/my-data-uploader"
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/gtoken-admin"
+OPERATOR_AUDIENCE = "gtoken-operator/aws"
+# What the role holds before gtoken comes: someone else's statement, which
+# must stay as it is.
+ROLE_BEFORE = ('{"Version": "2012-10-17", "Statement": [{"Sid": "BreakGlass", "Effect": "Allow", '
+               '"Principal": {"AWS": "arn:aws:iam::' + ACCOUNT + ':root"}, '
+               '"Action": "sts:AssumeRole"}]}')
+# docs/reference.md's identity policy of the operator's AWS role, plus the
+# sample's role (outside /gtoken/) it may write here.
+ADMIN_POLICY = iam_admin_policy(ACCOUNT) + [
+    {"Effect": "Allow", "Action": "iam:UpdateAssumeRolePolicy", "Resource": ROLE}]
+REPORTS_NS = "reports"
 WORKLOAD_IMAGE = "gtoken.local/gosdk:1"
 JOB = "uploader-call"
 POD = "uploader-doctor"
@@ -38,12 +62,16 @@ class NodeSandbox(Sandbox):
     def steps(self) -> list:
         return [("build the gtoken images (images/build.sh) and start a real node in a network "
                  "namespace of its own", self.start_node),
-                ("start the Google (metadata at 169.254.169.254) and AWS STS stand-ins in the node",
-                 self.start_standins),
-                ("install gtoken: kubectl apply -k config/default (+ a local overlay)",
-                 self.install),
-                ("apply config/samples/awsrolebindingpolicy.yaml (deny by default)", self.apply_policy),
-                ("apply config/samples/awsrolebinding.yaml", self.apply_binding),
+                ("start the Google (metadata at 169.254.169.254) and AWS STS + IAM stand-ins in "
+                 "the node", self.start_standins),
+                ("install gtoken: kubectl apply -k config/default (+ a local overlay; the "
+                 "operator's AWS access through its own GSA)", self.install),
+                ("apply config/samples/awsrolebindingpolicy.yaml (deny by default), with "
+                 "trustPolicy: Apply", self.apply_policy),
+                ("apply config/samples/awsrolebinding.yaml: gtoken writes the role's trust "
+                 "policy", self.apply_binding),
+                ("a binding allowed by a policy without Apply is only verified",
+                 self.verify_only),
                 ("a binding of the same GSA from namespace evil is refused", self.refuse_other_namespace),
                 ("run a Job of an aws-sdk-go-v2 program as ServiceAccount orchestrator",
                  self.run_job),
@@ -70,16 +98,77 @@ class NodeSandbox(Sandbox):
         self.google.bind_workload(OPERATOR_GSA, f"{OPERATOR_NS}/gtoken-operator")
         self.google.config(iam_callers=[OPERATOR_GSA])
         self.gsa = self.google.create_sa("uploader")
+        # iam=True starts IAM beside STS; the fixed --iam-port given after its
+        # own "--iam-port 0" wins, so the overlay can name it.
         self.sts = StsStandin(jwks_url="http://127.0.0.1:80/oauth2/v3/certs", in_process=False,
-                              state_dir=os.path.join(RUN, "sts"),
+                              iam=True, state_dir=os.path.join(RUN, "sts"),
                               log_path=os.path.join(RUN, "sts.log"),
-                              extra_args=["--host", "0.0.0.0", "--port", str(STS_PORT)])
+                              extra_args=["--host", "0.0.0.0", "--port", str(STS_PORT),
+                                          "--iam-port", str(IAM_PORT)])
         self.sts.start()
-        return (f"metadata and IAM at 169.254.169.254:80 / {NODE_IP}:80 (pods known by their IP); "
-                f"STS at {NODE_IP}:{STS_PORT}; GSA {self.gsa['email']}")
+        op_uid = self.google.sa(OPERATOR_GSA)["uniqueId"]
+        self.sts.add_role(ADMIN_ROLE, google_trust_policy(op_uid, oaud=OPERATOR_AUDIENCE))
+        self.sts.iam.allow(ADMIN_ROLE, ADMIN_POLICY)
+        self.sts.add_role(ROLE, ROLE_BEFORE)
+        return (f"metadata and Google IAM at 169.254.169.254:80 / {NODE_IP}:80 (pods known by "
+                f"their IP); STS at {NODE_IP}:{STS_PORT}, AWS IAM at {NODE_IP}:{IAM_PORT}; GSA "
+                f"{self.gsa['email']}; AWS role {ROLE} holds only someone else's statement")
+
+    def role_policy(self) -> str:
+        for r in self.sts.admin("GET", "/roles")["roles"]:
+            if r["arn"] == ROLE:
+                return r["trust_policy_text"]
+        raise RuntimeError(f"no role {ROLE}")
+
+    def apply_policy(self):
+        said = super().apply_policy()
+        self.cp.kubectl("patch", "awsrolebindingpolicy", "jobs", "--type=merge",
+                        "-p", '{"spec":{"trustPolicy":"Apply"}}')
+        print("    the role's trust policy before: " + self.role_policy())
+        return said + "; trustPolicy: Apply (gtoken may write the roles it allows)"
+
+    def trust_condition(self, ns: str, name: str, want) -> dict:
+        def check():
+            b = self.cp.get("awsrolebinding", name, ns) or {}
+            for c in b.get("status", {}).get("conditions", []):
+                if c["type"] == "TrustPolicyVerified" and want(c):
+                    return c
+            return None
+        return eventually(check, 90, what=f"{ns}/{name} TrustPolicyVerified")
+
+    def apply_binding(self):
+        said = super().apply_binding()
+        c = self.trust_condition(NS, BINDING, lambda c: c["status"] == "True")
+        after = self.role_policy()
+        print("    the role's trust policy after gtoken wrote it:")
+        for line in json.dumps(json.loads(after), indent=2).splitlines():
+            print("      " + line)
+        if "BreakGlass" not in after:
+            raise RuntimeError("gtoken lost the role's other statement")
+        return said + f"; TrustPolicyVerified={c['status']} {c['reason']}"
+
+    def verify_only(self):
+        self.cp.kubectl("create", "namespace", REPORTS_NS)
+        reporter = self.google.create_sa("reporter")
+        self.cp.apply({"apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBindingPolicy",
+                       "metadata": {"name": REPORTS_NS},
+                       "spec": {"namespaces": {"names": [REPORTS_NS]},
+                                "gcpServiceAccounts": [reporter["email"]], "awsRoles": [ROLE]}})
+        self.cp.apply({"apiVersion": "gtoken.io/v1alpha1", "kind": "AwsRoleBinding",
+                       "metadata": {"name": "reporter", "namespace": REPORTS_NS},
+                       "spec": {"serviceAccountName": "reporter",
+                                "gcpServiceAccount": reporter["email"], "awsRoleArn": ROLE}})
+        before = self.role_policy()
+        c = self.trust_condition(REPORTS_NS, "reporter", lambda c: c["status"] == "False")
+        if self.role_policy() != before or reporter["uniqueId"] in before:
+            raise RuntimeError("gtoken wrote the role for a binding without Apply")
+        return f"{REPORTS_NS}/reporter: TrustPolicyVerified=False {c['reason']}: {c['message'][:240]}"
 
     def install(self):
-        install_gtoken(self.cp, write_overlay(self.cp, PROJECT, OPERATOR_GSA))
+        aws = [f"--aws-role-arn={ADMIN_ROLE}", f"--aws-audience={OPERATOR_AUDIENCE}",
+               f"--aws-sts-endpoint=http://{NODE_IP}:{STS_PORT}",
+               f"--aws-iam-endpoint=http://{NODE_IP}:{IAM_PORT}", "--aws-trust-policy=apply"]
+        install_gtoken(self.cp, write_overlay(self.cp, PROJECT, OPERATOR_GSA, args=aws))
         wait_rollout(self.cp)
         names = sorted(p["metadata"]["name"] for p in operator_pods(self.cp))
         leader = eventually(lambda: (self.cp.get("lease", "gtoken-operator", OPERATOR_NS) or {})
@@ -98,8 +187,7 @@ class NodeSandbox(Sandbox):
                                     "capabilities": {"drop": ["ALL"]}}}
 
     def run_job(self):
-        role = self.cp.get("awsrolebinding", BINDING, NS)["spec"]["awsRoleArn"]
-        self.sts.add_role(role, self.trust_policy)
+        # Nobody attaches the trust policy: gtoken wrote it (apply_binding).
         job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": JOB, "namespace": NS},
                "spec": {"backoffLimit": 0, "template": {"spec": {
                    "serviceAccountName": KSA, "restartPolicy": "Never",

@@ -43,7 +43,12 @@ def test_sandbox_on_a_real_node_keep_then_stop():
         assert p.returncode == 0, out[-4000:] + p.stderr[-2000:]
         netns = sandbox_netns()
         assert netns in netns_of_node()
-        assert "8 passed, 0 failed" in out
+        assert "9 passed, 0 failed" in out
+        # gtoken wrote the role's trust policy itself (the Job below needs it),
+        # and only verified the binding of a policy without trustPolicy: Apply.
+        assert "TrustPolicyVerified=True Verified" in out, out[-3000:]
+        assert re.search(r"reports/reporter: TrustPolicyVerified=False TrustPolicyMismatch", out), \
+            out[-3000:]
         assert "2 replicas Ready" in out
         assert re.search(r"NotAllowed.*namespace \"evil\"|evil/thief.*NotAllowed", out), out[-3000:]
         # A real pod's SDK call, and the Job that ran it completed.
