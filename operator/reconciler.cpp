@@ -157,6 +157,31 @@ json Reconciler::service_account(const std::string& email) {
   return gsa;
 }
 
+namespace {
+
+// What reading or writing a role that failed with `e` says about it.
+TrustObservation iam_failure(const std::exception& e) {
+  TrustObservation seen;
+  seen.kind = TrustObservation::Kind::IamError;
+  seen.detail = e.what();
+  if (const auto* iam = dynamic_cast<const aws::IamCallError*>(&e)) {
+    if (iam->no_such_entity()) seen.kind = TrustObservation::Kind::RoleNotFound;
+    if (iam->access_denied()) seen.kind = TrustObservation::Kind::AccessDenied;
+  } else if (dynamic_cast<const kube::NetworkError*>(&e)) {
+    seen.detail = std::string("IAM cannot be reached: ") + e.what();
+  }
+  return seen;
+}
+
+}  // namespace
+
+void Reconciler::forget_role(const std::string& role_arn) {
+  if (auto name = aws::role_name_of_arn(role_arn)) {
+    std::lock_guard lock(role_cache_mu_);
+    role_cache_.erase(*name);
+  }
+}
+
 TrustObservation Reconciler::read_role(const std::string& role_name) {
   const auto now = clock_->now();
   {
@@ -168,20 +193,10 @@ TrustObservation Reconciler::read_role(const std::string& role_name) {
   try {
     seen.document = aws_.get_role(role_name).trust_policy;
     seen.kind = TrustObservation::Kind::Read;
-  } catch (const aws::IamCallError& e) {
-    seen.kind = e.no_such_entity()   ? TrustObservation::Kind::RoleNotFound
-                : e.access_denied() ? TrustObservation::Kind::AccessDenied
-                                    : TrustObservation::Kind::IamError;
-    seen.detail = e.what();
-  } catch (const aws::AwsCredentialsError& e) {
-    seen.kind = TrustObservation::Kind::IamError;
-    seen.detail = e.what();
-  } catch (const kube::NetworkError& e) {
-    seen.kind = TrustObservation::Kind::IamError;
-    seen.detail = std::string("IAM cannot be reached: ") + e.what();
-  } catch (const aws::IamAnswerError& e) {
-    seen.kind = TrustObservation::Kind::IamError;
-    seen.detail = e.what();
+  } catch (const NotLeader&) {
+    throw;
+  } catch (const std::exception& e) {
+    seen = iam_failure(e);
   }
   // Failures are not cached: the retry asks IAM again.
   if (seen.kind != TrustObservation::Kind::IamError) {
@@ -262,10 +277,7 @@ void Reconciler::sync_roles(const std::vector<std::string>& roles) {
   for (const auto& role : roles) {
     if (!grants_.complete(role, *bindings_)) continue;  // written once every binding is known
     trust_writer_->sync(role);
-    if (auto name = aws::role_name_of_arn(role)) {
-      std::lock_guard lock(role_cache_mu_);
-      role_cache_.erase(*name);
-    }
+    forget_role(role);
   }
 }
 
@@ -319,20 +331,11 @@ TrustCondition Reconciler::apply_trust(const BindingView& b, const Target& desir
                          "gtoken writes it once every binding of the role has been reconciled");
     }
     seen = observed(trust_writer_->sync(desired.role_arn));
-    if (auto name = aws::role_name_of_arn(desired.role_arn)) {
-      std::lock_guard lock(role_cache_mu_);
-      role_cache_.erase(*name);
-    }
+    forget_role(desired.role_arn);
   } catch (const NotLeader&) {
     throw;
-  } catch (const aws::IamCallError& e) {
-    seen.kind = e.no_such_entity()   ? TrustObservation::Kind::RoleNotFound
-                : e.access_denied() ? TrustObservation::Kind::AccessDenied
-                                    : TrustObservation::Kind::IamError;
-    seen.detail = e.what();
   } catch (const std::exception& e) {
-    seen.kind = TrustObservation::Kind::IamError;
-    seen.detail = e.what();
+    seen = iam_failure(e);
   }
   return trust_condition(seen, binding_web_identity(b, unique_id, provider_arn),
                          desired.role_arn);

@@ -204,6 +204,8 @@ class Reconciler {
   // The role's trust policy as IAM holds it, through a short-lived cache
   // (many bindings share a role).
   TrustObservation read_role(const std::string& role_name);
+  // Drops the cached read of a role gtoken just synced.
+  void forget_role(const std::string& role_arn);
   // Writes the planned status (when changed) and the planned Events.
   void apply_status(const StatusPlan& plan, nlohmann::json& current);
   void event(const nlohmann::json& b, const PlannedEvent& e);
