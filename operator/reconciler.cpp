@@ -243,31 +243,16 @@ std::pair<std::string, std::string> partition_and_account(const std::string& rol
 
 // What a sync says about the role, as the condition reads it.
 TrustObservation observed(const TrustSync& s) {
+  using K = TrustObservation::Kind;
+  using O = TrustSync::Outcome;
   TrustObservation o;
-  switch (s.outcome) {
-    case TrustSync::Outcome::Unchanged:
-    case TrustSync::Outcome::Written:
-      o.kind = TrustObservation::Kind::Read;
-      o.document = s.role.trust_policy;
-      break;
-    case TrustSync::Outcome::OutsidePath:
-      o.kind = TrustObservation::Kind::Read;
-      o.document = s.role.trust_policy;
-      o.detail = s.message;
-      break;
-    case TrustSync::Outcome::TooLarge:
-      o.kind = TrustObservation::Kind::TooLarge;
-      o.detail = s.message;
-      break;
-    case TrustSync::Outcome::RoleNotFound:
-      o.kind = TrustObservation::Kind::RoleNotFound;
-      o.detail = s.message;
-      break;
-    case TrustSync::Outcome::Conflict:
-      o.kind = TrustObservation::Kind::Conflict;
-      o.detail = s.message;
-      break;
-  }
+  o.kind = s.outcome == O::TooLarge       ? K::TooLarge
+           : s.outcome == O::RoleNotFound ? K::RoleNotFound
+           : s.outcome == O::Conflict     ? K::Conflict
+                                          : K::Read;  // Unchanged, Written, OutsidePath
+  if (o.kind == K::Read) o.document = s.role.trust_policy;
+  // Written and Unchanged need no note; OutsidePath says why it was not written.
+  if (s.outcome != O::Unchanged && s.outcome != O::Written) o.detail = s.message;
   return o;
 }
 
