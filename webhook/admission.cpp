@@ -168,7 +168,6 @@ AdmissionHttpResult answer(const AdmissionRequest& request, const Decide& decide
   try {
     if (!decide) throw std::logic_error("no decision function");
     decision = decide(request);
-    if (!decision.patch.is_array()) throw std::logic_error("patch is not a JSON array");
   } catch (const std::exception& e) {
     AdmissionHttpResult failed =
         reject(AdmissionError::DecisionFailed, std::string(e.what()).substr(0, 200));

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "webhook/patch_text.hpp"
 #include "webhook/skip_reason.hpp"
 
 namespace gtoken::webhook {
@@ -54,8 +55,8 @@ struct AdmissionRequest {
 // What to answer. The default is "allowed, unchanged".
 struct Decision {
   bool allowed = true;
-  // RFC 6902 operations; sent only when non-empty.
-  nlohmann::json patch = nlohmann::json::array();
+  // Sent only when non-empty.
+  PatchText patch;
   std::vector<std::string> warnings;
   // Sent as AdmissionResponse.status when !allowed.
   int status_code = 403;

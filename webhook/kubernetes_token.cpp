@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "webhook/json_writer.hpp"
 #include "webhook/text.hpp"
 
 namespace gtoken::webhook {
@@ -27,12 +28,9 @@ std::optional<std::int64_t> read_token_expiration(std::string_view value, std::s
 
 json projected_token_volume(std::string_view name, std::string_view audience,
                             std::int64_t expiration_seconds) {
-  return json{{"name", name},
-              {"projected",
-               {{"sources", json::array({{{"serviceAccountToken",
-                                           {{"audience", audience},
-                                            {"expirationSeconds", expiration_seconds},
-                                            {"path", contract::kKubernetesTokenFile}}}}})}}}};
+  JsonDomWriter out;
+  write_projected_token_volume(out, name, audience, expiration_seconds);
+  return out.take();
 }
 
 bool is_projected_token_volume(const json& volume) {

@@ -32,7 +32,35 @@ std::optional<std::int64_t> read_token_expiration(std::string_view value, std::s
                                                   std::string& warning);
 
 // The projected volume: one serviceAccountToken source, file
-// contract::kKubernetesTokenFile.
+// contract::kKubernetesTokenFile; to a JsonTextWriter or JsonDomWriter
+// (webhook/json_writer.hpp), keys in dump's order.
+template <class Writer>
+void write_projected_token_volume(Writer& w, std::string_view name, std::string_view audience,
+                                  std::int64_t expiration_seconds) {
+  w.begin_object();
+  w.key("name");
+  w.string(name);
+  w.key("projected");
+  w.begin_object();
+  w.key("sources");
+  w.begin_array();
+  w.begin_object();
+  w.key("serviceAccountToken");
+  w.begin_object();
+  w.key("audience");
+  w.string(audience);
+  w.key("expirationSeconds");
+  w.integer(expiration_seconds);
+  w.key("path");
+  w.string(contract::kKubernetesTokenFile);
+  w.end_object();
+  w.end_object();
+  w.end_array();
+  w.end_object();
+  w.end_object();
+}
+
+// The same volume as a document.
 nlohmann::json projected_token_volume(std::string_view name, std::string_view audience,
                                       std::int64_t expiration_seconds);
 

@@ -5,6 +5,7 @@
 
 #include "webhook/annotations.hpp"
 #include "webhook/json_patch.hpp"
+#include "webhook/json_writer.hpp"
 #include "webhook/kubernetes_token.hpp"
 #include "webhook/text.hpp"
 
@@ -126,8 +127,34 @@ const json* mount_at(const json& container, std::string_view path) {
   return find_named(list_or_empty(container, "volumeMounts"), "mountPath", path);
 }
 
-json env_value(std::string_view name, std::string_view value) {
-  return json{{"name", name}, {"value", value}};
+// One entry of a container's env: a literal value, or the pod's own name.
+struct EnvVar {
+  std::string name;
+  std::string value;
+  bool pod_name = false;  // valueFrom.fieldRef metadata.name instead of value
+};
+
+template <class Writer>
+void write_env(Writer& w, const EnvVar& var) {
+  w.begin_object();
+  w.key("name");
+  w.string(var.name);
+  if (var.pod_name) {
+    w.key("valueFrom");
+    w.begin_object();
+    w.key("fieldRef");
+    w.begin_object();
+    w.key("apiVersion");
+    w.string("v1");
+    w.key("fieldPath");
+    w.string("metadata.name");
+    w.end_object();
+    w.end_object();
+  } else {
+    w.key("value");
+    w.string(var.value);
+  }
+  w.end_object();
 }
 
 bool is_pod_name_field_ref(const json& env) {
@@ -143,11 +170,31 @@ std::string token_file(const MutationConfig& cfg) {
   return path + cfg.token_file_name;
 }
 
-json resource_amounts(const ResourceAmounts& amounts) {
-  json out = json::object();
-  if (!amounts.cpu.empty()) out["cpu"] = amounts.cpu;
-  if (!amounts.memory.empty()) out["memory"] = amounts.memory;
-  return out;
+bool is_empty(const ResourceAmounts& amounts) {
+  return amounts.cpu.empty() && amounts.memory.empty();
+}
+
+template <class Writer>
+void write_amounts(Writer& w, std::string_view key, const ResourceAmounts& amounts) {
+  if (is_empty(amounts)) return;
+  w.key(key);
+  w.begin_object();
+  if (!amounts.cpu.empty()) {
+    w.key("cpu");
+    w.string(amounts.cpu);
+  }
+  if (!amounts.memory.empty()) {
+    w.key("memory");
+    w.string(amounts.memory);
+  }
+  w.end_object();
+}
+
+template <class Writer>
+void write_strings(Writer& w, std::initializer_list<std::string_view> values) {
+  w.begin_array();
+  for (const std::string_view value : values) w.string(value);
+  w.end_array();
 }
 
 // When the pod sets fsGroup the kubelet makes the emptyDir group-owned by it
@@ -172,71 +219,110 @@ struct AgentSpec {
   std::int64_t group = 0;
 };
 
-json agent_container(const AgentSpec& agent, std::string_view name, bool once) {
+// The agent as a classic init container (`once`), a classic sidecar, or a
+// native sidecar (`native`: restartPolicy Always and a startup probe). Keys
+// in dump's order (json_writer.hpp).
+template <class Writer>
+void write_agent_container(Writer& w, const AgentSpec& agent, std::string_view name, bool once,
+                           bool native) {
   const MutationConfig& cfg = agent.cfg;
-  json args = json::array({"--file=" + token_file(cfg)});
+  const std::string file = token_file(cfg);
+  w.begin_object();
+  w.key("args");
+  w.begin_array();
+  w.string("--file=" + file);
   if (once) {
-    args.push_back("--audience=" + agent.audience);
-    args.push_back("--once");
-    args.push_back("--once-timeout=" + std::to_string(cfg.first_token_timeout_seconds) + "s");
+    w.string("--audience=" + agent.audience);
+    w.string("--once");
+    w.string("--once-timeout=" + std::to_string(cfg.first_token_timeout_seconds) + "s");
   } else {
-    args.push_back("--refresh");
-    args.push_back("--audience=" + agent.audience);
+    w.string("--refresh");
+    w.string("--audience=" + agent.audience);
     // The agent refreshes --refresh-before ahead of exp (less some jitter),
     // so the token is at most (lifetime - refresh-before) old when replaced.
     if (agent.token_expiration_seconds &&
         *agent.token_expiration_seconds < kGoogleIdTokenLifetimeSeconds) {
-      args.push_back(
-          "--refresh-before=" +
-          std::to_string(kGoogleIdTokenLifetimeSeconds - *agent.token_expiration_seconds) + "s");
+      w.string("--refresh-before=" +
+               std::to_string(kGoogleIdTokenLifetimeSeconds - *agent.token_expiration_seconds) +
+               "s");
     }
   }
-  json container{
-      {"name", name},
-      {"image", cfg.agent_image},
-      {"imagePullPolicy", cfg.image_pull_policy},
-      {"command", json::array({cfg.agent_command})},
-      {"args", std::move(args)},
-      {"securityContext",
-       {{"allowPrivilegeEscalation", false},
-        {"capabilities", {{"drop", json::array({"ALL"})}}},
-        {"readOnlyRootFilesystem", true},
-        {"runAsNonRoot", true},
-        {"runAsUser", cfg.agent_run_as_user},
-        {"runAsGroup", agent.group},
-        {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
-      // The agent's last log lines then show in the pod status when it fails.
-      {"terminationMessagePolicy", "FallbackToLogsOnError"},
-      // Read-write: the agent replaces the file by rename within this directory.
-      {"volumeMounts",
-       json::array({{{"name", agent.volume}, {"mountPath", cfg.token_mount_path}}})},
-  };
-  json resources = json::object();
-  if (json requests = resource_amounts(cfg.agent_resources.requests); !requests.empty()) {
-    resources["requests"] = std::move(requests);
+  w.end_array();
+  w.key("command");
+  write_strings(w, {cfg.agent_command});
+  w.key("image");
+  w.string(cfg.agent_image);
+  w.key("imagePullPolicy");
+  w.string(cfg.image_pull_policy);
+  w.key("name");
+  w.string(name);
+  const AgentResources& resources = cfg.agent_resources;
+  if (!is_empty(resources.limits) || !is_empty(resources.requests)) {
+    w.key("resources");
+    w.begin_object();
+    write_amounts(w, "limits", resources.limits);
+    write_amounts(w, "requests", resources.requests);
+    w.end_object();
   }
-  if (json limits = resource_amounts(cfg.agent_resources.limits); !limits.empty()) {
-    resources["limits"] = std::move(limits);
+  if (native) {
+    w.key("restartPolicy");
+    w.string("Always");
   }
-  if (!resources.empty()) container["resources"] = std::move(resources);
-  return container;
-}
-
-json native_sidecar(const AgentSpec& agent) {
-  json container = agent_container(agent, agent.cfg.agent_container_name, false);
-  container["restartPolicy"] = "Always";
-  const int period = std::max(agent.cfg.startup_probe_period_seconds, 1);
-  // App containers start only once this passes, so they never see a missing token.
-  container["startupProbe"] = {
-      {"exec",
-       {{"command",
-         json::array({agent.cfg.agent_command, "probe", "--file", token_file(agent.cfg)})}}},
-      {"periodSeconds", period},
-      {"timeoutSeconds", agent.cfg.startup_probe_timeout_seconds},
-      {"failureThreshold",
-       (std::max(agent.cfg.first_token_timeout_seconds, 1) + period - 1) / period},
-  };
-  return container;
+  w.key("securityContext");
+  w.begin_object();
+  w.key("allowPrivilegeEscalation");
+  w.boolean(false);
+  w.key("capabilities");
+  w.begin_object();
+  w.key("drop");
+  write_strings(w, {"ALL"});
+  w.end_object();
+  w.key("readOnlyRootFilesystem");
+  w.boolean(true);
+  w.key("runAsGroup");
+  w.integer(agent.group);
+  w.key("runAsNonRoot");
+  w.boolean(true);
+  w.key("runAsUser");
+  w.integer(cfg.agent_run_as_user);
+  w.key("seccompProfile");
+  w.begin_object();
+  w.key("type");
+  w.string("RuntimeDefault");
+  w.end_object();
+  w.end_object();
+  if (native) {
+    // App containers start only once this passes, so they never see a missing token.
+    const int period = std::max(cfg.startup_probe_period_seconds, 1);
+    w.key("startupProbe");
+    w.begin_object();
+    w.key("exec");
+    w.begin_object();
+    w.key("command");
+    write_strings(w, {cfg.agent_command, "probe", "--file", file});
+    w.end_object();
+    w.key("failureThreshold");
+    w.integer((std::max(cfg.first_token_timeout_seconds, 1) + period - 1) / period);
+    w.key("periodSeconds");
+    w.integer(period);
+    w.key("timeoutSeconds");
+    w.integer(cfg.startup_probe_timeout_seconds);
+    w.end_object();
+  }
+  // The agent's last log lines then show in the pod status when it fails.
+  w.key("terminationMessagePolicy");
+  w.string("FallbackToLogsOnError");
+  // Read-write: the agent replaces the file by rename within this directory.
+  w.key("volumeMounts");
+  w.begin_array();
+  w.begin_object();
+  w.key("mountPath");
+  w.string(cfg.token_mount_path);
+  w.key("name");
+  w.string(agent.volume);
+  w.end_object();
+  w.end_array();
+  w.end_object();
 }
 
 std::string choose_volume_name(const json& volumes, const std::string& wanted) {
@@ -251,22 +337,30 @@ bool contains(const std::vector<std::string>& list, std::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+// The mutation, writing its patch to a JsonTextWriter (the server's path) or
+// a JsonDomWriter (mutate_pod, the reference the golden tests read): one
+// description of every operation, two writers.
+template <class Writer>
 class Mutation {
  public:
   Mutation(const json& pod, const std::string& ns, const SaSettings& sa, const MutationConfig& cfg,
            const RandomSource& random)
       : pod_(pod), spec_(pod.at("spec")), namespace_(ns), sa_(sa), cfg_(cfg), random_(random) {}
 
-  MutationResult run();
+  // The patch, when `skip` is not set, is in `out`: an array of `operations`.
+  void run();
+
+  Writer out;
+  std::size_t operations = 0;
+  std::vector<std::string> warnings;
+  std::optional<SkipReason> skip;
 
  private:
-  MutationResult skip(SkipReason reason, std::string warning = {}) {
-    result_.patch = json::array();
-    result_.skip = reason;
-    if (!warning.empty()) result_.warnings.push_back("gtoken: " + std::move(warning));
-    return std::move(result_);
+  void skip_with(SkipReason reason, std::string warning = {}) {
+    skip = reason;
+    if (!warning.empty()) warn(std::move(warning));
   }
-  void warn(std::string warning) { result_.warnings.push_back("gtoken: " + std::move(warning)); }
+  void warn(std::string warning) { warnings.push_back("gtoken: " + std::move(warning)); }
 
   bool kubernetes() const { return sa_.token_source == TokenSource::Kubernetes; }
   bool is_agent(std::string_view name) const {
@@ -279,13 +373,37 @@ class Mutation {
     return sa_.containers.empty() || contains(sa_.containers, name);
   }
 
-  std::optional<MutationResult> plan_google_token(const json& init_containers,
-                                                  const json& containers, const json& volumes);
+  // One "add" operation; `value` writes its value.
+  template <class Value>
+  void add(const std::string& path, Value&& value) {
+    out.begin_object();
+    out.key("op");
+    out.string("add");
+    out.key("path");
+    out.string(path);
+    out.key("value");
+    value();
+    out.end_object();
+    ++operations;
+  }
+  // To a list: "add" at `path` + "/-" when it exists, else the list of one at `path`.
+  template <class Value>
+  void append(bool list_exists, const std::string& path, Value&& value) {
+    if (list_exists) return add(path + "/-", value);
+    add(path, [&] {
+      out.begin_array();
+      value();
+      out.end_array();
+    });
+  }
+
+  bool plan_google_token(const json& init_containers, const json& containers,
+                         const json& volumes);
   void plan_kubernetes_token(const json& volumes);
   void plan_settings();
-  json token_volume() const;
+  void write_token_volume();
   void mutate_container(std::string_view list, std::size_t index, const json& container);
-  std::vector<json> missing_env(const json& container);
+  std::vector<EnvVar> missing_env(const json& container);
   std::string random_session_name();
   void add_agent();
 
@@ -296,7 +414,6 @@ class Mutation {
   const MutationConfig& cfg_;
   const RandomSource& random_;
 
-  MutationResult result_;
   std::vector<std::string> skip_list_;
   bool agent_present_ = false;
   // An earlier admission ran: the agent (Google) or the token volume
@@ -313,18 +430,19 @@ class Mutation {
   SessionNamePlan session_;
   std::optional<std::string> random_session_;
   bool any_selected_ = false;
-  std::vector<json> container_ops_;
 };
 
-MutationResult Mutation::run() {
+template <class Writer>
+void Mutation<Writer>::run() {
   for (const std::string& warning : sa_.warnings) warn(warning);
   if (!is_valid_role_arn(sa_.role_arn)) {
-    return skip(SkipReason::InvalidRoleArn,
-                "\"" + sa_.role_arn + "\" is not an IAM role ARN; no AWS credentials injected");
+    return skip_with(SkipReason::InvalidRoleArn, "\"" + sa_.role_arn +
+                                                     "\" is not an IAM role ARN; no AWS "
+                                                     "credentials injected");
   }
   if (const std::string inject = annotation(pod_, cfg_.inject_annotation); !inject.empty()) {
     const auto enabled = parse_bool(inject);
-    if (enabled.has_value() && !*enabled) return skip(SkipReason::PodOptOut);
+    if (enabled.has_value() && !*enabled) return skip_with(SkipReason::PodOptOut);
     if (!enabled.has_value()) {
       warn("ignoring " + cfg_.inject_annotation + "=\"" + inject + "\": not a boolean");
     }
@@ -336,11 +454,13 @@ MutationResult Mutation::run() {
 
   if (kubernetes()) {
     plan_kubernetes_token(volumes);
-  } else if (auto skipped = plan_google_token(init_containers, containers, volumes)) {
-    return std::move(*skipped);
+  } else if (!plan_google_token(init_containers, containers, volumes)) {
+    return;
   }
   plan_settings();
 
+  out.begin_array();
+  if (!volume_present_) write_token_volume();
   for (std::size_t i = 0; i < init_containers.size(); ++i) {
     mutate_container(kInitContainers, i, init_containers[i]);
   }
@@ -348,39 +468,33 @@ MutationResult Mutation::run() {
     mutate_container(kContainers, i, containers[i]);
   }
   if (!injected_before_ && !any_selected_) {
-    return skip(SkipReason::NoContainerSelected,
-                "no container selected for AWS credentials (skip list or binding's containers)");
+    return skip_with(SkipReason::NoContainerSelected,
+                     "no container selected for AWS credentials (skip list or binding's "
+                     "containers)");
   }
-
-  json patch = json::array();
-  if (!volume_present_) {
-    patch.push_back(absent(member(spec_, "volumes"))
-                        ? add_op(pointer({"spec", "volumes"}), json::array({token_volume()}))
-                        : add_op(pointer({"spec", "volumes", "-"}), token_volume()));
-  }
-  for (json& op : container_ops_) patch.push_back(std::move(op));
-  result_.patch = std::move(patch);
   // Last, so the container indexes used above still point at the original containers.
   if (!kubernetes() && !agent_present_) add_agent();
+  out.end_array();
 
-  if (result_.patch.empty()) return skip(SkipReason::AlreadyInjected);
-  return std::move(result_);
+  if (operations == 0) skip_with(SkipReason::AlreadyInjected);
 }
 
 // The agent writes the token into an emptyDir; the pod's own agent, when an
-// earlier admission added it, tells which volume that is.
-std::optional<MutationResult> Mutation::plan_google_token(const json& init_containers,
-                                                          const json& containers,
-                                                          const json& volumes) {
+// earlier admission added it, tells which volume that is. False when skipped.
+template <class Writer>
+bool Mutation<Writer>::plan_google_token(const json& init_containers, const json& containers,
+                                         const json& volumes) {
   if (targets_windows(spec_)) {
-    return skip(SkipReason::WindowsNotSupported,
-                "Windows pods are not supported; no AWS credentials injected");
+    skip_with(SkipReason::WindowsNotSupported,
+              "Windows pods are not supported; no AWS credentials injected");
+    return false;
   }
   if (const json* host = member(spec_, "hostNetwork"); host != nullptr && *host == true) {
     // Workload Identity does not apply to host-network pods: the agent would
     // fetch the node's identity, which the role's trust policy must not accept.
-    return skip(SkipReason::HostNetworkNotSupported,
-                "hostNetwork pods cannot use Workload Identity; no AWS credentials injected");
+    skip_with(SkipReason::HostNetworkNotSupported,
+              "hostNetwork pods cannot use Workload Identity; no AWS credentials injected");
+    return false;
   }
   mount_path_ = cfg_.token_mount_path;
   token_file_ = token_file(cfg_);
@@ -391,9 +505,10 @@ std::optional<MutationResult> Mutation::plan_google_token(const json& init_conta
       agent_present_ = true;
       const json* mount = mount_at(c, cfg_.token_mount_path);
       if (mount == nullptr) {
-        return skip(SkipReason::ContainerNameConflict,
-                    "container \"" + name + "\" does not mount " + cfg_.token_mount_path +
-                        "; no AWS credentials injected");
+        skip_with(SkipReason::ContainerNameConflict,
+                  "container \"" + name + "\" does not mount " + cfg_.token_mount_path +
+                      "; no AWS credentials injected");
+        return false;
       }
       volume_ = mount->at("name").get<std::string>();
     }
@@ -401,13 +516,14 @@ std::optional<MutationResult> Mutation::plan_google_token(const json& init_conta
   injected_before_ = agent_present_;
   if (volume_.empty()) volume_ = choose_volume_name(volumes, cfg_.volume_name);
   volume_present_ = find_named(volumes, "name", volume_) != nullptr;
-  return std::nullopt;
+  return true;
 }
 
 // The EKS webhook's volume, by its name: a pod that already has a volume of
 // that name (an earlier admission, or a manifest that carries it) keeps it.
 // Windows and hostNetwork pods are fine: the kubelet writes the token.
-void Mutation::plan_kubernetes_token(const json& volumes) {
+template <class Writer>
+void Mutation<Writer>::plan_kubernetes_token(const json& volumes) {
   volume_ = contract::kKubernetesTokenVolume;
   mount_path_ = contract::kKubernetesTokenMountPath;
   token_file_ = kubernetes_token_file(targets_windows(spec_));
@@ -419,17 +535,32 @@ void Mutation::plan_kubernetes_token(const json& volumes) {
   }
 }
 
-json Mutation::token_volume() const {
-  if (kubernetes()) {
-    return projected_token_volume(
-        volume_, audience_, token_expiration_.value_or(kKubernetesDefaultTokenExpirationSeconds));
-  }
-  json volume{{"name", volume_}, {"emptyDir", {{"medium", "Memory"}}}};
-  if (!cfg_.volume_size_limit.empty()) volume["emptyDir"]["sizeLimit"] = cfg_.volume_size_limit;
-  return volume;
+template <class Writer>
+void Mutation<Writer>::write_token_volume() {
+  append(!absent(member(spec_, "volumes")), pointer({"spec", "volumes"}), [&] {
+    if (kubernetes()) {
+      return write_projected_token_volume(
+          out, volume_, audience_,
+          token_expiration_.value_or(kKubernetesDefaultTokenExpirationSeconds));
+    }
+    out.begin_object();
+    out.key("emptyDir");
+    out.begin_object();
+    out.key("medium");
+    out.string("Memory");
+    if (!cfg_.volume_size_limit.empty()) {
+      out.key("sizeLimit");
+      out.string(cfg_.volume_size_limit);
+    }
+    out.end_object();
+    out.key("name");
+    out.string(volume_);
+    out.end_object();
+  });
 }
 
-void Mutation::plan_settings() {
+template <class Writer>
+void Mutation<Writer>::plan_settings() {
   skip_list_ = split_list(annotation(pod_, cfg_.skip_containers_annotation));
   if (kubernetes()) {
     for (auto& name : split_list(annotation(pod_, kEksSkipContainersAnnotation))) {
@@ -473,7 +604,9 @@ void Mutation::plan_settings() {
                                metadata_string(pod_, "generateName"));
 }
 
-void Mutation::mutate_container(std::string_view list, std::size_t index, const json& container) {
+template <class Writer>
+void Mutation<Writer>::mutate_container(std::string_view list, std::size_t index,
+                                        const json& container) {
   const std::string& name = container.at("name").get_ref<const std::string&>();
   if (is_agent(name) || !selected(name)) return;
   const json* mount = mount_at(container, mount_path_);
@@ -485,57 +618,62 @@ void Mutation::mutate_container(std::string_view list, std::size_t index, const 
   any_selected_ = true;
 
   if (mount == nullptr) {
-    json volume_mount{{"name", volume_}, {"mountPath", mount_path_}, {"readOnly", true}};
-    if (absent(member(container, "volumeMounts"))) {
-      container_ops_.push_back(add_op(pointer({"spec", list, index, "volumeMounts"}),
-                                      json::array({std::move(volume_mount)})));
-    } else {
-      container_ops_.push_back(
-          add_op(pointer({"spec", list, index, "volumeMounts", "-"}), std::move(volume_mount)));
-    }
+    append(!absent(member(container, "volumeMounts")),
+           pointer({"spec", list, index, "volumeMounts"}), [&] {
+             out.begin_object();
+             out.key("mountPath");
+             out.string(mount_path_);
+             out.key("name");
+             out.string(volume_);
+             out.key("readOnly");
+             out.boolean(true);
+             out.end_object();
+           });
   }
 
-  std::vector<json> env = missing_env(container);
+  const std::vector<EnvVar> env = missing_env(container);
   if (env.empty()) return;
+  const std::string path = pointer({"spec", list, index, "env"});
   if (absent(member(container, "env"))) {
-    container_ops_.push_back(add_op(pointer({"spec", list, index, "env"}), json(std::move(env))));
+    add(path, [&] {
+      out.begin_array();
+      for (const EnvVar& var : env) write_env(out, var);
+      out.end_array();
+    });
   } else {
-    for (json& var : env) {
-      container_ops_.push_back(add_op(pointer({"spec", list, index, "env", "-"}), std::move(var)));
-    }
+    for (const EnvVar& var : env) add(path + "/-", [&] { write_env(out, var); });
   }
 }
 
 // In this order, so $(pod_name_env) is defined before the session name that
 // expands it (the kubelet expands only earlier entries).
-std::vector<json> Mutation::missing_env(const json& container) {
-  std::vector<json> out;
-  const auto add = [&](std::string_view name, std::string_view value) {
-    if (find_env(container, name) == nullptr) out.push_back(env_value(name, value));
+template <class Writer>
+std::vector<EnvVar> Mutation<Writer>::missing_env(const json& container) {
+  std::vector<EnvVar> out_env;
+  const auto add_var = [&](std::string_view name, std::string value) {
+    if (find_env(container, name) == nullptr) {
+      out_env.push_back({std::string(name), std::move(value)});
+    }
   };
-  add("AWS_WEB_IDENTITY_TOKEN_FILE", token_file_);
-  add("AWS_ROLE_ARN", sa_.role_arn);
+  add_var("AWS_WEB_IDENTITY_TOKEN_FILE", token_file_);
+  add_var("AWS_ROLE_ARN", sa_.role_arn);
   if (find_env(container, "AWS_ROLE_SESSION_NAME") == nullptr) {
     switch (session_.kind) {
       case SessionNamePlan::Kind::Literal:
-        out.push_back(env_value("AWS_ROLE_SESSION_NAME", session_.text));
+        out_env.push_back({"AWS_ROLE_SESSION_NAME", session_.text});
         break;
       case SessionNamePlan::Kind::RandomSuffix:
-        out.push_back(env_value("AWS_ROLE_SESSION_NAME", random_session_name()));
+        out_env.push_back({"AWS_ROLE_SESSION_NAME", random_session_name()});
         break;
       case SessionNamePlan::Kind::PodNameAtRuntime: {
         const json* pod_name = find_env(container, cfg_.pod_name_env);
-        if (pod_name == nullptr) {
-          out.push_back({{"name", cfg_.pod_name_env},
-                         {"valueFrom",
-                          {{"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "metadata.name"}}}}}});
-        }
+        if (pod_name == nullptr) out_env.push_back({cfg_.pod_name_env, {}, /*pod_name=*/true});
         if (pod_name == nullptr || is_pod_name_field_ref(*pod_name)) {
-          out.push_back(
-              env_value("AWS_ROLE_SESSION_NAME", session_.text + "$(" + cfg_.pod_name_env + ")"));
+          out_env.push_back(
+              {"AWS_ROLE_SESSION_NAME", session_.text + "$(" + cfg_.pod_name_env + ")"});
         } else {
           // The container's own variable of that name would end up in the session name.
-          out.push_back(env_value("AWS_ROLE_SESSION_NAME", random_session_name()));
+          out_env.push_back({"AWS_ROLE_SESSION_NAME", random_session_name()});
         }
         break;
       }
@@ -547,16 +685,17 @@ std::vector<json> Mutation::missing_env(const json& container) {
     // two SDKs in one container must not talk to two regions.
     const bool has_region = find_env(container, "AWS_REGION") != nullptr;
     const bool has_default = find_env(container, "AWS_DEFAULT_REGION") != nullptr;
-    add("AWS_REGION", has_default ? "$(AWS_DEFAULT_REGION)" : *region_);
-    add("AWS_DEFAULT_REGION", has_region ? "$(AWS_REGION)" : *region_);
+    add_var("AWS_REGION", has_default ? "$(AWS_DEFAULT_REGION)" : *region_);
+    add_var("AWS_DEFAULT_REGION", has_region ? "$(AWS_REGION)" : *region_);
   }
-  if (regional_sts_) add("AWS_STS_REGIONAL_ENDPOINTS", "regional");
-  return out;
+  if (regional_sts_) add_var("AWS_STS_REGIONAL_ENDPOINTS", "regional");
+  return out_env;
 }
 
 // One value per pod. On reinvocation the value from the first admission is
 // reused, so a container another webhook added in between gets the same name.
-std::string Mutation::random_session_name() {
+template <class Writer>
+std::string Mutation<Writer>::random_session_name() {
   if (random_session_) return *random_session_;
   const std::string prefix =
       random_session_prefix(namespace_, metadata_string(pod_, "generateName"));
@@ -578,20 +717,24 @@ std::string Mutation::random_session_name() {
   return *random_session_;
 }
 
-void Mutation::add_agent() {
+template <class Writer>
+void Mutation<Writer>::add_agent() {
   const AgentSpec agent{cfg_, volume_, audience_, token_expiration_, agent_group(spec_, cfg_)};
-  const bool has_init = !absent(member(spec_, kInitContainers));
   // First, so that every other init container already finds the token.
-  const auto prepend_init = [&](json container) {
-    result_.patch.push_back(
-        has_init ? add_op(pointer({"spec", kInitContainers, std::size_t{0}}), std::move(container))
-                 : add_op(pointer({"spec", kInitContainers}), json::array({std::move(container)})));
+  const auto prepend_init = [&](std::string_view name, bool once, bool native) {
+    const auto container = [&] { write_agent_container(out, agent, name, once, native); };
+    if (absent(member(spec_, kInitContainers))) {
+      add(pointer({"spec", kInitContainers}), [&] {
+        out.begin_array();
+        container();
+        out.end_array();
+      });
+    } else {
+      add(pointer({"spec", kInitContainers, std::size_t{0}}), container);
+    }
   };
-  if (cfg_.native_sidecars) {
-    prepend_init(native_sidecar(agent));
-    return;
-  }
-  prepend_init(agent_container(agent, cfg_.agent_init_container_name, true));
+  if (cfg_.native_sidecars) return prepend_init(cfg_.agent_container_name, false, true);
+  prepend_init(cfg_.agent_init_container_name, true, false);
   const std::string* restart = string_member(spec_, "restartPolicy");
   if (restart != nullptr && (*restart == "Never" || *restart == "OnFailure")) {
     // A classic sidecar never exits, so the pod (a Job's, typically) would never complete.
@@ -599,28 +742,43 @@ void Mutation::add_agent() {
          ": token fetched once, not refreshed after ~1h");
     return;
   }
-  json sidecar = agent_container(agent, cfg_.agent_container_name, false);
-  result_.patch.push_back(
-      absent(member(spec_, kContainers))
-          ? add_op(pointer({"spec", kContainers}), json::array({std::move(sidecar)}))
-          : add_op(pointer({"spec", kContainers, "-"}), std::move(sidecar)));
+  append(!absent(member(spec_, kContainers)), pointer({"spec", kContainers}), [&] {
+    write_agent_container(out, agent, cfg_.agent_container_name, false, false);
+  });
+}
+
+// Why no mutation can be written at all, before one is started.
+std::optional<SkipReason> cannot_mutate(const json& pod, const SaSettings& sa) {
+  if (sa.role_arn.empty()) return SkipReason::NoRoleAnnotation;
+  if (!is_mutable_pod(pod)) return SkipReason::InvalidPod;
+  return std::nullopt;
 }
 
 }  // namespace
 
 MutationResult mutate_pod(const json& pod, const std::string& namespace_, const SaSettings& sa,
                           const MutationConfig& cfg, const RandomSource& random) {
-  if (sa.role_arn.empty()) {
-    MutationResult result;
-    result.skip = SkipReason::NoRoleAnnotation;
-    return result;
-  }
-  if (!is_mutable_pod(pod)) {
-    MutationResult result;
-    result.skip = SkipReason::InvalidPod;
-    return result;
-  }
-  return Mutation(pod, namespace_, sa, cfg, random).run();
+  MutationResult result;
+  if ((result.skip = cannot_mutate(pod, sa))) return result;
+  Mutation<JsonDomWriter> mutation(pod, namespace_, sa, cfg, random);
+  mutation.run();
+  result.warnings = std::move(mutation.warnings);
+  result.skip = mutation.skip;
+  if (!result.skip) result.patch = mutation.out.take();
+  return result;
+}
+
+MutationText mutate_pod_text(const json& pod, const std::string& namespace_,
+                             const SaSettings& sa, const MutationConfig& cfg,
+                             const RandomSource& random) {
+  MutationText result;
+  if ((result.skip = cannot_mutate(pod, sa))) return result;
+  Mutation<JsonTextWriter> mutation(pod, namespace_, sa, cfg, random);
+  mutation.run();
+  result.warnings = std::move(mutation.warnings);
+  result.skip = mutation.skip;
+  if (!result.skip) result.patch = {mutation.out.take(), mutation.operations};
+  return result;
 }
 
 std::optional<SkipReason> should_skip_namespace(const json& ns_labels, std::string_view namespace_,

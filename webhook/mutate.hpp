@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "webhook/config.hpp"
+#include "webhook/patch_text.hpp"
 #include "webhook/session_name.hpp"
 #include "webhook/settings.hpp"
 #include "webhook/skip_reason.hpp"
@@ -35,6 +36,20 @@ struct MutationResult {
 MutationResult mutate_pod(const nlohmann::json& pod, const std::string& namespace_,
                           const SaSettings& sa, const MutationConfig& cfg,
                           const RandomSource& random);
+
+// mutate_pod with the patch written straight as text, no document built: what
+// the server sends. The same decisions (one Mutation, two writers), and
+// patch.json is byte for byte mutate_pod's patch.dump(), as
+// tests/unit/webhook_fast_path_test.cpp checks over the golden corpus and
+// fuzzed pods.
+struct MutationText {
+  PatchText patch;  // empty when skip is set
+  std::vector<std::string> warnings;
+  std::optional<SkipReason> skip;
+};
+MutationText mutate_pod_text(const nlohmann::json& pod, const std::string& namespace_,
+                             const SaSettings& sa, const MutationConfig& cfg,
+                             const RandomSource& random);
 
 // For the caller, which has the Namespace object: the operator's own namespace
 // and namespaces labelled admission.gtoken/ignore are never mutated.

@@ -81,7 +81,7 @@ std::optional<Decision> review(const AdmissionRequest& request, const PodReviewE
         "gtoken: service account " + sa_name + " not found; pod created without AWS credentials");
   }
 
-  MutationResult result = mutate_pod(pod, namespace_, *settings, env.config, env.random);
+  MutationText result = mutate_pod_text(pod, namespace_, *settings, env.config, env.random);
   Decision decision;
   decision.patch = std::move(result.patch);
   decision.warnings = std::move(result.warnings);

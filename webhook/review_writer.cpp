@@ -1,46 +1,21 @@
 #include "webhook/review_writer.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "kube/base64.hpp"
+#include "webhook/json_writer.hpp"
 
 namespace gtoken::webhook {
-
-namespace {
-
-bool is_plain(std::string_view text) {
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte >= 0x7f || c == '"' || c == '\\') return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-void append_json_string(std::string& out, std::string_view text) {
-  if (is_plain(text)) {
-    out += '"';
-    out += text;
-    out += '"';
-    return;
-  }
-  out += nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 std::string write_admission_review(std::string_view uid, const Decision& decision,
                                    std::size_t& patch_operations) {
   patch_operations = 0;
-  std::string patch;
-  if (decision.allowed && !decision.patch.empty()) {
-    patch = decision.patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    patch_operations = decision.patch.size();
-  }
+  const bool patched = decision.allowed && !decision.patch.empty();
+  const std::string& patch = decision.patch.json;
+  if (patched) patch_operations = decision.patch.operations;
   std::string out;
-  out.reserve(160 + uid.size() + (patch.size() + 2) / 3 * 4);
+  out.reserve(160 + uid.size() + (patched ? (patch.size() + 2) / 3 * 4 : 0));
   out += R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"allowed":)";
   out += decision.allowed ? "true" : "false";
-  if (!patch.empty()) {
+  if (patched) {
     out += R"(,"patch":")";
     kube::base64_encode_append(out, patch);
     out += R"(","patchType":"JSONPatch")";

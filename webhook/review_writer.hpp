@@ -1,8 +1,8 @@
 #pragma once
 // The AdmissionReview answer written as text: the same bytes nlohmann's
 // dump of the response object gives (keys in its sorted order), without
-// building that object, and with the patch's base64 written straight into
-// the body instead of being escaped again as a JSON string.
+// building that object, and with the patch's base64 (of the text the
+// mutation wrote) straight into the body.
 
 #include <cstddef>
 #include <string>
@@ -19,9 +19,5 @@ namespace gtoken::webhook {
 // the patch's length when it is sent, else 0.
 std::string write_admission_review(std::string_view uid, const Decision& decision,
                                    std::size_t& patch_operations);
-
-// Appends `text` as a JSON string, as nlohmann's dump does (invalid UTF-8
-// replaced by U+FFFD).
-void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace gtoken::webhook

@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -223,8 +224,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   // The handler's answer comes back through a Reply: at most once, from any
-  // thread, posted to this connection's strand; a Reply dropped unanswered
-  // sends a 500.
+  // thread; a Reply dropped unanswered sends a 500. An answer given on this
+  // connection's thread while the handler still runs (a cache hit, the usual
+  // case) is kept and sent once the handler returns; any other is posted to
+  // the connection's strand.
   struct Reply {
     std::shared_ptr<Session> session;
     bool keep_alive;
@@ -236,18 +239,29 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     void deliver(HttpResponseData data) {
       if (done.exchange(true)) return;
+      if (session->handling_on_.load() == std::this_thread::get_id()) {
+        session->inline_answer_ = std::move(data);
+        return;
+      }
       session->post_answer(std::move(data), keep_alive);
     }
   };
 
   void answer(HttpRequestData request, bool keep_alive) {
     auto reply = std::make_shared<Reply>(this->shared_from_this(), keep_alive);
+    handling_on_ = std::this_thread::get_id();
     try {
       shared_->handler(std::move(request),
                        [reply](HttpResponseData data) { reply->deliver(std::move(data)); });
     } catch (...) {
       reply->deliver({500, "application/json",
                       kube::failure_status_body(500, "InternalError", "handler failed")});
+    }
+    handling_on_ = std::thread::id();
+    if (inline_answer_) {
+      HttpResponseData data = std::move(*inline_answer_);
+      inline_answer_.reset();
+      send(std::move(data), keep_alive);
     }
   }
 
@@ -305,12 +319,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<http::response<http::string_body>> response_;
   bool first_request_ = true;
   std::size_t reserved_ = 0;
+  // The thread running the handler for this connection, while it runs; the
+  // answer it gives there (see Reply), sent when the handler returns.
+  std::atomic<std::thread::id> handling_on_{};
+  std::optional<HttpResponseData> inline_answer_;
 };
 
 }  // namespace
 
 struct HttpsServer::Impl {
+  explicit Impl(int threads) : ioc(std::max(1, threads)) {}
+
   std::shared_ptr<Shared> shared;
+  // The hint is the thread count: with one thread Asio skips the locking
+  // and wake-ups of a shared queue.
   asio::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
@@ -352,7 +374,7 @@ struct HttpsServer::Impl {
 };
 
 HttpsServer::HttpsServer(ServerOptions options, RequestHandler handler)
-    : impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_unique<Impl>(options.threads)) {
   impl_->shared = std::make_shared<Shared>();
   impl_->shared->options = std::move(options);
   impl_->shared->handler = std::move(handler);

@@ -108,7 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (decision.patch.empty()) return decision;
     json patched;
     try {
-      patched = request.object().patch(decision.patch);
+      patched = request.object().patch(json::parse(decision.patch.json));
     } catch (const json::exception&) {
       fail("patch does not apply to its own pod");
     }

@@ -225,7 +225,7 @@ TEST_CASE("patch is base64 of the JSON Patch, with patchType JSONPatch") {
       json::array({{{"op", "add"}, {"path", "/metadata/labels/a~1b"}, {"value", "x"}}});
   const auto decide = [&](const AdmissionRequest&) {
     Decision d;
-    d.patch = patch;
+    d.patch = gtoken::webhook::PatchText::of(patch);
     return d;
   };
   const AdmissionHttpResult r = call(review(pod_request()).dump(), decide);
@@ -241,7 +241,7 @@ TEST_CASE("dry run is exposed to the decision and gives the same answer") {
   const auto decide = [&](const AdmissionRequest& r) {
     saw_dry_run = r.dry_run;
     Decision d;
-    d.patch = json::array({{{"op", "add"}, {"path", "/x"}, {"value", 1}}});
+    d.patch = gtoken::webhook::PatchText::of(json::array({{{"op", "add"}, {"path", "/x"}, {"value", 1}}}));
     return d;
   };
   json request = pod_request("dry");
@@ -289,7 +289,7 @@ TEST_CASE("a denial carries status code and message") {
     d.allowed = false;
     d.status_code = 403;
     d.status_message = "no";
-    d.patch = json::array({{{"op", "add"}, {"path", "/x"}, {"value", 1}}});
+    d.patch = gtoken::webhook::PatchText::of(json::array({{{"op", "add"}, {"path", "/x"}, {"value", 1}}}));
     return d;
   };
   const AdmissionHttpResult r = call(review(pod_request()).dump(), decide);
@@ -318,7 +318,7 @@ TEST_CASE("a failing decision is 500 so that the failurePolicy applies, and neve
 
   const auto bad_patch = [](const AdmissionRequest&) {
     Decision d;
-    d.patch = json::object();
+    d.patch = gtoken::webhook::PatchText::of(json::object());
     return d;
   };
   check_rejected(call(body, bad_patch), 500, AdmissionError::DecisionFailed);

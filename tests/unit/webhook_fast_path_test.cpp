@@ -1,6 +1,8 @@
 // The fast path of /mutate against the reference: decoding only the pod view
 // (webhook/pod_view.hpp) must give review_pod the same decision as decoding
-// the whole AdmissionReview, and the answer written as text
+// the whole AdmissionReview; the patch the mutation writes as text
+// (mutate_pod_text) must be the bytes of nlohmann's dump of the patch the
+// reference mutate_pod builds as a document; and the answer written as text
 // (webhook/review_writer.hpp) must be the bytes nlohmann's dump of the
 // response object gives. Checked on the whole golden corpus and on thousands
 // of seeded random pods, each wrapped in a review with the fields a real
@@ -20,6 +22,7 @@
 #include "tests/unit/webhook_yaml.hpp"
 #include "webhook/admission.hpp"
 #include "webhook/annotations.hpp"
+#include "webhook/mutate.hpp"
 #include "webhook/pod_review.hpp"
 #include "webhook/review_writer.hpp"
 
@@ -107,8 +110,8 @@ void check_same(const std::string& body, const wh::SaSettings& sa, const wh::Mut
   const Outcome view = run(body, wh::AdmissionDecoding::PodView, sa, cfg, seed);
   REQUIRE(whole.decoded == view.decoded);
   CHECK_MESSAGE(whole.decision.patch == view.decision.patch,
-                "patch differs: whole " << whole.decision.patch.dump() << " view "
-                                        << view.decision.patch.dump());
+                "patch differs: whole " << whole.decision.patch.json << " view "
+                                        << view.decision.patch.json);
   CHECK(whole.decision.allowed == view.decision.allowed);
   CHECK_MESSAGE(whole.decision.warnings == view.decision.warnings,
                 json(whole.decision.warnings).dump() << " vs " << json(view.decision.warnings).dump());
@@ -121,6 +124,42 @@ void check_same(const std::string& body, const wh::SaSettings& sa, const wh::Mut
   } else {
     ++outcomes["patched"];
   }
+}
+
+// mutate_pod_text against mutate_pod, each with a random source of the same
+// seed: the same skip and warnings, and the patch text is the reference
+// document's dump, byte for byte. Counts what it saw in `outcomes`.
+void check_text_patch(const json& pod, const std::string& ns, const wh::SaSettings& sa,
+                      const wh::MutationConfig& cfg, std::uint32_t seed,
+                      std::map<std::string, int>& outcomes) {
+  const wh::MutationResult reference =
+      wh::mutate_pod(pod, ns, sa, cfg, wh::testing::counter_random(seed));
+  const wh::MutationText text =
+      wh::mutate_pod_text(pod, ns, sa, cfg, wh::testing::counter_random(seed));
+  CHECK(text.skip == reference.skip);
+  CHECK(text.warnings == reference.warnings);
+  CHECK(text.patch.operations == reference.patch.size());
+  const std::string dumped =
+      reference.patch.empty() ? "" : reference.patch.dump(-1, ' ', false, json::error_handler_t::replace);
+  CHECK_MESSAGE(text.patch.json == dumped,
+                "text patch differs:\n text " << text.patch.json << "\n  dom " << dumped);
+  ++outcomes[reference.skip ? std::string(wh::to_string(*reference.skip)) : "patched"];
+}
+
+TEST_CASE("fast path: every golden case's patch is written as text as the reference dumps it") {
+  const auto names = wh::testing::case_names();
+  REQUIRE(names.size() >= 16);
+  std::map<std::string, int> outcomes;
+  for (const auto& name : names) {
+    INFO("golden case: ", name);
+    const json input = wh::testing::load_yaml_file(
+        (wh::testing::golden_dir() / (name + ".in.yaml")).string());
+    check_text_patch(input.at("pod"), input.at("namespace").get<std::string>(),
+                     wh::testing::settings_for(input), wh::testing::config_for(input),
+                     input.value("randomSeed", std::uint32_t{1}), outcomes);
+  }
+  INFO(json(outcomes).dump());
+  CHECK(outcomes["patched"] >= 10);
 }
 
 TEST_CASE("fast path: every golden case reviews the same on the pod view as on the whole review") {
@@ -334,7 +373,9 @@ class PodGenerator {
     if (role == 0) return sa;  // not bound
     sa.role_arn = role == 1 ? "not-an-arn" : "arn:aws:iam::123456789012:role/r";
     if (chance(40)) sa.token_source = wh::TokenSource::Kubernetes;
-    if (chance(30)) sa.audience = one_of<std::string>({"sts.amazonaws.com", "", "custom"});
+    if (chance(30)) {
+      sa.audience = one_of<std::string>({"sts.amazonaws.com", "", "custom", "q\"uote\\ \xe2\x82\xac \xc3"});
+    }
     if (chance(40)) sa.region = one_of<std::string>({"eu-west-1", "Not A Region"});
     if (chance(20)) sa.containers = {one_of<std::string>({"app", "init", "side"})};
     if (chance(20)) sa.token_expiration_seconds = one_of<std::int64_t>({100, 1800, 7200, 90000});
@@ -347,6 +388,13 @@ class PodGenerator {
     wh::MutationConfig cfg;
     cfg.native_sidecars = chance(60);
     if (chance(20)) cfg.default_region = "us-east-1";
+    if (chance(20)) cfg.volume_size_limit = "";
+    if (chance(20)) cfg.agent_resources.requests = {};
+    if (chance(20)) cfg.agent_resources.limits = {"100m", ""};
+    if (chance(10)) cfg.agent_resources = {};
+    if (chance(10)) cfg.agent_image = one_of<std::string>({"r\u00e9g/gtoken:\"1\"", "bad \xff utf8"});
+    if (chance(10)) cfg.agent_run_as_group = -1;
+    if (chance(10)) cfg.startup_probe_period_seconds = 0;
     return cfg;
   }
 
@@ -358,6 +406,7 @@ class PodGenerator {
 TEST_CASE("fast path: thousands of seeded random pods review the same on both paths") {
   PodGenerator gen(20261202);
   std::map<std::string, int> outcomes;
+  std::map<std::string, int> text_outcomes;
   constexpr int kPods = 4000;
   for (int i = 0; i < kPods; ++i) {
     const json pod = gen.pod();
@@ -367,6 +416,7 @@ TEST_CASE("fast path: thousands of seeded random pods review the same on both pa
     const std::string body = review_of(pod, ns, "uid-" + std::to_string(i)).dump();
     INFO("pod ", i, ": ", body);
     check_same(body, sa, cfg, static_cast<std::uint32_t>(i), outcomes);
+    check_text_patch(pod, ns, sa, cfg, static_cast<std::uint32_t>(i), text_outcomes);
   }
   // The generator reaches the mutation's branches, not only its first refusal.
   INFO(json(outcomes).dump());
@@ -376,6 +426,8 @@ TEST_CASE("fast path: thousands of seeded random pods review the same on both pa
                              "ContainerNameConflict", "InvalidRoleArn"}) {
     CHECK_MESSAGE(outcomes[reason] > 0, "no pod skipped as " << reason);
   }
+  INFO(json(text_outcomes).dump());
+  CHECK(text_outcomes["patched"] > kPods / 5);
 }
 
 // The reference: the response object nlohmann dumps.
@@ -383,7 +435,7 @@ std::string reference_review(const std::string& uid, const wh::Decision& d) {
   json response{{"uid", uid}, {"allowed", d.allowed}};
   if (d.allowed && !d.patch.empty()) {
     response["patchType"] = "JSONPatch";
-    response["patch"] = kube::base64_encode(d.patch.dump(-1, ' ', false, json::error_handler_t::replace));
+    response["patch"] = kube::base64_encode(d.patch.json);
   }
   if (!d.allowed) response["status"] = {{"code", d.status_code}, {"message", d.status_message}};
   if (!d.warnings.empty()) {
@@ -409,9 +461,11 @@ TEST_CASE("review writer: the bytes of nlohmann's dump of the response object") 
     wh::Decision d;
     d.allowed = !gen.chance(20);
     if (gen.chance(60)) {
+      json patch = json::array();
       for (std::size_t n = gen.pick(4) + 1; n > 0; --n) {
-        d.patch.push_back({{"op", "add"}, {"path", "/spec/x"}, {"value", gen.container()}});
+        patch.push_back({{"op", "add"}, {"path", "/spec/x"}, {"value", gen.container()}});
       }
+      d.patch = wh::PatchText::of(patch);
     }
     d.status_code = 400 + static_cast<int>(gen.pick(100));
     d.status_message = gen.one_of<std::string>({"", "no", "quote \" and \\", "\xc3\x28 bad"});
@@ -422,7 +476,7 @@ TEST_CASE("review writer: the bytes of nlohmann's dump of the response object") 
     std::size_t operations = 99;
     const std::string written = wh::write_admission_review(uid, d, operations);
     CHECK(written == reference_review(uid, d));
-    CHECK(operations == (d.allowed ? d.patch.size() : 0));
+    CHECK(operations == (d.allowed ? d.patch.operations : 0));
   }
 }
 

@@ -1,0 +1,88 @@
+#include "webhook/json_writer.hpp"
+
+#include <charconv>
+
+namespace gtoken::webhook {
+
+namespace {
+
+bool is_plain(std::string_view text) {
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+  if (is_plain(text)) {
+    out += '"';
+    out += text;
+    out += '"';
+    return;
+  }
+  out += nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void JsonTextWriter::separate() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (need_comma_) out_ += ',';
+}
+
+void JsonTextWriter::open(char bracket) {
+  separate();
+  out_ += bracket;
+  need_comma_ = false;
+}
+
+void JsonTextWriter::close(char bracket) {
+  out_ += bracket;
+  need_comma_ = true;
+}
+
+void JsonTextWriter::key(std::string_view name) {
+  separate();
+  append_json_string(out_, name);
+  out_ += ':';
+  after_key_ = true;
+}
+
+void JsonTextWriter::string(std::string_view value) {
+  separate();
+  append_json_string(out_, value);
+  need_comma_ = true;
+}
+
+void JsonTextWriter::integer(std::int64_t value) {
+  separate();
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out_.append(digits, end);
+  need_comma_ = true;
+}
+
+void JsonTextWriter::boolean(bool value) {
+  separate();
+  out_ += value ? "true" : "false";
+  need_comma_ = true;
+}
+
+nlohmann::json& JsonDomWriter::place(nlohmann::json value) {
+  if (open_.empty()) {
+    root_ = std::move(value);
+    return root_;
+  }
+  nlohmann::json& parent = *open_.back();
+  if (parent.is_array()) {
+    parent.push_back(std::move(value));
+    return parent.back();
+  }
+  return parent[key_] = std::move(value);
+}
+
+}  // namespace gtoken::webhook
