@@ -187,7 +187,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
       reserved_ = announced;
     }
-    lowest().expires_after(shared_->options.read_timeout);
+    // A small body is read within the header's deadline (it has mostly
+    // arrived with it); a large one gets a deadline of its own.
+    if (announced > shared_->options.small_body) {
+      lowest().expires_after(shared_->options.read_timeout);
+    }
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](error_code ec, std::size_t) {
                        if (ec == http::error::body_limit) return self->too_large();
@@ -234,6 +238,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     std::atomic<bool> done{false};
     Reply(std::shared_ptr<Session> s, bool k) : session(std::move(s)), keep_alive(k) {}
     ~Reply() {
+      if (done.load()) return;  // the usual case: no 500 body built for nothing
       deliver(
           {500, "application/json", kube::failure_status_body(500, "InternalError", "no answer")});
     }
@@ -350,8 +355,15 @@ struct HttpsServer::Impl {
     if (shared->options.log) shared->options.log->info(what);
   }
 
+  // A connection's handlers must not run at once: with one thread they never
+  // do, with more a strand per connection serializes them.
+  asio::any_io_executor connection_executor() {
+    if (shared->options.threads <= 1) return ioc.get_executor();
+    return asio::make_strand(ioc);
+  }
+
   void accept() {
-    acceptor->async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+    acceptor->async_accept(connection_executor(), [this](error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;  // stopping
       if (!ec) {
         auto ctx = shared->options.tls ? current() : nullptr;

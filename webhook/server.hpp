@@ -4,10 +4,12 @@
 //
 // It moves bytes and nothing else: every request is handed to one function,
 // RequestHandler, whose answer (given now or later, from any thread) is
-// written back. A few threads run one io_context; each connection lives on
-// its own strand, and answers are posted back to it. Every operation has a
-// deadline (TLS handshake, waiting for the next request on a kept-alive
-// connection, reading a header, reading a body, writing), each request gets a
+// written back. A few threads run one io_context; with more than one, each
+// connection lives on its own strand. An answer given on the connection's
+// thread before the handler returns is written at once, any other is posted
+// back to it. Every operation has a deadline (TLS handshake, waiting for the
+// next request on a kept-alive connection, reading a header with a small
+// body, reading a large body, writing), each request gets a
 // fresh parser with a header and a body limit, and a body over the limit is
 // never read (the handler gets body_too_large and the connection is closed
 // after the answer). Bodies over `small_body` count against a server-wide
@@ -71,7 +73,8 @@ struct ServerOptions {
   std::size_t max_body_bytes_in_flight = 8 * kDefaultAdmissionBodyLimit;
   std::size_t header_limit = 16 * 1024;
   std::chrono::milliseconds handshake_timeout{10'000};
-  // Reading one header, or one body, from its first byte to its last.
+  // Reading one header and a body of up to small_body, or one larger body,
+  // from its first byte to its last.
   std::chrono::milliseconds read_timeout{10'000};
   std::chrono::milliseconds write_timeout{10'000};
   // Waiting for the next request on a kept-alive connection. Longer than the

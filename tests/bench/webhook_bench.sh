@@ -329,6 +329,24 @@ if [[ -n "${GTOKEN_BENCH_PROFILE:-}" ]] && command -v perf >/dev/null; then
   perf report -i "$GTOKEN_BENCH_PROFILE" --no-children --sort symbol --stdio 2>/dev/null |
     grep -E '^ +[0-9.]+%' | sed -e 's/  *- *- *$//' | cut -c1-150 | head -25 || true
 fi
+# GTOKEN_BENCH_SYSCALLS=1: each server's system calls per request at c=16,
+# counted by strace -c (which slows the server: read the counts, not the rates).
+if [[ -n "${GTOKEN_BENCH_SYSCALLS:-}" ]] && command -v strace >/dev/null; then
+  echo "system calls per request at c=16 (strace -c):"
+  for s in "${servers[@]}"; do
+    IFS='|' read -r name port review pid <<<"$s"
+    strace -c -f -p "$pid" -o "$work/strace-$name.txt" 2>/dev/null &
+    strace_pid=$!
+    sleep 0.5
+    requests="$(taskset -c "$load_cpu" wrk -t1 -c 16 -d "${seconds}s" -s "$work/$review.lua" \
+      "https://127.0.0.1:$port/mutate" | awk '/requests in/ {print $1}')"
+    kill -INT "$strace_pid" 2>/dev/null || true
+    wait "$strace_pid" 2>/dev/null || true
+    awk -v name="$name" -v n="$requests" '
+      $4 ~ /^[0-9]+$/ && $NF != "total" { line = line sprintf(" %s %.2f", $NF, $4 / n); sum += $4 }
+      END { printf "  %-14s %5.2f:%s\n", name, sum / n, line }' "$work/strace-$name.txt"
+  done
+fi
 echo "gtoken log lines at info during the runs: $(grep -c '"msg":"admission"' "$work/gtoken.log")"
 
 echo "pod creations through the apiserver, one at a time:"
