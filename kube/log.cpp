@@ -6,6 +6,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "kube/json_text.hpp"
+
 namespace kube {
 
 namespace {
@@ -59,24 +61,45 @@ const char* log_level_name(LogLevel l) {
   return "info";
 }
 
+namespace {
+
+// {"ts":…,"level":…,"msg":… — ts, level and msg first (nlohmann::json sorts
+// keys). append() rather than operator+ chains: GCC 12 reports a false
+// -Wrestrict on the latter at -O2 (GCC bug 105329).
+std::string line_start(std::string_view ts, LogLevel l, std::string_view msg,
+                       std::size_t extra) {
+  std::string line;
+  line.reserve(80 + ts.size() + msg.size() + extra);
+  line.append("{\"ts\":");
+  append_json_string(line, ts);
+  line.append(",\"level\":\"").append(log_level_name(l)).append("\",\"msg\":");
+  append_json_string(line, msg);
+  return line;
+}
+
+}  // namespace
+
 std::string format_log_line(std::string_view ts, LogLevel l, std::string_view msg,
                             const nlohmann::json& fields) {
-  // Built by hand so ts, level and msg come first (nlohmann::json sorts
-  // keys). append() rather than operator+ chains: GCC 12 reports a false
-  // -Wrestrict on the latter at -O2 (GCC bug 105329).
-  std::string line;
-  line.reserve(128 + msg.size());
-  line.append("{\"ts\":").append(dump(std::string(ts)));
-  line.append(",\"level\":\"").append(log_level_name(l));
-  line.append("\",\"msg\":").append(dump(std::string(msg)));
+  std::string line = line_start(ts, l, msg, 64);
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) {
       if (it.key() == "ts" || it.key() == "level" || it.key() == "msg") {
         continue;
       }
-      line.append(",").append(dump(it.key())).append(":").append(dump(it.value()));
+      line.append(",");
+      append_json_string(line, it.key());
+      line.append(":").append(dump(it.value()));
     }
   }
+  line += "}\n";
+  return line;
+}
+
+std::string format_log_line_text(std::string_view ts, LogLevel l, std::string_view msg,
+                                 std::string_view fields_text) {
+  std::string line = line_start(ts, l, msg, fields_text.size());
+  line.append(fields_text);
   line += "}\n";
   return line;
 }
@@ -106,6 +129,17 @@ void Logger::log(LogLevel l, std::string_view msg, const nlohmann::json& fields)
     return;
   }
   std::string line = format_log_line(now_rfc3339_millis(), l, msg, fields);
+  std::lock_guard lock(mu_);
+  if (sink_) {
+    sink_(line);
+  }
+}
+
+void Logger::log_text(LogLevel l, std::string_view msg, std::string_view fields_text) {
+  if (!enabled(l)) {
+    return;
+  }
+  std::string line = format_log_line_text(now_rfc3339_millis(), l, msg, fields_text);
   std::lock_guard lock(mu_);
   if (sink_) {
     sink_(line);

@@ -42,6 +42,8 @@ class Logger {
   // `fields` must be a JSON object (or null for none); keys named ts, level
   // or msg are dropped.
   void log(LogLevel l, std::string_view msg, const nlohmann::json& fields = nullptr);
+  // The same line with fields already written as text (LogFields::text()).
+  void log_text(LogLevel l, std::string_view msg, std::string_view fields_text);
   void debug(std::string_view msg, const nlohmann::json& f = nullptr) {
     log(LogLevel::debug, msg, f);
   }
@@ -68,5 +70,8 @@ Logger& process_logger();
 // Renders one log line (exposed for tests).
 std::string format_log_line(std::string_view ts, LogLevel l, std::string_view msg,
                             const nlohmann::json& fields);
+// The same with the fields as text: ,"key":value for each.
+std::string format_log_line_text(std::string_view ts, LogLevel l, std::string_view msg,
+                                 std::string_view fields_text);
 
 }  // namespace kube

@@ -17,11 +17,11 @@
 #include <string_view>
 #include <vector>
 
+#include "kube/json_text.hpp"
+
 namespace gtoken::webhook {
 
-// Appends `text` as a JSON string, as nlohmann's dump does (invalid UTF-8
-// replaced by U+FFFD).
-void append_json_string(std::string& out, std::string_view text);
+using kube::append_json_string;
 
 class JsonTextWriter {
  public:

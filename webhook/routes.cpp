@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "kube/log_fields.hpp"
 #include "kube/metrics.hpp"
 #include "kube/status.hpp"
 
@@ -262,11 +263,6 @@ class Routes : public std::enable_shared_from_this<Routes> {
                                       {"dry_run", result.dry_run ? "true" : "false"}});
     }
     if (!env_.log) return;
-    nlohmann::json fields = {{"uid", result.uid},        {"namespace", seen.namespace_},
-                             {"pod", seen.name},         {"outcome", outcome},
-                             {"dryRun", result.dry_run}, {"latencyMs", seconds * 1000}};
-    if (!reason.empty()) fields["reason"] = reason;
-    if (result.patch_operations) fields["patchOperations"] = result.patch_operations;
     kube::LogLevel level = kube::LogLevel::info;
     if (result.error) {
       level = *result.error == AdmissionError::DecisionFailed ? kube::LogLevel::error
@@ -274,7 +270,20 @@ class Routes : public std::enable_shared_from_this<Routes> {
     } else if (result.skip && routine_skip(*result.skip)) {
       level = kube::LogLevel::debug;
     }
-    env_.log->log(level, "admission", fields);
+    if (!env_.log->enabled(level)) return;
+    // Written as text: this line is logged for every admission.
+    kube::LogFields fields;
+    fields.add_bool("dryRun", result.dry_run)
+        .add_number("latencyMs", seconds * 1000)
+        .add("namespace", seen.namespace_)
+        .add("outcome", outcome);
+    if (result.patch_operations) {
+      fields.add_int("patchOperations", static_cast<std::int64_t>(result.patch_operations));
+    }
+    fields.add("pod", seen.name);
+    if (!reason.empty()) fields.add("reason", reason);
+    fields.add("uid", result.uid);
+    env_.log->log_text(level, "admission", fields.text());
   }
 
   RoutesEnv env_;

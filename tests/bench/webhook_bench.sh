@@ -26,6 +26,11 @@
 # 10k requests (utime+stime of the server), and peak RSS (VmHWM) at the end.
 # Then pod creations through the apiserver, one at a time, in a namespace no
 # webhook is called for, one gtoken is called for, and one the EKS webhook is.
+#
+# GTOKEN_BENCH_BASELINE=<another gtoken-operator binary> (an older build, say)
+# adds it as server "gtoken-base", run the same way in a namespace of its own
+# (gtoken-base, with a webhook configuration no pod is sent to), so that old
+# and new are compared in the same run.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${GTOKEN_BUILD_DIR:-$repo/build}"
@@ -127,7 +132,7 @@ cmd = sys.argv[1]
 if cmd == "setup":
     gtoken_port, eks_port, ca = sys.argv[2], sys.argv[3], sys.argv[4]
     for ns, labels in (("bench-on", {"gtoken-bench": "on"}), ("bench-eks", {"eks-bench": "on"}),
-                       ("bench-off", {}), ("gtoken-system", {})):
+                       ("bench-off", {}), ("gtoken-system", {}), ("gtoken-base", {})):
         call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
              "metadata": {"name": ns, "labels": labels}})
     for ns in ("bench-on", "bench-eks", "bench-off"):
@@ -140,6 +145,12 @@ if cmd == "setup":
         "metadata": {"name": "gtoken-webhook"},
         "webhooks": [hook("pods.gtoken.io", f"https://127.0.0.1:{gtoken_port}/mutate",
                           {"gtoken-bench": "on"})]})
+    if len(sys.argv) > 5 and sys.argv[5] != "-":
+        call("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "gtoken-base-webhook"},
+            "webhooks": [hook("pods.gtoken.io", f"https://127.0.0.1:{sys.argv[5]}/mutate",
+                              {"gtoken-bench": "never"})]})
     if eks_port != "-":
         call("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
@@ -180,8 +191,11 @@ elif cmd == "pods":
               f"({n} pods, {mutated} mutated)")
 PY
 
+base_bin="${GTOKEN_BENCH_BASELINE:-}"
+[[ -z "$base_bin" || -x "$base_bin" ]] || { echo "webhook_bench: $base_bin is not executable" >&2; exit 1; }
+base_port="$(free_port)"
 python3 "$work/kube.py" setup "$gtoken_port" "$([[ -n "$eks_bin" ]] && echo "$eks_port" || echo -)" \
-  "$work/ca.crt"
+  "$work/ca.crt" "$([[ -n "$base_bin" ]] && echo "$base_port" || echo -)"
 
 taskset -c "$server_cpu" "$build/tests/bench/min_webhook" "$min_port" "$work/tls.crt" "$work/tls.key" &
 pids+=($!); min_pid=$!
@@ -190,6 +204,14 @@ taskset -c "$server_cpu" "$build/cmd/gtoken-operator/gtoken-operator" --controll
   --webhook-config-name=gtoken-webhook --webhook-extra-ip=127.0.0.1 --metrics-port=0 \
   --log-level=info 2>"$work/gtoken.log" &
 pids+=($!); gtoken_pid=$!
+base_pid=""
+if [[ -n "$base_bin" ]]; then
+  taskset -c "$server_cpu" "$base_bin" --controller=false \
+    --namespace=gtoken-base --webhook-port="$base_port" --webhook-bind-address=127.0.0.1 \
+    --webhook-config-name=gtoken-base-webhook --webhook-extra-ip=127.0.0.1 --metrics-port=0 \
+    --log-level=info 2>"$work/gtoken-base.log" &
+  pids+=($!); base_pid=$!
+fi
 eks_pid=""
 if [[ -n "$eks_bin" ]]; then
   taskset -c "$server_cpu" "$eks_bin" --in-cluster=false --kubeconfig="$KUBECONFIG" \
@@ -204,6 +226,7 @@ wait_ready() {  # URL
 wait_ready "https://127.0.0.1:$gtoken_port/readyz" || { cat "$work/gtoken.log"; exit 1; }
 wait_ready "https://127.0.0.1:$min_port/mutate" || { echo "min_webhook did not start" >&2; exit 1; }
 [[ -z "$eks_pid" ]] || wait_ready "https://127.0.0.1:$eks_port/healthz" || { tail -20 "$work/eks.log"; exit 1; }
+[[ -z "$base_pid" ]] || wait_ready "https://127.0.0.1:$base_port/readyz" || { tail -20 "$work/gtoken-base.log"; exit 1; }
 
 python3 "$work/kube.py" review eks >"$work/review-eks.json"
 python3 "$work/kube.py" review bound >"$work/review-google.json"
@@ -230,6 +253,12 @@ if [[ -n "$eks_pid" ]]; then
     [[ "$(answer_of "$eks_port" review-eks)" == *'"patchType":"JSONPatch"'* ]] && break; sleep 0.1
   done
   servers+=("eks|$eks_port|review-eks|$eks_pid")
+fi
+if [[ -n "$base_pid" ]]; then
+  for _ in $(seq 1 100); do
+    [[ "$(answer_of "$base_port" review-eks)" == *'"patchType":"JSONPatch"'* ]] && break; sleep 0.1
+  done
+  servers+=("gtoken-base|$base_port|review-eks|$base_pid")
 fi
 for s in "${servers[@]}"; do
   IFS='|' read -r name port review _ <<<"$s"
@@ -293,7 +322,7 @@ for line in open(sys.argv[1]):
         rss[f[1]] = float(f[2]); continue
     rows.setdefault((f[0], int(f[1])), []).append([float(x) for x in f[2:]])
 med = {k: [statistics.median(col) for col in zip(*v)] for k, v in rows.items()}
-names = [n for n in ("min", "gtoken", "gtoken-google", "eks") if (n, 1) in med]
+names = [n for n in ("min", "gtoken", "gtoken-google", "gtoken-base", "eks") if (n, 1) in med]
 print("medians:")
 print(f"  {'server':14s} {'c=1 req/s':>10s} {'c=16 req/s':>10s} {'c=64 req/s':>10s} "
       f"{'c=16 p50':>9s} {'c=16 p99':>9s} {'c=64 p99':>9s} {'CPU/10k c=16':>12s} {'peak RSS':>9s}")
@@ -304,7 +333,7 @@ for n in names:
 def ratio(a, b, c, i):
     return med[a, c][i] / med[b, c][i]
 print("ratios (targets of issue #15 in brackets):")
-for g in ("gtoken", "gtoken-google"):
+for g in ("gtoken", "gtoken-google", "gtoken-base"):
     if g not in names: continue
     print(f"  {g}/min req/s   c=1 {ratio(g,'min',1,0):.2f}  c=16 {ratio(g,'min',16,0):.2f}  "
           f"c=64 {ratio(g,'min',64,0):.2f}  [>= 0.8]")
@@ -317,6 +346,9 @@ for g in ("gtoken", "gtoken-google"):
               f"c=64 {ratio(g,'eks',64,0):.2f}  [c=16 >= 1.3]")
         print(f"  {g}/eks CPU per admission  c=16 {ratio(g,'eks',16,3):.2f}")
     print(f"  {g} peak RSS {rss[g]:.1f} MiB  [<= 24]")
+if "gtoken-base" in names:
+    print(f"  gtoken/gtoken-base CPU per admission  c=1 {ratio('gtoken','gtoken-base',1,3):.2f}  "
+          f"c=16 {ratio('gtoken','gtoken-base',16,3):.2f}  c=64 {ratio('gtoken','gtoken-base',64,3):.2f}")
 PY
 # GTOKEN_BENCH_PROFILE=FILE: one more gtoken run at c=16 under perf (call graphs), its top entries.
 if [[ -n "${GTOKEN_BENCH_PROFILE:-}" ]] && command -v perf >/dev/null; then

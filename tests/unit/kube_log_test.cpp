@@ -2,12 +2,14 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "kube/log.hpp"
+#include "kube/log_fields.hpp"
 
 using kube::Logger;
 using kube::LogLevel;
@@ -58,6 +60,37 @@ TEST_CASE("a field cannot overwrite ts, level or msg") {
   CHECK(j["msg"] == "real");
   CHECK(j["z"] == true);
   CHECK(j.size() == 4);
+}
+
+TEST_CASE("fields written as text give the line the same fields as an object gives") {
+  kube::LogFields fields;
+  fields.add_bool("dryRun", false)
+      .add_number("latencyMs", 0.125)
+      .add("namespace", "apps")
+      .add_int("patchOperations", 4)
+      .add("pod", "web-\xff*")
+      .add("msg", "forged")
+      .add_number("nan", std::nan(""))
+      .add("uid", "u\"1");
+  const json object = {{"dryRun", false}, {"latencyMs", 0.125},    {"namespace", "apps"},
+                       {"patchOperations", 4}, {"pod", "web-\xff*"}, {"nan", nullptr},
+                       {"uid", "u\"1"}};
+  const std::string text =
+      kube::format_log_line_text("2024-01-01T00:00:00.000Z", LogLevel::info, "admission",
+                                 fields.text());
+  CHECK(text.back() == '\n');
+  CHECK(json::parse(text) ==
+        json::parse(kube::format_log_line("2024-01-01T00:00:00.000Z", LogLevel::info,
+                                          "admission", object)));
+  CHECK(json::parse(text)["msg"] == "admission");
+  CHECK(json::parse(text)["pod"] == "web-\xef\xbf\xbd*");  // invalid UTF-8 replaced
+
+  std::vector<std::string> lines;
+  Logger log(LogLevel::warn, [&](std::string_view l) { lines.emplace_back(l); });
+  log.log_text(LogLevel::info, "dropped", fields.text());
+  log.log_text(LogLevel::error, "kept", fields.text());
+  REQUIRE(lines.size() == 1);
+  CHECK(json::parse(lines[0])["patchOperations"] == 4);
 }
 
 TEST_CASE("fields that are not an object, or null, add nothing") {

@@ -1,0 +1,14 @@
+#pragma once
+// JSON text written by hand on hot paths (log lines, the admission answer and
+// patch): strings escaped exactly as nlohmann's dump escapes them.
+
+#include <string>
+#include <string_view>
+
+namespace kube {
+
+// Appends `text` as a JSON string, as nlohmann's dump does (invalid UTF-8
+// replaced by U+FFFD). Plain ASCII, the usual case, is copied as it is.
+void append_json_string(std::string& out, std::string_view text);
+
+}  // namespace kube
