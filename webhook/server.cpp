@@ -158,9 +158,32 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->header_limit(static_cast<std::uint32_t>(shared_->options.header_limit));
     parser_->body_limit(shared_->options.body_limit);
     lowest().expires_after(shared_->options.read_timeout);
+    error_code ec;
+    parse_buffered(ec);
+    // An error past the header is the body's (parse_buffered reads on into it).
+    if (ec && parser_->is_header_done()) return on_body(ec);
+    if (ec || parser_->is_header_done()) return on_header(ec);
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  // Feeds the parser what the buffer already holds, as Beast's read loop
+  // does, without an asynchronous operation: a pod review usually arrives
+  // whole in the first read, and is then parsed and answered with no further
+  // round through the event loop. The header's checks still run before a
+  // large body is read (what is parsed here is at most one read's worth).
+  void parse_buffered(error_code& ec) {
+    parser_->eager(true);
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        return;
+      }
+      if (ec || used == 0) return;
+    }
   }
 
   void on_header(error_code ec) {
@@ -187,20 +210,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
       reserved_ = announced;
     }
+    if (!parser_->is_done()) parse_buffered(ec);
+    if (ec || parser_->is_done()) return on_body(ec);
     // A small body is read within the header's deadline (it has mostly
     // arrived with it); a large one gets a deadline of its own.
     if (announced > shared_->options.small_body) {
       lowest().expires_after(shared_->options.read_timeout);
     }
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](error_code ec, std::size_t) {
-                       if (ec == http::error::body_limit) return self->too_large();
-                       if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension) {
-                         return self->reply_error(400, "BadRequest", "malformed HTTP body");
-                       }
-                       if (ec) return self->close();
-                       self->process();
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); });
+  }
+
+  void on_body(error_code ec) {
+    if (ec == http::error::body_limit) return too_large();
+    if (ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension) {
+      return reply_error(400, "BadRequest", "malformed HTTP body");
+    }
+    if (ec) return close();
+    process();
   }
 
   void too_large() {

@@ -390,6 +390,53 @@ TEST_CASE("bad input to the port: 4xx or closed, and the process keeps serving")
     CHECK((status == 413 || (status == 0 && closed)));
   }
 
+  SUBCASE("requests however they arrive: two in one write, one in pieces, a bad chunk") {
+    // DELETE reviews: answered 200 (not a pod creation), the uid echoed.
+    const auto request = [](const std::string& uid, bool last) {
+      const std::string body =
+          R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":")" +
+          uid +
+          R"(","operation":"DELETE","namespace":"x","kind":{"group":"","version":"v1","kind":"Pod"}}})";
+      return "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+             std::string(last ? "Connection: close\r\n" : "") +
+             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    };
+    {
+      witest::TlsConn conn(port);
+      CHECK(conn.write(request("pipelined-1", false) + request("pipelined-2", true)));
+      const std::string first = conn.read(5s);  // one response at a time, in order
+      CHECK(witest::http_status(first) == 200);
+      CHECK(first.find("\"pipelined-1\"") != std::string::npos);
+      const std::string second = conn.read(5s);
+      CHECK(witest::http_status(second) == 200);
+      CHECK(second.find("\"pipelined-2\"") != std::string::npos);
+      bool closed = false;
+      CHECK(conn.read(5s, &closed).empty());
+      CHECK(closed);  // the second said Connection: close
+    }
+    {
+      witest::TlsConn conn(port);
+      const std::string whole = request("in-pieces", true);
+      for (std::size_t at = 0; at < whole.size(); at += 7) {
+        CHECK(conn.write(whole.substr(at, 7)));
+        std::this_thread::sleep_for(1ms);
+      }
+      bool closed = false;
+      const std::string answer = conn.read(5s, &closed);
+      CHECK(witest::http_status(answer) == 200);
+      CHECK(answer.find("\"in-pieces\"") != std::string::npos);
+    }
+    {
+      witest::TlsConn conn(port);
+      CHECK(conn.write(
+          "POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"));
+      const std::string answer = conn.read(5s);
+      CHECK(witest::http_status(answer) == 400);
+      CHECK(answer.find("malformed HTTP body") != std::string::npos);
+    }
+  }
+
   SUBCASE("a slow client holding a connection: closed after the I/O timeout") {
     const auto start = std::chrono::steady_clock::now();
     witest::TlsConn conn(port);
