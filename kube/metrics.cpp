@@ -8,8 +8,8 @@ namespace kube {
 
 namespace {
 
-std::string escape(const std::string& v) {
-  std::string out;
+// A label value as the exposition format quotes it.
+void append_escaped(std::string& out, const std::string& v) {
   for (char c : v) {
     if (c == '\\' || c == '"') out += '\\';
     if (c == '\n') {
@@ -18,7 +18,6 @@ std::string escape(const std::string& v) {
     }
     out += c;
   }
-  return out;
 }
 
 std::string number(double v) {
@@ -43,13 +42,23 @@ const char* type_name(MetricType t) {
 
 std::string Metrics::render_labels(const Labels& labels, const std::string& extra) {
   if (labels.empty() && extra.empty()) return "";
-  std::string s = "{";
+  // Appended into one string: rendered on every update of a labelled metric.
+  std::string s;
+  s.reserve(64 + extra.size());
+  s += '{';
   for (size_t i = 0; i < labels.size(); ++i) {
-    if (i) s += ",";
-    s += labels[i].first + "=\"" + escape(labels[i].second) + "\"";
+    if (i) s += ',';
+    s += labels[i].first;
+    s += "=\"";
+    append_escaped(s, labels[i].second);
+    s += '"';
   }
-  if (!extra.empty()) s += (labels.empty() ? "" : ",") + extra;
-  return s + "}";
+  if (!extra.empty()) {
+    if (!labels.empty()) s += ',';
+    s += extra;
+  }
+  s += '}';
+  return s;
 }
 
 Metrics::Family& Metrics::entry(const MetricFamily& family) {
