@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -310,17 +311,22 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void send(HttpResponseData data, bool keep_alive) {
     release();
-    response_.emplace();
-    response_->version(11);
-    response_->result(static_cast<unsigned>(data.status));
-    response_->set(http::field::content_type, data.content_type);
-    response_->body() = std::move(data.body);
-    response_->keep_alive(keep_alive);
-    response_->prepare_payload();
+    // The status line and header written by hand (what Beast's serializer
+    // writes for this response, in the same order) and sent with the body in
+    // one write: every field is ours, so there is nothing to serialize.
+    head_.clear();
+    head_.append("HTTP/1.1 ").append(std::to_string(data.status)).append(" ");
+    const auto reason = http::obsolete_reason(http::int_to_status(static_cast<unsigned>(data.status)));
+    head_.append(reason.data(), reason.size());
+    head_.append("\r\nContent-Type: ").append(data.content_type).append("\r\n");
+    if (!keep_alive) head_.append("Connection: close\r\n");
+    head_.append("Content-Length: ").append(std::to_string(data.body.size())).append("\r\n\r\n");
+    body_ = std::move(data.body);
     lowest().expires_after(shared_->options.write_timeout);
-    http::async_write(stream_, *response_,
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(stream_, buffers,
                       [self = this->shared_from_this(), keep_alive](error_code ec, std::size_t) {
-                        self->response_.reset();
+                        std::string().swap(self->body_);
                         if (ec) return self->close();
                         if (!keep_alive) return self->shutdown();
                         self->wait_request();
@@ -349,7 +355,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::optional<http::response<http::string_body>> response_;
+  // The answer being written: its status line and header, and its body.
+  std::string head_;
+  std::string body_;
   bool first_request_ = true;
   std::size_t reserved_ = 0;
   // The thread running the handler for this connection, while it runs; the
