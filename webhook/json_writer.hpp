@@ -11,6 +11,7 @@
 // (std::map's: bytewise ascending); the value writers in webhook/ do, and
 // tests/unit/webhook_fast_path_test.cpp holds them to it.
 
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -34,6 +35,9 @@ class JsonTextWriter {
   void integer(std::int64_t value);
   void boolean(bool value);
 
+  // Room for `bytes` of text up front, so that a patch is written without
+  // the string growing (and copying itself) along the way.
+  void reserve(std::size_t bytes) { out_.reserve(bytes); }
   const std::string& text() const { return out_; }
   std::string take() { return std::move(out_); }
 
@@ -60,6 +64,7 @@ class JsonDomWriter {
   void integer(std::int64_t value) { place(nlohmann::json(value)); }
   void boolean(bool value) { place(nlohmann::json(value)); }
 
+  void reserve(std::size_t /*bytes*/) {}  // a document has nothing to reserve
   nlohmann::json take() { return std::move(root_); }
 
  private:
