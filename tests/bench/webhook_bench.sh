@@ -27,6 +27,8 @@
 # Then pod creations through the apiserver, one at a time, in a namespace no
 # webhook is called for, one gtoken is called for, and one the EKS webhook is.
 #
+# GTOKEN_BENCH_SYSCALLS=1 adds each server's system calls per request,
+# GTOKEN_BENCH_CALLGRIND=1 its user-space instructions per admission (see below).
 # GTOKEN_BENCH_BASELINE=<another gtoken-operator binary> (an older build, say)
 # adds it as server "gtoken-base", run the same way in a namespace of its own
 # (gtoken-base, with a webhook configuration no pod is sent to), so that old
@@ -380,6 +382,46 @@ if [[ -n "${GTOKEN_BENCH_SYSCALLS:-}" ]] && command -v strace >/dev/null; then
   done
 fi
 echo "gtoken log lines at info during the runs: $(grep -c '"msg":"admission"' "$work/gtoken.log")"
+
+# GTOKEN_BENCH_CALLGRIND=1: user-space instructions per admission of min_webhook,
+# gtoken (and gtoken-base), each run once more under callgrind, which counts
+# instructions, not time: the same figure on a quiet machine and a loaded one.
+# Counted over ${seconds}s of wrk -c 4 after a warm-up; the kernel's share
+# (TCP, the log's write) is not in it. The EKS webhook (Go) is left out.
+if [[ -n "${GTOKEN_BENCH_CALLGRIND:-}" ]] && command -v valgrind >/dev/null; then
+  echo "user-space instructions per admission (callgrind, ${seconds}s of wrk -c 4 each):"
+  cg_port="$(free_port)"
+  for name in min gtoken ${base_pid:+gtoken-base}; do
+    out="$work/callgrind-$name"
+    case "$name" in
+      min) cmd=("$build/tests/bench/min_webhook" "$cg_port" "$work/tls.crt" "$work/tls.key") ;;
+      *) bin="$build/cmd/gtoken-operator/gtoken-operator" ns=gtoken-system config=gtoken-webhook
+         [[ "$name" == gtoken ]] || { bin="$base_bin" ns=gtoken-base config=gtoken-base-webhook; }
+         cmd=("$bin" --controller=false --namespace="$ns" --webhook-port="$cg_port"
+              --webhook-bind-address=127.0.0.1 --webhook-config-name="$config"
+              --webhook-extra-ip=127.0.0.1 --metrics-port=0 --log-level=info) ;;
+    esac
+    taskset -c "$server_cpu" valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" \
+      >"$work/callgrind-$name.log" 2>&1 &
+    cg_pid=$!
+    for _ in $(seq 1 300); do
+      [[ "$(answer_of "$cg_port" review-eks 2>/dev/null)" == *'"patchType":"JSONPatch"'* ]] && break
+      sleep 0.2
+    done
+    callgrind_control -z "$cg_pid" >/dev/null 2>&1
+    requests="$(taskset -c "$load_cpu" wrk -t1 -c 4 -d "${seconds}s" -s "$work/review-eks.lua" \
+      "https://127.0.0.1:$cg_port/mutate" | awk '/requests in/ {print $1}')"
+    callgrind_control -d "$cg_pid" >/dev/null 2>&1
+    { kill "$cg_pid" && wait "$cg_pid"; } 2>/dev/null || true
+    total="$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')"
+    awk -v name="$name" -v t="${total:-0}" -v n="${requests:-0}" \
+      'BEGIN { if (n > 0) printf "  %-14s %8.0f  (%d requests)\n", name, t / n, n }' | tee -a "$work/instructions"
+  done
+  awk '{ v[$1] = $2 } END {
+    if (v["min"] > 0) printf "  gtoken/min %.2f%s\n", v["gtoken"] / v["min"],
+      v["gtoken-base"] > 0 ? sprintf("  gtoken-base/min %.2f  gtoken/gtoken-base %.2f",
+        v["gtoken-base"] / v["min"], v["gtoken"] / v["gtoken-base"]) : "" }' "$work/instructions"
+fi
 
 echo "pod creations through the apiserver, one at a time:"
 python3 "$work/kube.py" pods "$pods" "${eks_pid:+eks}"
