@@ -219,6 +219,23 @@ struct AgentSpec {
   std::int64_t group = 0;
 };
 
+// The pull policy the apiserver gives a container that has none, as it
+// defaults the patched pod after admission (SetDefaults_Container): Always
+// for an image tagged latest or neither tagged nor pinned by digest, else
+// IfNotPresent.
+std::string_view defaulted_pull_policy(std::string_view image) {
+  const auto at = image.find('@');
+  const bool digest = at != std::string_view::npos;
+  const std::string_view name = image.substr(0, at);
+  const auto slash = name.rfind('/');
+  const auto colon = name.rfind(':');
+  const bool tagged = colon != std::string_view::npos &&
+                      (slash == std::string_view::npos || colon > slash);
+  const std::string_view tag = tagged ? name.substr(colon + 1) : std::string_view();
+  if (tag == "latest" || (!tagged && !digest)) return "Always";
+  return "IfNotPresent";
+}
+
 // The agent as a classic init container (`once`), a classic sidecar, or a
 // native sidecar (`native`: restartPolicy Always and a startup probe). Keys
 // in dump's order (json_writer.hpp).
@@ -252,8 +269,11 @@ void write_agent_container(Writer& w, const AgentSpec& agent, std::string_view n
   write_strings(w, {cfg.agent_command});
   w.key("image");
   w.string(cfg.agent_image);
-  w.key("imagePullPolicy");
-  w.string(cfg.image_pull_policy);
+  // Left to the apiserver when it would set the same: a smaller patch.
+  if (cfg.image_pull_policy != defaulted_pull_policy(cfg.agent_image)) {
+    w.key("imagePullPolicy");
+    w.string(cfg.image_pull_policy);
+  }
   w.key("name");
   w.string(name);
   const AgentResources& resources = cfg.agent_resources;

@@ -318,6 +318,28 @@ TEST_CASE("config: custom names and paths, no resources, escaping in the patch")
   CHECK(out["spec"]["containers"][0]["env"][0]["value"] == "/aws/gtoken");
 }
 
+TEST_CASE("the agent's pull policy is left out when the apiserver would default it the same") {
+  // SetDefaults_Container: Always for :latest or an untagged, unpinned image, else IfNotPresent.
+  const auto policy = [](const std::string& image, const std::string& pull) {
+    MutationConfig cfg;
+    cfg.agent_image = image;
+    cfg.image_pull_policy = pull;
+    const MutationResult r = mutate_pod(simple_pod(), "ns", bound(), cfg, fixed(1));
+    const json agent = simple_pod().patch(r.patch)["spec"]["initContainers"][0];
+    REQUIRE(agent["image"] == image);
+    return agent.value("imagePullPolicy", std::string("(defaulted)"));
+  };
+  CHECK(policy("registry.example:5000/gtoken:v1.2", "IfNotPresent") == "(defaulted)");
+  CHECK(policy("gtoken@sha256:0123abcd", "IfNotPresent") == "(defaulted)");
+  CHECK(policy("registry.example:5000/gtoken:v1@sha256:0123abcd", "IfNotPresent") == "(defaulted)");
+  CHECK(policy("gtoken:latest", "Always") == "(defaulted)");
+  CHECK(policy("registry.example:5000/gtoken", "Always") == "(defaulted)");  // a port, no tag
+  CHECK(policy("gtoken:latest", "IfNotPresent") == "IfNotPresent");
+  CHECK(policy("registry.example:5000/gtoken", "IfNotPresent") == "IfNotPresent");
+  CHECK(policy("gtoken:v1", "Always") == "Always");
+  CHECK(policy("gtoken:v1", "Never") == "Never");
+}
+
 TEST_CASE("classic mode on a pod without a containers list still gives a patch that applies") {
   // Found by the fuzzer: validation runs after mutating admission, so such a pod can arrive.
   MutationConfig cfg;
