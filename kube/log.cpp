@@ -125,21 +125,14 @@ Logger::Sink Logger::stderr_sink() {
 }
 
 void Logger::log(LogLevel l, std::string_view msg, const nlohmann::json& fields) {
-  if (!enabled(l)) {
-    return;
-  }
-  std::string line = format_log_line(now_rfc3339_millis(), l, msg, fields);
-  std::lock_guard lock(mu_);
-  if (sink_) {
-    sink_(line);
-  }
+  if (enabled(l)) write(format_log_line(now_rfc3339_millis(), l, msg, fields));
 }
 
 void Logger::log_text(LogLevel l, std::string_view msg, std::string_view fields_text) {
-  if (!enabled(l)) {
-    return;
-  }
-  std::string line = format_log_line_text(now_rfc3339_millis(), l, msg, fields_text);
+  if (enabled(l)) write(format_log_line_text(now_rfc3339_millis(), l, msg, fields_text));
+}
+
+void Logger::write(const std::string& line) {
   std::lock_guard lock(mu_);
   if (sink_) {
     sink_(line);

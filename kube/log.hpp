@@ -58,6 +58,8 @@ class Logger {
   }
 
  private:
+  void write(const std::string& line);  // one line, whole, to the sink
+
   std::atomic<LogLevel> min_;
   Sink sink_;
   std::mutex mu_;

@@ -778,29 +778,39 @@ std::optional<SkipReason> cannot_mutate(const json& pod, const SaSettings& sa) {
 
 }  // namespace
 
-MutationResult mutate_pod(const json& pod, const std::string& namespace_, const SaSettings& sa,
-                          const MutationConfig& cfg, const RandomSource& random) {
-  MutationResult result;
+namespace {
+
+// Either result of one Mutation over `Writer`; `keep` moves its patch into
+// the result when nothing was skipped.
+template <class Writer, class Result, class Keep>
+Result mutate_with(const json& pod, const std::string& namespace_, const SaSettings& sa,
+                   const MutationConfig& cfg, const RandomSource& random, Keep keep) {
+  Result result;
   if ((result.skip = cannot_mutate(pod, sa))) return result;
-  Mutation<JsonDomWriter> mutation(pod, namespace_, sa, cfg, random);
+  Mutation<Writer> mutation(pod, namespace_, sa, cfg, random);
   mutation.run();
   result.warnings = std::move(mutation.warnings);
   result.skip = mutation.skip;
-  if (!result.skip) result.patch = mutation.out.take();
+  if (!result.skip) keep(mutation, result);
   return result;
+}
+
+}  // namespace
+
+MutationResult mutate_pod(const json& pod, const std::string& namespace_, const SaSettings& sa,
+                          const MutationConfig& cfg, const RandomSource& random) {
+  return mutate_with<JsonDomWriter, MutationResult>(
+      pod, namespace_, sa, cfg, random,
+      [](Mutation<JsonDomWriter>& m, MutationResult& r) { r.patch = m.out.take(); });
 }
 
 MutationText mutate_pod_text(const json& pod, const std::string& namespace_,
                              const SaSettings& sa, const MutationConfig& cfg,
                              const RandomSource& random) {
-  MutationText result;
-  if ((result.skip = cannot_mutate(pod, sa))) return result;
-  Mutation<JsonTextWriter> mutation(pod, namespace_, sa, cfg, random);
-  mutation.run();
-  result.warnings = std::move(mutation.warnings);
-  result.skip = mutation.skip;
-  if (!result.skip) result.patch = {mutation.out.take(), mutation.operations};
-  return result;
+  return mutate_with<JsonTextWriter, MutationText>(
+      pod, namespace_, sa, cfg, random, [](Mutation<JsonTextWriter>& m, MutationText& r) {
+        r.patch = {m.out.take(), m.operations};
+      });
 }
 
 std::optional<SkipReason> should_skip_namespace(const json& ns_labels, std::string_view namespace_,

@@ -146,36 +146,38 @@ void check_text_patch(const json& pod, const std::string& ns, const wh::SaSettin
   ++outcomes[reference.skip ? std::string(wh::to_string(*reference.skip)) : "patched"];
 }
 
-TEST_CASE("fast path: every golden case's patch is written as text as the reference dumps it") {
+// `check(name, input)` for every golden case's input.
+template <class Check>
+void for_each_golden_case(Check check) {
   const auto names = wh::testing::case_names();
   REQUIRE(names.size() >= 16);
-  std::map<std::string, int> outcomes;
   for (const auto& name : names) {
     INFO("golden case: ", name);
-    const json input = wh::testing::load_yaml_file(
-        (wh::testing::golden_dir() / (name + ".in.yaml")).string());
+    check(name, wh::testing::load_yaml_file(
+                    (wh::testing::golden_dir() / (name + ".in.yaml")).string()));
+  }
+}
+
+TEST_CASE("fast path: every golden case's patch is written as text as the reference dumps it") {
+  std::map<std::string, int> outcomes;
+  for_each_golden_case([&](const std::string&, const json& input) {
     check_text_patch(input.at("pod"), input.at("namespace").get<std::string>(),
                      wh::testing::settings_for(input), wh::testing::config_for(input),
                      input.value("randomSeed", std::uint32_t{1}), outcomes);
-  }
+  });
   INFO(json(outcomes).dump());
   CHECK(outcomes["patched"] >= 10);
 }
 
 TEST_CASE("fast path: every golden case reviews the same on the pod view as on the whole review") {
-  const auto names = wh::testing::case_names();
-  REQUIRE(names.size() >= 16);
   std::map<std::string, int> outcomes;
-  for (const auto& name : names) {
-    INFO("golden case: ", name);
-    const json input = wh::testing::load_yaml_file(
-        (wh::testing::golden_dir() / (name + ".in.yaml")).string());
+  for_each_golden_case([&](const std::string& name, const json& input) {
     const auto seed = input.value("randomSeed", std::uint32_t{1});
     const std::string body =
         review_of(input.at("pod"), input.at("namespace").get<std::string>(), "uid-" + name).dump();
     check_same(body, wh::testing::settings_for(input), wh::testing::config_for(input), seed,
                outcomes);
-  }
+  });
   CHECK(outcomes["patched"] > 0);
 }
 
