@@ -418,9 +418,10 @@ if [[ -n "${GTOKEN_BENCH_CALLGRIND:-}" ]] && command -v valgrind >/dev/null; the
       'BEGIN { if (n > 0) printf "  %-14s %8.0f  (%d requests)\n", name, t / n, n }' | tee -a "$work/instructions"
   done
   awk '{ v[$1] = $2 } END {
-    if (v["min"] > 0) printf "  gtoken/min %.2f%s\n", v["gtoken"] / v["min"],
-      v["gtoken-base"] > 0 ? sprintf("  gtoken-base/min %.2f  gtoken/gtoken-base %.2f",
-        v["gtoken-base"] / v["min"], v["gtoken"] / v["gtoken-base"]) : "" }' "$work/instructions"
+    base = ""
+    if (v["gtoken-base"] > 0) base = sprintf("  gtoken-base/min %.2f  gtoken/gtoken-base %.2f",
+      v["gtoken-base"] / v["min"], v["gtoken"] / v["gtoken-base"])
+    if (v["min"] > 0) printf("  gtoken/min %.2f%s\n", v["gtoken"] / v["min"], base) }' "$work/instructions"
 fi
 
 echo "pod creations through the apiserver, one at a time:"
