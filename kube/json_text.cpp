@@ -1,5 +1,6 @@
 #include "kube/json_text.hpp"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace kube {
@@ -24,6 +25,11 @@ void append_json_string(std::string& out, std::string_view text) {
     return;
   }
   out += nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void append_json_integer(std::string& out, std::int64_t value) {
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
 }
 
 }  // namespace kube

@@ -79,12 +79,16 @@ std::string line_start(std::string_view ts, LogLevel l, std::string_view msg,
 
 }  // namespace
 
+bool is_reserved_log_key(std::string_view key) {
+  return key == "ts" || key == "level" || key == "msg";
+}
+
 std::string format_log_line(std::string_view ts, LogLevel l, std::string_view msg,
                             const nlohmann::json& fields) {
   std::string line = line_start(ts, l, msg, 64);
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) {
-      if (it.key() == "ts" || it.key() == "level" || it.key() == "msg") {
+      if (is_reserved_log_key(it.key())) {
         continue;
       }
       line.append(",");

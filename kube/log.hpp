@@ -69,6 +69,9 @@ class Logger {
 // code logs here. Code that is tested with its output injects a Logger&.
 Logger& process_logger();
 
+// ts, level and msg: every line's own, so a field of that name is dropped.
+bool is_reserved_log_key(std::string_view key);
+
 // Renders one log line (exposed for tests).
 std::string format_log_line(std::string_view ts, LogLevel l, std::string_view msg,
                             const nlohmann::json& fields);

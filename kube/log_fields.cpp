@@ -4,11 +4,12 @@
 #include <cmath>
 
 #include "kube/json_text.hpp"
+#include "kube/log.hpp"
 
 namespace kube {
 
 bool LogFields::start(std::string_view key) {
-  if (key == "ts" || key == "level" || key == "msg") return false;
+  if (is_reserved_log_key(key)) return false;
   text_ += ',';
   append_json_string(text_, key);
   text_ += ':';
@@ -21,9 +22,7 @@ LogFields& LogFields::add(std::string_view key, std::string_view value) {
 }
 
 LogFields& LogFields::add_int(std::string_view key, std::int64_t value) {
-  if (!start(key)) return *this;
-  char digits[24];
-  text_.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  if (start(key)) append_json_integer(text_, value);
   return *this;
 }
 

@@ -1,7 +1,5 @@
 #include "webhook/json_patch.hpp"
 
-#include <utility>
-
 #include "kube/json_pointer.hpp"
 
 namespace gtoken::webhook {
@@ -15,10 +13,6 @@ std::string pointer(std::initializer_list<PathSegment> segments) {
     out += s.text();
   }
   return out;
-}
-
-nlohmann::json add_op(std::string path, nlohmann::json value) {
-  return nlohmann::json{{"op", "add"}, {"path", std::move(path)}, {"value", std::move(value)}};
 }
 
 }  // namespace gtoken::webhook

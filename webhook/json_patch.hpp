@@ -2,7 +2,6 @@
 
 #include <cstddef>
 #include <initializer_list>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -27,8 +26,5 @@ class PathSegment {
 
 // Builds "/a/b/0" from segments so no caller concatenates unescaped keys.
 std::string pointer(std::initializer_list<PathSegment> segments);
-
-// RFC 6902 "add" operation.
-nlohmann::json add_op(std::string path, nlohmann::json value);
 
 }  // namespace gtoken::webhook

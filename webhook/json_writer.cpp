@@ -1,7 +1,5 @@
 #include "webhook/json_writer.hpp"
 
-#include <charconv>
-
 namespace gtoken::webhook {
 
 void JsonTextWriter::separate() {
@@ -38,9 +36,7 @@ void JsonTextWriter::string(std::string_view value) {
 
 void JsonTextWriter::integer(std::int64_t value) {
   separate();
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-  out_.append(digits, end);
+  kube::append_json_integer(out_, value);
   need_comma_ = true;
 }
 

@@ -38,7 +38,6 @@ class JsonTextWriter {
   // Room for `bytes` of text up front, so that a patch is written without
   // the string growing (and copying itself) along the way.
   void reserve(std::size_t bytes) { out_.reserve(bytes); }
-  const std::string& text() const { return out_; }
   std::string take() { return std::move(out_); }
 
  private:

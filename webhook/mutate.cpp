@@ -406,15 +406,20 @@ class Mutation {
     out.end_object();
     ++operations;
   }
-  // To a list: "add" at `path` + "/-" when it exists, else the list of one at `path`.
+  // "add" of a new list at `path` holding the one value `value` writes.
   template <class Value>
-  void append(bool list_exists, const std::string& path, Value&& value) {
-    if (list_exists) return add(path + "/-", value);
+  void add_list_of_one(const std::string& path, Value&& value) {
     add(path, [&] {
       out.begin_array();
       value();
       out.end_array();
     });
+  }
+  // To a list: "add" at `path` + "/-" when it exists, else the list of one at `path`.
+  template <class Value>
+  void append(bool list_exists, const std::string& path, Value&& value) {
+    if (list_exists) return add(path + "/-", value);
+    add_list_of_one(path, value);
   }
 
   bool plan_google_token(const json& init_containers, const json& containers,
@@ -746,11 +751,7 @@ void Mutation<Writer>::add_agent() {
   const auto prepend_init = [&](std::string_view name, bool once, bool native) {
     const auto container = [&] { write_agent_container(out, agent, name, once, native); };
     if (absent(member(spec_, kInitContainers))) {
-      add(pointer({"spec", kInitContainers}), [&] {
-        out.begin_array();
-        container();
-        out.end_array();
-      });
+      add_list_of_one(pointer({"spec", kInitContainers}), container);
     } else {
       add(pointer({"spec", kInitContainers, std::size_t{0}}), container);
     }
